@@ -1,0 +1,88 @@
+//! Turns `board/$PTPPROXY_BOARD.json` (default `generic`) into compile-time constants, so every
+//! table in the binary is sized for the hardware it is built for.
+
+use std::{env, fs, path::PathBuf, process::exit};
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // descriptive fields are documentation for people, checked for presence only
+struct Board<'a> {
+    name: &'a str,
+    description: &'a str,
+    target: &'a str,
+    cpu: &'a str,
+    ram_mib: u32,
+    ring_bytes: u32,
+    snaplen: u32,
+    max_clients: u32,
+    max_ports: u32,
+    pending_corrections: u32,
+    rx_batch: u32,
+}
+
+fn fail(file: &str, msg: &str) -> ! {
+    eprintln!("error: board profile {file}: {msg}");
+    exit(1)
+}
+
+fn main() {
+    let board = env::var("PTPPROXY_BOARD").unwrap_or_else(|_| "generic".into());
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let path = dir.join("board").join(format!("{board}.json"));
+    println!("cargo:rerun-if-env-changed=PTPPROXY_BOARD");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let file = path.display().to_string();
+    let text = fs::read(&path).unwrap_or_else(|e| fail(&file, &e.to_string()));
+    let (b, _): (Board, usize) = serde_json_core::from_slice(&text)
+        .unwrap_or_else(|e| fail(&file, &format!("not a valid board profile: {e}")));
+
+    if b.name != board {
+        fail(&file, &format!("\"name\" is {:?}, expected {board:?}", b.name));
+    }
+    if !b.max_clients.is_power_of_two() || !(2..=65536).contains(&b.max_clients) {
+        fail(&file, "\"max_clients\" must be a power of two in 2..=65536");
+    }
+    if !(2..=32).contains(&b.max_ports) {
+        fail(&file, "\"max_ports\" must be 2..=32 (one upstream + downstream ports)");
+    }
+    if !(128..=9216).contains(&b.snaplen) {
+        fail(&file, "\"snaplen\" must be 128..=9216 bytes");
+    }
+    if b.ring_bytes < 65536 {
+        fail(&file, "\"ring_bytes\" must be at least 65536");
+    }
+    if !b.pending_corrections.is_power_of_two() || b.pending_corrections > 65536 {
+        fail(&file, "\"pending_corrections\" must be a power of two <= 65536");
+    }
+    if !(1..=1024).contains(&b.rx_batch) {
+        fail(&file, "\"rx_batch\" must be 1..=1024");
+    }
+
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("board.rs");
+    let code = format!(
+        "/// Board profile this binary was built for.\n\
+         pub const NAME: &str = {name:?};\n\
+         /// Target triple the profile is meant for.\n\
+         pub const TARGET: &str = {target:?};\n\
+         /// Capture ring size per port, in bytes (pcap_set_buffer_size).\n\
+         pub const RING_BYTES: usize = {ring};\n\
+         /// Bytes captured per frame; PTP with TLVs and a VLAN tag fits well below this.\n\
+         pub const SNAPLEN: usize = {snap};\n\
+         /// Client table capacity (a power of two).\n\
+         pub const MAX_CLIENTS: usize = {clients};\n\
+         /// Ports per relay: one upstream plus up to MAX_PORTS - 1 downstream.\n\
+         pub const MAX_PORTS: usize = {ports};\n\
+         /// Pending residence-time corrections (two-step Sync and Delay_Req).\n\
+         pub const PENDING_CORRECTIONS: usize = {pending};\n\
+         /// Frames drained from one port before the loop moves on to the next.\n\
+         pub const RX_BATCH: usize = {batch};\n",
+        name = b.name,
+        target = b.target,
+        ring = b.ring_bytes,
+        snap = b.snaplen,
+        clients = b.max_clients,
+        ports = b.max_ports,
+        pending = b.pending_corrections,
+        batch = b.rx_batch,
+    );
+    fs::write(out, code).unwrap();
+}

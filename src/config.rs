@@ -1,0 +1,933 @@
+//! The JSON configuration: parsed with serde-json-core into fixed-capacity types, unknown keys
+//! rejected, then validated. A bad file yields one [`ConfigError`] naming the field and the fix.
+//!
+//! Two steps, neither of which allocates: a hand-written serde visitor reads the file into
+//! [`Raw`] (strings borrowed from the input, `None` for an absent key), then [`Raw::validate`]
+//! applies the defaults and the rules and builds a [`Config`].
+//!
+//! Why not `#[derive(Deserialize)] #[serde(deny_unknown_fields)]`: serde-json-core 0.7 errors
+//! carry no position and no text. The derived code reports unknown, missing and duplicate keys
+//! and over-long lists all as the same anonymous `CustomError`; with the `custom-error-messages`
+//! feature its `de::Error::custom` writes the message into a 64-byte `heapless::String` and
+//! `unwrap()`s, which panics on serde's unknown-field message (it lists every valid key, well
+//! over 64 bytes). The visitor below rejects unknown keys itself (same effect as
+//! `deny_unknown_fields`) and keeps a [`Trace`] of the key it is reading, so a wrong type, a
+//! syntax error inside a value or an unknown key can be named.
+//!
+//! `ConfigError` holds only `&'static str`, so it cannot quote the file; [`Config::parse_detailed`]
+//! returns a [`ConfigRejection`] that adds the unknown key, the bad value, or the setting near a
+//! syntax error, borrowed from the input.
+
+use crate::board;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::RangeInclusive;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+/// Most PTP domains one relay serves.
+pub const MAX_DOMAINS: usize = 8;
+/// Longest status-file path.
+pub const PATH_MAX: usize = 255;
+
+pub type IfName = heapless::String<IFNAME_MAX>;
+
+/// Where a Delay_Resp goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DelayRespMode {
+    /// Only to the downstream port of the client that asked (default).
+    Steer,
+    /// As `Steer`, and the destination MAC becomes the client's own MAC.
+    Unicast,
+    /// To every downstream port (for comparison and diagnosis).
+    Flood,
+}
+
+/// Residence-time correction of relayed event messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub upstream: IfName,
+    pub downstream: heapless::Vec<IfName, { board::MAX_PORTS - 1 }>,
+    pub domains: heapless::Vec<u8, MAX_DOMAINS>,
+    pub delay_resp: DelayRespMode,
+    pub correction: Correction,
+    pub allow_downstream_masters: bool,
+    pub client_timeout_s: u32,
+    pub max_delay_req_rate: u32,
+    pub status_file: heapless::String<PATH_MAX>,
+    pub status_interval_s: u32,
+    /// Capture in promiscuous mode instead of joining the PTP multicast groups.
+    pub promiscuous: bool,
+}
+
+/// A rejected configuration: which field, what is wrong, how to fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub problem: &'static str,
+    pub fix: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\": {}; fix: {}", self.field, self.problem, self.fix)
+    }
+}
+
+/// A [`ConfigError`] together with what the file itself says about it, borrowed from the input
+/// (a `ConfigError` holds only `&'static str`, so it cannot quote the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigRejection<'a> {
+    pub error: ConfigError,
+    pub context: Context<'a>,
+}
+
+/// Text from the file that locates a [`ConfigError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context<'a> {
+    /// Nothing to add.
+    None,
+    /// An unknown key, as written; shown in place of the error's `field`.
+    UnknownKey(&'a str),
+    /// The value at fault, as written (an interface name, a mode, the path).
+    Value(&'a str),
+    /// The setting being read, or last read, when a syntax error or the end of the file came.
+    /// serde-json-core reports no byte position, so this is the best "where" there is.
+    Near(&'static str),
+}
+
+impl From<ConfigError> for ConfigRejection<'_> {
+    fn from(error: ConfigError) -> Self {
+        ConfigRejection {
+            error,
+            context: Context::None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigRejection<'_> {
+    /// The one line a user sees: `"<field>": <problem> (<context>); fix: <fix>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.error;
+        match self.context {
+            Context::None => fmt::Display::fmt(e, f),
+            Context::UnknownKey(key) => write!(f, "{}: {}; fix: {}", Quoted(key), e.problem, e.fix),
+            Context::Value(value) => {
+                write!(
+                    f,
+                    "\"{}\": {} ({}); fix: {}",
+                    e.field,
+                    e.problem,
+                    Quoted(value),
+                    e.fix
+                )
+            }
+            Context::Near(key) => {
+                write!(
+                    f,
+                    "\"{}\": {} (near \"{}\"); fix: {}",
+                    e.field, e.problem, key, e.fix
+                )
+            }
+        }
+    }
+}
+
+/// Text from the file, quoted with control characters escaped and cut to a readable length, so a
+/// hostile or binary file cannot garble the log line.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN_CHARS: usize = 40;
+        // `char_indices` yields char boundaries only, so the slice cannot panic.
+        let cut = match self.0.char_indices().nth(SHOWN_CHARS) {
+            Some((end, _)) => self.0.get(..end).unwrap_or(self.0),
+            None => self.0,
+        };
+        write!(f, "{cut:?}")?;
+        if cut.len() < self.0.len() {
+            f.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
+/// `field` of errors about the file as a whole (syntax, truncation, not an object).
+pub const FILE_FIELD: &str = "(file)";
+/// `field` of the error for an unknown key ([`ConfigRejection`] shows the key itself).
+pub const UNKNOWN_KEY_FIELD: &str = "(unknown key)";
+
+/// Every key a configuration file may contain, in the order of the documentation.
+pub const KEYS: [&str; 11] = [
+    "upstream",
+    "downstream",
+    "domains",
+    "delay_resp",
+    "correction",
+    "allow_downstream_masters",
+    "client_timeout_s",
+    "max_delay_req_rate",
+    "status_file",
+    "status_interval_s",
+    "promiscuous",
+];
+
+// Defaults for the optional keys (`upstream` and `downstream` have none).
+pub const DEFAULT_DOMAINS: [u8; 1] = [0];
+pub const DEFAULT_DELAY_RESP: DelayRespMode = DelayRespMode::Steer;
+pub const DEFAULT_CORRECTION: Correction = Correction::None;
+pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
+pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
+pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
+pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
+pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
+pub const DEFAULT_PROMISCUOUS: bool = false;
+
+// Accepted ranges. The error texts spell these numbers out; the tests hold them together.
+/// Seconds of silence after which a client is forgotten.
+pub const CLIENT_TIMEOUT_S_RANGE: RangeInclusive<u32> = 2..=3600;
+/// Delay_Req per second per client; PTP profiles send at most 128.
+pub const MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 1..=1024;
+/// Seconds between status-file writes.
+pub const STATUS_INTERVAL_S_RANGE: RangeInclusive<u32> = 1..=3600;
+/// Largest domainNumber. All of 0..=255 is accepted: 128..=255 are reserved by IEEE 1588-2019
+/// Table 2 for general use, but profiles do use them (IEEE C37.238-2017 defaults to 254), and a
+/// relay only compares the number, it gives it no meaning.
+pub const DOMAIN_MAX: u32 = 255;
+
+/// Most downstream ports the board supports (one port is the upstream).
+const MAX_DOWNSTREAM: usize = board::MAX_PORTS - 1;
+
+impl Config {
+    /// Parse and validate a configuration file's bytes.
+    pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        Self::parse_detailed(json).map_err(|r| r.error)
+    }
+
+    /// As [`Config::parse`], and on error also the text of the file that locates it (the
+    /// unknown key, the bad value, the setting near a syntax error). Print this one to users.
+    pub fn parse_detailed(json: &[u8]) -> Result<Config, ConfigRejection<'_>> {
+        // Editors on some systems prepend a UTF-8 byte-order mark; it is not JSON, but harmless.
+        let json = json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json);
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError {
+                field: FILE_FIELD,
+                problem: "the file is empty",
+                fix: "write at least {\"upstream\": \"eth0\", \"downstream\": [\"lan1\"]}",
+            }
+            .into());
+        }
+        let mut raw = Raw::default();
+        let mut trace = Trace::default();
+        // No unescape buffer: strings stay borrowed, escapes undecoded (names and paths reject '\').
+        let mut de = serde_json_core::de::Deserializer::new(json, None);
+        let read = Reader {
+            raw: &mut raw,
+            trace: &mut trace,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end()); // trailing whitespace is fine, anything else is not
+        match read {
+            Ok(_) => raw.validate(),
+            Err(e) => Err(trace.explain(&e)),
+        }
+    }
+
+    /// Number of downstream ports (PortId 1..=downstream_count()).
+    pub fn downstream_count(&self) -> usize {
+        self.downstream.len()
+    }
+
+    /// Interface names in PortId order: the upstream (PortId 0), then the downstream ports in
+    /// the order of the file (PortId 1, 2, ...).
+    pub fn port_names(&self) -> impl Iterator<Item = &str> {
+        core::iter::once(self.upstream.as_str()).chain(self.downstream.iter().map(|n| n.as_str()))
+    }
+}
+
+/// The keys, as an enum; the discriminant indexes [`KEYS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Upstream,
+    Downstream,
+    Domains,
+    DelayResp,
+    Correction,
+    AllowDownstreamMasters,
+    ClientTimeoutS,
+    MaxDelayReqRate,
+    StatusFile,
+    StatusIntervalS,
+    Promiscuous,
+}
+
+impl Key {
+    const ALL: [Key; KEYS.len()] = [
+        Key::Upstream,
+        Key::Downstream,
+        Key::Domains,
+        Key::DelayResp,
+        Key::Correction,
+        Key::AllowDownstreamMasters,
+        Key::ClientTimeoutS,
+        Key::MaxDelayReqRate,
+        Key::StatusFile,
+        Key::StatusIntervalS,
+        Key::Promiscuous,
+    ];
+
+    fn name(self) -> &'static str {
+        KEYS[self as usize]
+    }
+
+    fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+
+    /// The error for a value of the wrong JSON type (or `null`, or a malformed literal).
+    fn wrong_type(self) -> ConfigError {
+        let (problem, fix) = match self {
+            Key::Upstream => (
+                "not an interface name in quotes",
+                "write e.g. \"upstream\": \"eth0\"",
+            ),
+            Key::Downstream => (
+                "not a list of interface names in quotes",
+                "write e.g. \"downstream\": [\"lan1\", \"lan2\"]",
+            ),
+            Key::Domains => (
+                "not a list of domain numbers 0 to 255",
+                "write e.g. \"domains\": [0] (whole numbers, no quotes)",
+            ),
+            Key::DelayResp => (
+                "not a mode in quotes",
+                "use \"steer\", \"unicast\" or \"flood\"",
+            ),
+            Key::Correction => ("not a mode in quotes", "use \"none\""),
+            Key::AllowDownstreamMasters | Key::Promiscuous => {
+                ("not true or false", "write true or false, without quotes")
+            }
+            Key::ClientTimeoutS => (
+                "not a whole number of seconds from 2 to 3600",
+                "write e.g. 60 (no quotes, no fraction)",
+            ),
+            Key::MaxDelayReqRate => (
+                "not a whole number from 1 to 1024",
+                "write e.g. 128 (no quotes, no fraction)",
+            ),
+            Key::StatusFile => (
+                "not a path in quotes",
+                "write e.g. \"status_file\": \"/var/run/ptpproxy/status.json\"",
+            ),
+            Key::StatusIntervalS => (
+                "not a whole number of seconds from 1 to 3600",
+                "write e.g. 5 (no quotes, no fraction)",
+            ),
+        };
+        ConfigError {
+            field: self.name(),
+            problem,
+            fix,
+        }
+    }
+}
+
+const _: () = assert!(KEYS.len() < 16, "Trace::seen is a u16 bit set");
+
+/// The file as written: strings borrowed from it, `None` for an absent key.
+#[derive(Default)]
+struct Raw<'a> {
+    upstream: Option<&'a str>,
+    downstream: Option<heapless::Vec<&'a str, MAX_DOWNSTREAM>>,
+    // u32, not u8, so that 300 gets the range message rather than a type error.
+    domains: Option<heapless::Vec<u32, MAX_DOMAINS>>,
+    delay_resp: Option<&'a str>,
+    correction: Option<&'a str>,
+    allow_downstream_masters: Option<bool>,
+    client_timeout_s: Option<u32>,
+    max_delay_req_rate: Option<u32>,
+    status_file: Option<&'a str>,
+    status_interval_s: Option<u32>,
+    promiscuous: Option<bool>,
+}
+
+/// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
+#[derive(Default)]
+struct Trace<'a> {
+    /// The key whose value is being read.
+    reading: Option<Key>,
+    /// The last key whose value was read completely.
+    last: Option<Key>,
+    /// Keys seen so far, one bit per [`Key`].
+    seen: u16,
+    /// Set when the reader itself stopped (unknown or repeated key, list too long); the
+    /// error serde-json-core returns then is only a `CustomError`.
+    rejected: Option<ConfigRejection<'a>>,
+}
+
+impl<'a> Trace<'a> {
+    /// Stop reading: remember why and hand serde an error to unwind with.
+    fn reject<E: de::Error>(&mut self, rejection: ConfigRejection<'a>) -> E {
+        self.rejected = Some(rejection);
+        // Short: with `custom-error-messages` this lands in a 64-byte buffer that unwrap()s.
+        E::custom("rejected")
+    }
+
+    /// Turn a serde-json-core error into the user's message.
+    fn explain(&self, error: &serde_json_core::de::Error) -> ConfigRejection<'a> {
+        use serde_json_core::de::Error as E;
+        if let Some(rejection) = self.rejected {
+            return rejection;
+        }
+        let file = |problem, fix| ConfigError {
+            field: FILE_FIELD,
+            problem,
+            fix,
+        };
+        let near = match self.reading.or(self.last) {
+            Some(key) => Context::Near(key.name()),
+            None => Context::None,
+        };
+        let truncated = file(
+            "the file ends too early (cut off, or a closing '\"', ']' or '}' is missing)",
+            "complete it: every string, list and the whole object must be closed",
+        );
+        let error = match (self.reading, error) {
+            (
+                _,
+                E::EofWhileParsingList
+                | E::EofWhileParsingObject
+                | E::EofWhileParsingString
+                | E::EofWhileParsingNumber
+                | E::EofWhileParsingValue,
+            ) => truncated,
+            (Some(key), E::ExpectedColon) => ConfigError {
+                field: key.name(),
+                problem: "no ':' after the key",
+                fix: "write the key, a ':', then the value",
+            },
+            (Some(key), E::ExpectedListCommaOrEnd) => ConfigError {
+                field: key.name(),
+                problem: "the list is not valid JSON: expected ',' or ']'",
+                fix: "separate the entries with ',' and end the list with ']'",
+            },
+            (Some(key), E::TrailingComma) => ConfigError {
+                field: key.name(),
+                problem: "a ',' after the last entry of the list",
+                fix: "remove the ',' before ']'",
+            },
+            (Some(key), E::InvalidUnicodeCodePoint) => ConfigError {
+                field: key.name(),
+                problem: "the text is not valid UTF-8",
+                fix: "save the file as UTF-8",
+            },
+            (Some(key), _) => key.wrong_type(),
+            (None, E::InvalidType) if self.last.is_none() => file(
+                "not a JSON object",
+                "write the settings inside { }, e.g. {\"upstream\": \"eth0\", \"downstream\": [\"lan1\"]}",
+            ),
+            (None, E::ExpectedObjectCommaOrEnd) => file(
+                "a value is not followed by ',' or '}'",
+                "separate the settings with ',' and write whole numbers (60, not 60.0)",
+            ),
+            (None, E::KeyMustBeAString) => file(
+                "a key is not in double quotes",
+                "write each key in double quotes, e.g. \"upstream\"",
+            ),
+            (None, E::TrailingComma) => file(
+                "a ',' after the last setting",
+                "remove the ',' before the closing '}'",
+            ),
+            (None, E::TrailingCharacters) => file(
+                "text after the closing '}'",
+                "remove it: the file is one JSON object",
+            ),
+            (None, E::InvalidUnicodeCodePoint) => {
+                file("a key is not valid UTF-8", "save the file as UTF-8")
+            }
+            (None, _) => file("not valid JSON", "check the quotes, commas and brackets"),
+        };
+        ConfigRejection {
+            error,
+            context: near,
+        }
+    }
+}
+
+/// Reads the top-level object into [`Raw`]: the `deny_unknown_fields` of this module.
+struct Reader<'a, 'r> {
+    raw: &'r mut Raw<'a>,
+    trace: &'r mut Trace<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for Reader<'de, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader<'de, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ptpproxy configuration object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Reader { raw, trace } = self;
+        while let Some(name) = map.next_key::<&'de str>()? {
+            let Some(key) = Key::from_name(name) else {
+                let error = ConfigError {
+                    field: UNKNOWN_KEY_FIELD,
+                    problem: "unknown key (keys are lower case, with '_')",
+                    fix: "remove it; valid keys: upstream, downstream, domains, delay_resp, \
+                          correction, allow_downstream_masters, client_timeout_s, \
+                          max_delay_req_rate, status_file, status_interval_s, promiscuous",
+                };
+                let context = Context::UnknownKey(name);
+                return Err(trace.reject(ConfigRejection { error, context }));
+            };
+            if trace.seen & key.bit() != 0 {
+                let error = ConfigError {
+                    field: key.name(),
+                    problem: "set twice",
+                    fix: "keep only one of the two",
+                };
+                return Err(trace.reject(error.into()));
+            }
+            trace.seen |= key.bit();
+            trace.reading = Some(key);
+            match key {
+                Key::Upstream => raw.upstream = Some(map.next_value()?),
+                Key::Downstream => {
+                    raw.downstream =
+                        Some(map.next_value_seed(List::new(trace, TOO_MANY_DOWNSTREAM))?)
+                }
+                Key::Domains => {
+                    raw.domains = Some(map.next_value_seed(List::new(trace, TOO_MANY_DOMAINS))?)
+                }
+                Key::DelayResp => raw.delay_resp = Some(map.next_value()?),
+                Key::Correction => raw.correction = Some(map.next_value()?),
+                Key::AllowDownstreamMasters => {
+                    raw.allow_downstream_masters = Some(map.next_value()?)
+                }
+                Key::ClientTimeoutS => raw.client_timeout_s = Some(map.next_value()?),
+                Key::MaxDelayReqRate => raw.max_delay_req_rate = Some(map.next_value()?),
+                Key::StatusFile => raw.status_file = Some(map.next_value()?),
+                Key::StatusIntervalS => raw.status_interval_s = Some(map.next_value()?),
+                Key::Promiscuous => raw.promiscuous = Some(map.next_value()?),
+            }
+            trace.reading = None;
+            trace.last = Some(key);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a JSON list into a `heapless::Vec`, rejecting one entry too many with `too_many`
+/// (heapless' own serde support would say only `CustomError`).
+struct List<'t, 'a, T, const N: usize> {
+    trace: &'t mut Trace<'a>,
+    too_many: ConfigError,
+    item: PhantomData<T>,
+}
+
+impl<'t, 'a, T, const N: usize> List<'t, 'a, T, N> {
+    fn new(trace: &'t mut Trace<'a>, too_many: ConfigError) -> Self {
+        List {
+            trace,
+            too_many,
+            item: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: de::Deserialize<'de>, const N: usize> DeserializeSeed<'de> for List<'_, 'de, T, N> {
+    type Value = heapless::Vec<T, N>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: de::Deserialize<'de>, const N: usize> Visitor<'de> for List<'_, 'de, T, N> {
+    type Value = heapless::Vec<T, N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = heapless::Vec::new();
+        while let Some(item) = seq.next_element()? {
+            if items.push(item).is_err() {
+                return Err(self.trace.reject(self.too_many.into()));
+            }
+        }
+        Ok(items)
+    }
+}
+
+const TOO_MANY_DOWNSTREAM: ConfigError = ConfigError {
+    field: "downstream",
+    problem: TOO_MANY_DOWNSTREAM_PROBLEM,
+    fix: "list fewer, or build for a board profile with a larger max_ports",
+};
+const TOO_MANY_DOWNSTREAM_JOINED: ([u8; 128], usize) = join(
+    b"more interfaces than this board supports (",
+    MAX_DOWNSTREAM,
+    b" at most)",
+);
+const TOO_MANY_DOWNSTREAM_PROBLEM: &str = text(&TOO_MANY_DOWNSTREAM_JOINED);
+const TOO_MANY_DOMAINS: ConfigError = ConfigError {
+    field: "domains",
+    problem: TOO_MANY_DOMAINS_PROBLEM,
+    fix: "list only the domains your grandmaster and clients use",
+};
+const TOO_MANY_DOMAINS_JOINED: ([u8; 128], usize) = join(
+    b"more domains than one relay serves (",
+    MAX_DOMAINS,
+    b" at most)",
+);
+const TOO_MANY_DOMAINS_PROBLEM: &str = text(&TOO_MANY_DOMAINS_JOINED);
+
+/// `head`, the decimal `n`, `tail`, joined at compile time: error texts are `&'static str`
+/// but some limits come from the board profile.
+const fn join(head: &[u8], n: usize, tail: &[u8]) -> ([u8; 128], usize) {
+    let mut out = [0u8; 128];
+    let mut len = 0;
+    let mut i = 0;
+    while i < head.len() {
+        out[len] = head[i];
+        len += 1;
+        i += 1;
+    }
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    let mut rest = n;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    while count > 0 {
+        count -= 1;
+        out[len] = digits[count];
+        len += 1;
+    }
+    i = 0;
+    while i < tail.len() {
+        out[len] = tail[i];
+        len += 1;
+        i += 1;
+    }
+    (out, len)
+}
+
+/// The text [`join`] built (evaluated at compile time: a bad input fails the build, not a run).
+const fn text(joined: &'static ([u8; 128], usize)) -> &'static str {
+    match core::str::from_utf8(joined.0.split_at(joined.1).0) {
+        Ok(s) => s,
+        Err(_) => panic!("join() of non-UTF-8 text"),
+    }
+}
+
+impl<'a> Raw<'a> {
+    /// Apply the defaults and the rules, in the order of [`KEYS`]; the first broken rule wins.
+    fn validate(self) -> Result<Config, ConfigRejection<'a>> {
+        let missing = |field, fix| ConfigError {
+            field,
+            problem: "missing (it has no default)",
+            fix,
+        };
+        let upstream = self.upstream.ok_or(missing(
+            "upstream",
+            "add \"upstream\": \"<interface facing the grandmaster>\", e.g. \"eth0\"",
+        ))?;
+        let upstream = interface("upstream", upstream)?;
+
+        let names = self.downstream.ok_or(missing(
+            "downstream",
+            "add \"downstream\": [\"<interface facing clients>\", ...], e.g. [\"lan1\"]",
+        ))?;
+        if names.is_empty() {
+            return Err(ConfigError {
+                field: "downstream",
+                problem: "the list is empty",
+                fix: "list at least one interface facing clients, e.g. [\"lan1\"]",
+            }
+            .into());
+        }
+        let mut downstream = heapless::Vec::new();
+        for (i, &name) in names.iter().enumerate() {
+            let ifname = interface("downstream", name)?;
+            let rejection = |problem, fix| ConfigRejection {
+                error: ConfigError {
+                    field: "downstream",
+                    problem,
+                    fix,
+                },
+                context: Context::Value(name),
+            };
+            if ifname == upstream {
+                return Err(rejection(
+                    "the upstream interface is also listed as downstream",
+                    "the upstream faces the grandmaster; list only client-facing interfaces",
+                ));
+            }
+            if names.iter().take(i).any(|&earlier| earlier == name) {
+                return Err(rejection(
+                    "interface listed twice",
+                    "list each interface once",
+                ));
+            }
+            // Cannot fail: `names` has the same capacity.
+            downstream.push(ifname).map_err(|_| TOO_MANY_DOWNSTREAM)?;
+        }
+
+        let domains = match self.domains {
+            None => heapless::Vec::from_slice(&DEFAULT_DOMAINS).map_err(|_| TOO_MANY_DOMAINS)?,
+            Some(numbers) => domain_list(&numbers)?,
+        };
+
+        let delay_resp = match self.delay_resp {
+            None => DEFAULT_DELAY_RESP,
+            Some("steer") => DelayRespMode::Steer,
+            Some("unicast") => DelayRespMode::Unicast,
+            Some("flood") => DelayRespMode::Flood,
+            Some(other) => {
+                return Err(ConfigRejection {
+                    error: ConfigError {
+                        field: "delay_resp",
+                        problem: "unknown mode",
+                        fix: "use \"steer\", \"unicast\" or \"flood\"",
+                    },
+                    context: Context::Value(other),
+                })
+            }
+        };
+
+        let correction = match self.correction {
+            None => DEFAULT_CORRECTION,
+            Some("none") => Correction::None,
+            Some("residence") => {
+                return Err(ConfigError {
+                    field: "correction",
+                    problem: "\"residence\" is not supported yet (a later release adds it)",
+                    fix: "use \"none\"",
+                }
+                .into())
+            }
+            Some(other) => {
+                return Err(ConfigRejection {
+                    error: ConfigError {
+                        field: "correction",
+                        problem: "unknown mode",
+                        fix: "use \"none\"",
+                    },
+                    context: Context::Value(other),
+                })
+            }
+        };
+
+        let client_timeout_s = number(
+            self.client_timeout_s,
+            DEFAULT_CLIENT_TIMEOUT_S,
+            CLIENT_TIMEOUT_S_RANGE,
+            ConfigError {
+                field: "client_timeout_s",
+                problem: "out of range: 2 to 3600 seconds",
+                fix: "use e.g. 60: a client silent that long is forgotten",
+            },
+        )?;
+        let max_delay_req_rate = number(
+            self.max_delay_req_rate,
+            DEFAULT_MAX_DELAY_REQ_RATE,
+            MAX_DELAY_REQ_RATE_RANGE,
+            ConfigError {
+                field: "max_delay_req_rate",
+                problem: "out of range: 1 to 1024 Delay_Req per second per client",
+                fix: "use 128 (the most any PTP profile sends) or less",
+            },
+        )?;
+
+        let status_file = match self.status_file {
+            None => path(DEFAULT_STATUS_FILE)?,
+            Some(file) => path(file)?,
+        };
+        let status_interval_s = number(
+            self.status_interval_s,
+            DEFAULT_STATUS_INTERVAL_S,
+            STATUS_INTERVAL_S_RANGE,
+            ConfigError {
+                field: "status_interval_s",
+                problem: "out of range: 1 to 3600 seconds",
+                fix: "use e.g. 5",
+            },
+        )?;
+
+        Ok(Config {
+            upstream,
+            downstream,
+            domains,
+            delay_resp,
+            correction,
+            allow_downstream_masters: self
+                .allow_downstream_masters
+                .unwrap_or(DEFAULT_ALLOW_DOWNSTREAM_MASTERS),
+            client_timeout_s,
+            max_delay_req_rate,
+            status_file,
+            status_interval_s,
+            promiscuous: self.promiscuous.unwrap_or(DEFAULT_PROMISCUOUS),
+        })
+    }
+}
+
+/// A number, or its default; `out_of_range` if outside `range`.
+fn number(
+    value: Option<u32>,
+    default: u32,
+    range: RangeInclusive<u32>,
+    out_of_range: ConfigError,
+) -> Result<u32, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(out_of_range)
+    }
+}
+
+/// A Linux interface name as the kernel's `dev_valid_name()` accepts it, minus ':' (alias
+/// labels, which packet sockets cannot open) and minus '\' (JSON escapes are not decoded here).
+fn interface<'a>(field: &'static str, name: &'a str) -> Result<IfName, ConfigRejection<'a>> {
+    let rejection = |problem, fix| ConfigRejection {
+        error: ConfigError {
+            field,
+            problem,
+            fix,
+        },
+        context: Context::Value(name),
+    };
+    const AS_IP_LINK: &str = "write the name as `ip link` lists it, e.g. \"eth0\"";
+    if name.is_empty() {
+        return Err(rejection("empty interface name", AS_IP_LINK));
+    }
+    if name.len() > IFNAME_MAX {
+        return Err(rejection(
+            "interface name longer than 15 bytes (the Linux limit)",
+            "use the kernel's name for the interface, as `ip link` lists it",
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(rejection("not an interface name", AS_IP_LINK));
+    }
+    for &b in name.as_bytes() {
+        let problem = match b {
+            b'/' => "'/' is not allowed in an interface name",
+            b':' => "':' marks an alias label, which cannot capture packets",
+            b'\\' => "'\\' is not allowed (JSON escapes are not decoded)",
+            _ if b.is_ascii_whitespace() => "spaces are not allowed in an interface name",
+            _ if b.is_ascii_control() => "control characters are not allowed in an interface name",
+            _ => continue,
+        };
+        return Err(rejection(problem, AS_IP_LINK));
+    }
+    IfName::try_from(name).map_err(|_| rejection("interface name too long", AS_IP_LINK))
+}
+
+/// Domain numbers: at least one, each 0..=DOMAIN_MAX, none twice.
+fn domain_list(numbers: &[u32]) -> Result<heapless::Vec<u8, MAX_DOMAINS>, ConfigError> {
+    let problem = |problem, fix| ConfigError {
+        field: "domains",
+        problem,
+        fix,
+    };
+    if numbers.is_empty() {
+        return Err(problem(
+            "the list is empty",
+            "list at least one domain, e.g. [0]",
+        ));
+    }
+    let mut out = heapless::Vec::new();
+    for (i, &n) in numbers.iter().enumerate() {
+        let out_of_range = problem(
+            "a domain number is above 255",
+            "use the domainNumber your grandmaster sends, 0 to 255 (0 is the default)",
+        );
+        if n > DOMAIN_MAX {
+            return Err(out_of_range);
+        }
+        if numbers.iter().take(i).any(|&earlier| earlier == n) {
+            return Err(problem("a domain is listed twice", "list each domain once"));
+        }
+        let n = u8::try_from(n).map_err(|_| out_of_range)?;
+        out.push(n).map_err(|_| TOO_MANY_DOMAINS)?;
+    }
+    Ok(out)
+}
+
+/// The status-file path: absolute, a file (not a directory), at most PATH_MAX bytes.
+fn path(file: &str) -> Result<heapless::String<PATH_MAX>, ConfigRejection<'_>> {
+    let rejection = |problem, fix| ConfigRejection {
+        error: ConfigError {
+            field: "status_file",
+            problem,
+            fix,
+        },
+        context: Context::Value(file),
+    };
+    const EXAMPLE: &str = "write a full path such as \"/var/run/ptpproxy/status.json\"";
+    if !file.starts_with('/') {
+        return Err(rejection(
+            "not an absolute path (it must start with '/')",
+            EXAMPLE,
+        ));
+    }
+    if file.ends_with('/') {
+        return Err(rejection(
+            "names a directory, not a file",
+            "add the file name, e.g. \"/var/run/ptpproxy/status.json\"",
+        ));
+    }
+    if file.len() > PATH_MAX {
+        return Err(rejection(
+            "path longer than 255 bytes",
+            "use a shorter path",
+        ));
+    }
+    if file.contains('\\') {
+        return Err(rejection(
+            "'\\' is not allowed (JSON escapes are not decoded)",
+            EXAMPLE,
+        ));
+    }
+    if file.bytes().any(|b| b.is_ascii_control()) {
+        return Err(rejection(
+            "control characters are not allowed in the path",
+            EXAMPLE,
+        ));
+    }
+    heapless::String::try_from(file)
+        .map_err(|_| rejection("path longer than 255 bytes", "use a shorter path"))
+}

@@ -1,0 +1,355 @@
+//! The one loop: `poll()` over every open port, a signalfd and a deadline (aging, status file,
+//! reopening lost ports). Each ready port is drained up to `board::RX_BATCH` frames before the
+//! next, so one busy port cannot starve the others.
+
+use super::log::{Log, RateLimit};
+use super::port::Port;
+use super::{load_config, status};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::time::{clock_gettime, ClockId};
+use ptpproxy::board;
+use ptpproxy::config::Config;
+use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::stats::DropReason;
+use ptpproxy::time::Instant;
+use std::time::Duration as StdDuration;
+
+/// How often a closed port is tried again.
+const REOPEN_INTERVAL_NS: u64 = 1_000_000_000;
+
+pub struct Daemon {
+    pub config_path: String,
+    pub config: Config,
+    pub relay: Relay,
+    pub ports: Vec<Port>,
+    pub log: Log,
+    started: Instant,
+    next_status: Instant,
+    next_reopen: Instant,
+    status_buf: String,
+    status_errors: RateLimit,
+    port_errors: Vec<RateLimit>,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the core's time base (never jumps with the wall clock).
+pub fn monotonic() -> Instant {
+    let t = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC is always available");
+    Instant(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+}
+
+/// Signals handled through the signalfd; blocked for normal delivery.
+pub fn signal_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1] {
+        set.add(s);
+    }
+    set
+}
+
+fn port_names(config: &Config) -> impl Iterator<Item = &str> {
+    core::iter::once(config.upstream.as_str()).chain(config.downstream.iter().map(|s| s.as_str()))
+}
+
+impl Daemon {
+    pub fn new(config_path: String, config: Config, log: Log) -> Daemon {
+        let now = monotonic();
+        let ports: Vec<Port> = port_names(&config)
+            .map(|n| Port::new(n, config.promiscuous))
+            .collect();
+        let port_errors = ports
+            .iter()
+            .map(|_| RateLimit::new(StdDuration::from_secs(10)))
+            .collect();
+        Daemon {
+            relay: Relay::new(&config, now, random_seed()),
+            config_path,
+            config,
+            ports,
+            log,
+            started: now,
+            next_status: now,
+            next_reopen: now,
+            status_buf: String::with_capacity(status::capacity_hint()),
+            status_errors: RateLimit::new(StdDuration::from_secs(60)),
+            port_errors,
+        }
+    }
+
+    /// Open every port that is not open; log what happened (failures rate-limited).
+    fn open_ports(&mut self) {
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            if p.is_open() {
+                continue;
+            }
+            let reopening = p.counters.opens > 0;
+            match p.open() {
+                Ok(()) => {
+                    let slots = board::RING_BYTES / tpacket2_frame_size(board::SNAPLEN);
+                    let role = if i == 0 { "upstream" } else { "downstream" };
+                    self.log.notice(&format!(
+                        "{} port {} {} (ring {} bytes, ~{} frames of snaplen {})",
+                        role,
+                        p.name,
+                        if reopening { "reopened" } else { "opened" },
+                        board::RING_BYTES,
+                        slots,
+                        board::SNAPLEN
+                    ));
+                }
+                Err(e) => {
+                    if let Some(n) = self.port_errors[i].allow(std::time::Instant::now()) {
+                        self.log.warn(&format!("{e}; retrying every second ({n} retries not logged)"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_status(&mut self, now: Instant) {
+        for p in &mut self.ports {
+            p.update_kernel_drops();
+        }
+        let snap = status::Snapshot {
+            config: &self.config,
+            config_path: &self.config_path,
+            uptime_s: now.saturating_since(self.started).as_secs(),
+            now,
+            relay: &self.relay,
+            ports: &self.ports,
+        };
+        let _ = status::render(&mut self.status_buf, &snap);
+        if let Err(e) = status::write_atomically(&self.config.status_file, &self.status_buf) {
+            if self.status_errors.allow(std::time::Instant::now()).is_some() {
+                self.log.warn(&format!("status file {}: {e}", self.config.status_file));
+            }
+        }
+    }
+
+    fn log_counters(&mut self) {
+        let s = self.relay.stats();
+        let mut line = format!(
+            "clients {}/{}; forwarded",
+            self.relay.clients().len(),
+            self.relay.clients().capacity()
+        );
+        for f in ptpproxy::stats::Forwarded::ALL {
+            line.push_str(&format!(" {}={}", f.name(), s.forwarded(*f)));
+        }
+        line.push_str("; dropped");
+        for r in DropReason::ALL {
+            if s.dropped(*r) > 0 {
+                line.push_str(&format!(" {}={}", r.name(), s.dropped(*r)));
+            }
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            line.push_str(&format!(
+                "; {} rx={} tx={} tx_errors={} kernel_drops={}",
+                p.name, s.rx[i], p.counters.tx, p.counters.tx_errors, p.counters.kernel_drops
+            ));
+        }
+        self.log.info(&line);
+    }
+
+    /// SIGHUP: re-read the file; an invalid one is logged and the running config stays.
+    fn reload(&mut self) {
+        let new = match load_config(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log.err(&format!("reload rejected, keeping the running configuration: {e}"));
+                return;
+            }
+        };
+        if new == self.config {
+            self.log.notice("reload: configuration unchanged");
+            return;
+        }
+        // Keep the open handles (and their counters) of ports that keep name and role.
+        let mut old_ports: Vec<Option<Port>> = self.ports.drain(..).map(Some).collect();
+        let old_names: Vec<String> = port_names(&self.config).map(str::to_owned).collect();
+        let mut ports = Vec::new();
+        for (j, name) in port_names(&new).enumerate() {
+            let kept = old_names
+                .iter()
+                .enumerate()
+                .position(|(i, n)| n == name && (i == 0) == (j == 0))
+                .and_then(|i| old_ports[i].take());
+            ports.push(kept.unwrap_or_else(|| Port::new(name, new.promiscuous)));
+        }
+        for p in old_ports.into_iter().flatten() {
+            self.log.notice(&format!("reload: port {} removed", p.name));
+        }
+        // A promiscuous-mode change needs new handles.
+        if new.promiscuous != self.config.promiscuous {
+            for p in &mut ports {
+                *p = Port::new(&p.name.clone(), new.promiscuous);
+            }
+        }
+        self.ports = ports;
+        self.port_errors = self
+            .ports
+            .iter()
+            .map(|_| RateLimit::new(StdDuration::from_secs(10)))
+            .collect();
+        self.relay.reconfigure(&self.config, &new);
+        self.config = new;
+        self.log.notice(&format!(
+            "reload: applied {}, {} clients kept",
+            self.config_path,
+            self.relay.clients().len()
+        ));
+        self.open_ports();
+    }
+
+    /// Run until SIGTERM/SIGINT. Returns an error only for failures of the loop itself.
+    pub fn run(&mut self) -> Result<(), String> {
+        let sfd = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| format!("signalfd: {e}"))?;
+        self.open_ports();
+        self.log.notice(&format!(
+            "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
+            self.config.upstream,
+            self.config.downstream.len(),
+            status::mode_name(self.config.delay_resp),
+            board::NAME,
+            board::MAX_CLIENTS
+        ));
+        let mut scratch = vec![0u8; board::SNAPLEN];
+        let mut ready: Vec<usize> = Vec::with_capacity(board::MAX_PORTS);
+        loop {
+            let now = monotonic();
+            let deadline = self
+                .relay
+                .poll_timeout()
+                .min(self.next_status)
+                .min(if self.ports.iter().all(Port::is_open) { Instant(u64::MAX) } else { self.next_reopen });
+            let wait_ms = deadline.saturating_since(now).0.div_ceil(1_000_000).min(60_000) as u16;
+
+            let (signalled, failed) = {
+                let mut fds = Vec::with_capacity(board::MAX_PORTS + 1);
+                let mut which = Vec::with_capacity(board::MAX_PORTS);
+                use std::os::fd::AsFd;
+                fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+                for (i, p) in self.ports.iter().enumerate() {
+                    if let Some(fd) = p.fd() {
+                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                        which.push(i);
+                    }
+                }
+                match poll(&mut fds, PollTimeout::from(wait_ms)) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+                ready.clear();
+                let mut failed = Vec::new();
+                for (k, &i) in which.iter().enumerate() {
+                    let ev = fds[k + 1].revents().unwrap_or(PollFlags::empty());
+                    if ev.contains(PollFlags::POLLIN) {
+                        ready.push(i);
+                    } else if ev.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+                        failed.push(i);
+                    }
+                }
+                let signalled = fds[0]
+                    .revents()
+                    .is_some_and(|e| e.contains(PollFlags::POLLIN));
+                (signalled, failed)
+            };
+
+            if signalled {
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
+                            self.log.notice("stopping");
+                            self.log_counters();
+                            self.write_status(monotonic());
+                            return Ok(());
+                        }
+                        Ok(Signal::SIGHUP) => self.reload(),
+                        Ok(Signal::SIGUSR1) => self.log_counters(),
+                        _ => {}
+                    }
+                }
+            }
+
+            for &i in &ready {
+                if let Err(e) = self.drain(i, &mut scratch) {
+                    self.port_failed(i, &e);
+                }
+            }
+            for &i in &failed {
+                // POLLERR without data: let pcap report what happened.
+                if let Err(e) = self.drain(i, &mut scratch) {
+                    self.port_failed(i, &e);
+                }
+            }
+
+            let now = monotonic();
+            self.relay.handle_timeout(now);
+            if now >= self.next_status {
+                self.write_status(now);
+                self.next_status = now + ptpproxy::time::Duration::from_secs(u64::from(self.config.status_interval_s));
+            }
+            if now >= self.next_reopen {
+                if !self.ports.iter().all(Port::is_open) {
+                    self.open_ports();
+                }
+                self.next_reopen = now + ptpproxy::time::Duration(REOPEN_INTERVAL_NS);
+            }
+        }
+    }
+
+    fn port_failed(&mut self, i: usize, e: &str) {
+        self.ports[i].close();
+        self.next_reopen = monotonic() + ptpproxy::time::Duration(REOPEN_INTERVAL_NS);
+        if let Some(n) = self.port_errors[i].allow(std::time::Instant::now()) {
+            self.log.warn(&format!(
+                "port {}: {e}; closed, reopening when it returns ({n} messages not logged)",
+                self.ports[i].name
+            ));
+        }
+    }
+
+    /// Read up to RX_BATCH frames from port `i` and carry out the relay's decisions.
+    fn drain(&mut self, i: usize, scratch: &mut [u8]) -> Result<(), String> {
+        let (left, rest) = self.ports.split_at_mut(i);
+        let Some((rx, right)) = rest.split_first_mut() else {
+            return Ok(());
+        };
+        for _ in 0..board::RX_BATCH {
+            let frame = match rx.recv() {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let now = monotonic();
+            if let Action::Forward { to, frame } =
+                self.relay.handle_frame(now, PortId(i as u8), frame.data, scratch)
+            {
+                for j in to.iter() {
+                    let j = j.index();
+                    let port = if j < i { left.get_mut(j) } else { right.get_mut(j - i - 1) };
+                    if let Some(port) = port {
+                        port.send(frame);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// TPACKET_V2 slot size for a snaplen: TPACKET_ALIGN(tpacket2_hdr (32) + sockaddr_ll (20),
+/// aligned) + snaplen + reserve, rounded to 16 (as libpcap computes it, approximately).
+fn tpacket2_frame_size(snaplen: usize) -> usize {
+    let align = |x: usize| (x + 15) & !15;
+    align(align(32) + 20 + 16 + snaplen)
+}
+
+/// A random 64-bit value from the OS (std's hash keys come from getrandom).
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(monotonic().0)
+}

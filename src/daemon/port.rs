@@ -1,0 +1,179 @@
+//! One relay port: a libpcap handle on one interface, used to capture and to inject.
+//!
+//! The only pcap code of ptpproxy. Capture runs on the kernel's PACKET_MMAP ring in immediate
+//! mode (TPACKET_V2: one wake-up per frame, no block timer), sized by the board profile, with a
+//! kernel BPF filter that passes only inbound PTP, so the proxy never sees what it injects and
+//! the kernel drops everything else before it reaches the ring.
+
+use ptpproxy::board;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Kernel filter: inbound multicast PTP over Ethernet, UDPv4 or UDPv6, untagged or with one
+/// 802.1Q tag inline (`vlan` shifts the offsets of what follows, so it comes last).
+/// `inbound` compiles to the kernel's packet-type check (SKF_AD_PKTTYPE): unlike
+/// pcap_setdirection, it drops our own transmissions before they reach the ring.
+pub const FILTER: &str = "inbound and ether multicast and \
+    (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)) or \
+    (vlan and (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)))))";
+
+/// The PTP multicast groups' MAC addresses (IEEE 1588-2019 Annex C–E): primary L2, UDPv4
+/// 224.0.1.129, UDPv6 FF0X::181. Peer delay (01-80-C2-00-00-0E, 224.0.0.107) is never relayed.
+const GROUPS: [[u8; 6]; 3] = [
+    [0x01, 0x1B, 0x19, 0x00, 0x00, 0x00],
+    [0x01, 0x00, 0x5E, 0x00, 0x01, 0x81],
+    [0x33, 0x33, 0x00, 0x00, 0x01, 0x81],
+];
+
+/// Per-port counters kept by the shell (the core counts what it receives).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PortCounters {
+    pub tx: u64,
+    pub tx_errors: u64,
+    /// Frames the kernel dropped because the ring was full (pcap_stats ps_drop), summed over
+    /// every handle this port had.
+    pub kernel_drops: u64,
+    /// How many times the port was (re)opened.
+    pub opens: u64,
+}
+
+/// A captured frame. (Its pcap timestamp, nanosecond precision, is requested at open for the
+/// residence-time correction.)
+pub struct Received<'a> {
+    pub data: &'a [u8],
+}
+
+pub struct Port {
+    pub name: String,
+    cap: Option<pcap::Capture<pcap::Active>>,
+    promiscuous: bool,
+    pub counters: PortCounters,
+    /// Kernel drops of the current handle, already folded into `counters.kernel_drops`.
+    drops_seen: u64,
+}
+
+impl Port {
+    /// A port not yet open; call [`Port::open`].
+    pub fn new(name: &str, promiscuous: bool) -> Port {
+        Port {
+            name: name.to_owned(),
+            cap: None,
+            promiscuous,
+            counters: PortCounters::default(),
+            drops_seen: 0,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.cap.is_some()
+    }
+
+    /// Open (or reopen) the capture handle.
+    pub fn open(&mut self) -> Result<(), String> {
+        self.close();
+        let cap = pcap::Capture::from_device(self.name.as_str())
+            .and_then(|c| {
+                c.immediate_mode(true)
+                    .buffer_size(board::RING_BYTES as i32)
+                    .snaplen(board::SNAPLEN as i32)
+                    .promisc(self.promiscuous)
+                    .precision(pcap::Precision::Nano)
+                    .open()
+            })
+            .map_err(|e| format!("{}: cannot open: {e}", self.name))?;
+        let mut cap = cap
+            .setnonblock()
+            .map_err(|e| format!("{}: non-blocking mode: {e}", self.name))?;
+        cap.filter(FILTER, true)
+            .map_err(|e| format!("{}: kernel filter: {e}", self.name))?;
+        if !self.promiscuous {
+            join_ptp_groups(&cap, &self.name)?;
+        }
+        self.cap = Some(cap);
+        self.drops_seen = 0;
+        self.counters.opens += 1;
+        Ok(())
+    }
+
+    /// Drop the handle (interface gone or down); the caller reopens it later.
+    pub fn close(&mut self) {
+        self.update_kernel_drops();
+        self.cap = None;
+    }
+
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.cap.as_ref().map(|c| c.as_fd())
+    }
+
+    /// The next captured frame, `Ok(None)` when the ring is empty.
+    pub fn recv(&mut self) -> Result<Option<Received<'_>>, pcap::Error> {
+        let Some(cap) = self.cap.as_mut() else {
+            return Ok(None);
+        };
+        match cap.next_packet() {
+            Ok(p) => Ok(Some(Received { data: p.data })),
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Inject one frame; errors are counted, never fatal.
+    pub fn send(&mut self, frame: &[u8]) -> bool {
+        let ok = match self.cap.as_mut() {
+            Some(cap) => cap.sendpacket(frame).is_ok(),
+            None => false,
+        };
+        if ok {
+            self.counters.tx += 1;
+        } else {
+            self.counters.tx_errors += 1;
+        }
+        ok
+    }
+
+    /// Fold the kernel's ring-overflow count of the current handle into the counters.
+    pub fn update_kernel_drops(&mut self) {
+        if let Some(cap) = self.cap.as_mut() {
+            if let Ok(s) = cap.stats() {
+                let now = u64::from(s.dropped);
+                self.counters.kernel_drops += now.saturating_sub(self.drops_seen);
+                self.drops_seen = now;
+            }
+        }
+    }
+}
+
+/// Receive the PTP groups without promiscuous mode: PACKET_ADD_MEMBERSHIP on the capture socket
+/// (the membership lives as long as the socket).
+fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, ifname: &str) -> Result<(), String> {
+    let index = nix::net::if_::if_nametoindex(ifname)
+        .map_err(|e| format!("{ifname}: interface index: {e}"))?;
+    for group in GROUPS {
+        let mut mr_address = [0u8; 8];
+        mr_address[..6].copy_from_slice(&group);
+        let mreq = libc::packet_mreq {
+            mr_ifindex: index as libc::c_int,
+            mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+            mr_alen: 6,
+            mr_address,
+        };
+        // SAFETY: the fd is the open AF_PACKET socket of `cap`, which outlives this call;
+        // `mreq` is a valid, initialised packet_mreq and the length passed is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                cap.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                (&mreq as *const libc::packet_mreq).cast(),
+                core::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "{ifname}: joining multicast group: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}

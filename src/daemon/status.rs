@@ -1,0 +1,302 @@
+//! The status file: a JSON snapshot of ports, counters and the client table, rewritten
+//! atomically (write a temporary file, then rename) every `status_interval_s` and at exit; and
+//! `ptpproxy status`, which reads it back and prints it as tables.
+
+use super::port::Port;
+use ptpproxy::board;
+use ptpproxy::clients::ClientTable;
+use ptpproxy::config::{Config, DelayRespMode};
+use ptpproxy::relay::Relay;
+use ptpproxy::stats::{DropReason, Forwarded};
+use ptpproxy::time::Instant;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt::Write as _;
+use std::{fmt, fs, io, path::Path};
+
+pub fn mode_name(m: DelayRespMode) -> &'static str {
+    match m {
+        DelayRespMode::Steer => "steer",
+        DelayRespMode::Unicast => "unicast",
+        DelayRespMode::Flood => "flood",
+    }
+}
+
+/// JSON string contents: escape what JSON requires (paths may hold anything).
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the snapshot is made of.
+pub struct Snapshot<'a> {
+    pub config: &'a Config,
+    pub config_path: &'a str,
+    pub uptime_s: u64,
+    pub now: Instant,
+    pub relay: &'a Relay,
+    pub ports: &'a [Port],
+}
+
+/// Bytes to reserve for a snapshot of a full table, so rendering never reallocates.
+pub fn capacity_hint() -> usize {
+    4096 + board::MAX_CLIENTS * 128
+}
+
+/// Render the snapshot into `out` (cleared first).
+pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
+    out.clear();
+    let stats = s.relay.stats();
+    let clients: &ClientTable = s.relay.clients();
+    write!(
+        out,
+        "{{\"version\":\"{}\",\"board\":\"{}\",\"pid\":{},\"uptime_s\":{},\"config\":\"{}\",\
+         \"delay_resp_mode\":\"{}\",\n\"clients\":{{\"count\":{},\"capacity\":{},\"learned\":{},\
+         \"aged\":{},\"moved\":{}}},\n\"ports\":[",
+        env!("CARGO_PKG_VERSION"),
+        board::NAME,
+        std::process::id(),
+        s.uptime_s,
+        Escaped(s.config_path),
+        mode_name(s.config.delay_resp),
+        clients.len(),
+        clients.capacity(),
+        stats.clients_learned,
+        stats.clients_aged,
+        stats.clients_moved,
+    )?;
+    for (i, p) in s.ports.iter().enumerate() {
+        let c = &p.counters;
+        write!(
+            out,
+            "{}\n {{\"name\":\"{}\",\"role\":\"{}\",\"up\":{},\"rx\":{},\"tx\":{},\"tx_errors\":{},\
+             \"kernel_drops\":{},\"opens\":{}}}",
+            if i == 0 { "" } else { "," },
+            Escaped(&p.name),
+            if i == 0 { "upstream" } else { "downstream" },
+            p.is_open(),
+            stats.rx[i],
+            c.tx,
+            c.tx_errors,
+            c.kernel_drops,
+            c.opens,
+        )?;
+    }
+    out.push_str("],\n\"forwarded\":{");
+    for (i, f) in Forwarded::ALL.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        write!(out, "{sep}\"{}\":{}", f.name(), stats.forwarded(*f))?;
+    }
+    write!(
+        out,
+        "}},\n\"delay_resp\":{{\"steered\":{},\"unicast\":{},\"flooded\":{}}},\n\"dropped\":{{",
+        stats.delay_resp_steered, stats.delay_resp_unicast, stats.delay_resp_flooded
+    )?;
+    for (i, r) in DropReason::ALL.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        write!(out, "{sep}\"{}\":{}", r.name(), stats.dropped(*r))?;
+    }
+    out.push_str("},\n\"client_table\":[");
+    for (i, (id, c)) in clients.iter().enumerate() {
+        let port = s.ports.get(c.port.index()).map_or("?", |p| p.name.as_str());
+        write!(
+            out,
+            "{}\n {{\"identity\":\"{id}\",\"port\":\"{}\",\"mac\":\"{}\",\"idle_s\":{},\"delay_req\":{}}}",
+            if i == 0 { "" } else { "," },
+            Escaped(port),
+            c.mac,
+            s.now.saturating_since(c.last_seen).as_secs(),
+            c.delay_req,
+        )?;
+    }
+    out.push_str("]}\n");
+    Ok(())
+}
+
+/// Replace `path` with `contents` atomically: readers see the old or the new file, never half.
+pub fn write_atomically(path: &str, contents: &str) -> io::Result<()> {
+    let path = Path::new(path);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    fs::write(&tmp, contents)?;
+    fs::rename(&tmp, path)
+}
+
+// ---- reading it back: `ptpproxy status` ----
+
+/// A JSON array read into a `Vec` (serde-json-core itself only fills fixed-capacity types).
+struct Seq<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seq<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Seq<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Seq<T>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(Seq(v))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// A JSON object of counters, in file order.
+struct Counters<'a>(Vec<(&'a str, u64)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Counters<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Counters<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of counters")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Counters<'de>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(kv) = a.next_entry()? {
+                    v.push(kv);
+                }
+                Ok(Counters(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ClientsSummary {
+    count: u64,
+    capacity: u64,
+    learned: u64,
+    aged: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct PortRow<'a> {
+    name: &'a str,
+    role: &'a str,
+    up: bool,
+    rx: u64,
+    tx: u64,
+    tx_errors: u64,
+    kernel_drops: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct ClientRow<'a> {
+    identity: &'a str,
+    port: &'a str,
+    mac: &'a str,
+    idle_s: u64,
+    delay_req: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct StatusFile<'a> {
+    version: &'a str,
+    board: &'a str,
+    pid: u32,
+    uptime_s: u64,
+    config: &'a str,
+    delay_resp_mode: &'a str,
+    clients: ClientsSummary,
+    #[serde(borrow)]
+    ports: Seq<PortRow<'a>>,
+    #[serde(borrow)]
+    forwarded: Counters<'a>,
+    #[serde(borrow)]
+    delay_resp: Counters<'a>,
+    #[serde(borrow)]
+    dropped: Counters<'a>,
+    #[serde(borrow)]
+    client_table: Seq<ClientRow<'a>>,
+}
+
+fn counters_line(out: &mut String, label: &str, c: &Counters<'_>, skip_zero: bool) {
+    let _ = write!(out, "{label:<11}");
+    let mut any = false;
+    for (k, v) in &c.0 {
+        if !(skip_zero && *v == 0) {
+            let _ = write!(out, " {k} {v}");
+            any = true;
+        }
+    }
+    if !any {
+        out.push_str(" none");
+    }
+    out.push('\n');
+}
+
+/// Format a status file's contents as tables; an error names what is wrong with the file.
+pub fn format_table(json: &[u8]) -> Result<String, String> {
+    let (s, _): (StatusFile, usize) =
+        serde_json_core::from_slice(json).map_err(|e| format!("not a ptpproxy status file: {e}"))?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "ptpproxy {} (board {}), pid {}, up {} s, config {}, delay_resp {}",
+        s.version, s.board, s.pid, s.uptime_s, s.config, s.delay_resp_mode
+    );
+    let c = &s.clients;
+    let _ = writeln!(
+        out,
+        "clients    {} of {} (learned {}, aged {})\n",
+        c.count, c.capacity, c.learned, c.aged
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:<10} {:>4} {:>12} {:>12} {:>9} {:>12}",
+        "PORT", "ROLE", "UP", "RX", "TX", "TX_ERR", "KERNEL_DROP"
+    );
+    for p in &s.ports.0 {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>4} {:>12} {:>12} {:>9} {:>12}",
+            p.name,
+            p.role,
+            if p.up { "yes" } else { "no" },
+            p.rx,
+            p.tx,
+            p.tx_errors,
+            p.kernel_drops
+        );
+    }
+    out.push('\n');
+    counters_line(&mut out, "forwarded", &s.forwarded, false);
+    counters_line(&mut out, "delay_resp", &s.delay_resp, false);
+    counters_line(&mut out, "dropped", &s.dropped, true);
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{:<24} {:<16} {:<17} {:>7} {:>10}",
+        "CLIENT", "PORT", "MAC", "IDLE_S", "DELAY_REQ"
+    );
+    for r in &s.client_table.0 {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<16} {:<17} {:>7} {:>10}",
+            r.identity, r.port, r.mac, r.idle_s, r.delay_req
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,134 @@
+//! `ptpproxy`: the daemon and its command line. Thin: arguments, configuration, logging, then
+//! the event loop of `daemon::event_loop`.
+
+mod daemon;
+
+use daemon::event_loop::{signal_set, Daemon};
+use daemon::log::Log;
+use daemon::{load_config, status};
+use std::process::ExitCode;
+
+const DEFAULT_CONFIG: &str = "/etc/ptpproxy/config.json";
+const DEFAULT_STATUS: &str = "/var/run/ptpproxy/status.json";
+
+/// sysexits.h
+const EX_USAGE: u8 = 64;
+const EX_NOINPUT: u8 = 66;
+const EX_OSERR: u8 = 71;
+const EX_CONFIG: u8 = 78;
+
+const USAGE: &str = "usage: ptpproxy [-c FILE] [-f] [--check-config] [--version]
+       ptpproxy status [FILE]
+
+  -c FILE         configuration (default /etc/ptpproxy/config.json)
+  -f              also log to stderr (ptpproxy always stays in the foreground)
+  --check-config  validate the configuration and exit (0 valid, 78 invalid)
+  --version       print version and board profile
+  status [FILE]   print the status file (default: the configured status_file)";
+
+struct Args {
+    config: String,
+    foreground: bool,
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("status") {
+        return status_command(argv.get(1).map(String::as_str), argv.len() > 2);
+    }
+    let mut args = Args {
+        config: DEFAULT_CONFIG.into(),
+        foreground: false,
+        check: false,
+    };
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-c" | "--config" => match it.next() {
+                Some(f) => args.config = f.clone(),
+                None => return usage("-c needs a file"),
+            },
+            "-f" | "--foreground" => args.foreground = true,
+            "--check-config" => args.check = true,
+            "--version" | "-V" => {
+                println!(
+                    "ptpproxy {} (board {}, target {}, {} clients, {} ports)",
+                    env!("CARGO_PKG_VERSION"),
+                    ptpproxy::board::NAME,
+                    ptpproxy::board::TARGET,
+                    ptpproxy::board::MAX_CLIENTS,
+                    ptpproxy::board::MAX_PORTS
+                );
+                return ExitCode::SUCCESS;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => return usage(&format!("unknown argument {other:?}")),
+        }
+    }
+
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ptpproxy: invalid configuration {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    if args.check {
+        println!("{}: valid", args.config);
+        return ExitCode::SUCCESS;
+    }
+
+    // Signals arrive through the signalfd only: block them before anything else runs.
+    if let Err(e) = signal_set().thread_block() {
+        eprintln!("ptpproxy: blocking signals: {e}");
+        return ExitCode::from(EX_OSERR);
+    }
+    let log = Log::new(args.foreground);
+    let mut d = Daemon::new(args.config, config, log);
+    match d.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            d.log.err(&e);
+            ExitCode::from(EX_OSERR)
+        }
+    }
+}
+
+fn usage(problem: &str) -> ExitCode {
+    eprintln!("ptpproxy: {problem}\n{USAGE}");
+    ExitCode::from(EX_USAGE)
+}
+
+/// `ptpproxy status [FILE]`: the status file as tables.
+fn status_command(file: Option<&str>, extra: bool) -> ExitCode {
+    if extra {
+        return usage("status takes at most one FILE");
+    }
+    let path = match file {
+        Some(f) => f.to_owned(),
+        None => load_config(DEFAULT_CONFIG)
+            .map(|c| c.status_file.as_str().to_owned())
+            .unwrap_or_else(|_| DEFAULT_STATUS.to_owned()),
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ptpproxy: {path}: {e} (is ptpproxy running?)");
+            return ExitCode::from(EX_NOINPUT);
+        }
+    };
+    match status::format_table(&bytes) {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ptpproxy: {path}: {e}");
+            ExitCode::from(EX_NOINPUT)
+        }
+    }
+}

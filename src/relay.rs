@@ -1,0 +1,641 @@
+//! The policy engine: one pure decision per captured frame.
+//!
+//! [`Relay::handle_frame`] implements the forwarding-rules table of DESIGN.md for L2, UDPv4 and
+//! UDPv6 multicast PTP, and returns an [`Action`] that the caller carries out. Port 0 is the
+//! upstream port (towards the grandmaster); ports `1..=downstream` face the clients, in the
+//! order of the configuration. A frame is never sent back out of the port it came in on.
+//!
+//! The relay owns the client table and the counters. It reads no clock: `now` is passed in, and
+//! [`Relay::poll_timeout`] says when [`Relay::handle_timeout`] wants to run next (aging).
+
+use crate::board;
+use crate::clients::{ClientIp, ClientTable, Learned, Limits};
+use crate::config::{Config, DelayRespMode};
+use crate::stats::{DropReason, Forwarded, Stats};
+use crate::time::{Duration, Instant};
+use crate::wire::{ethernet, EthernetAddress, MessageType, PtpFrame, Transport};
+
+/// Index of a port: 0 is upstream, 1.. are the downstream ports in configuration order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub u8);
+
+impl PortId {
+    pub const UPSTREAM: PortId = PortId(0);
+
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub const fn is_upstream(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A set of ports, one bit each (board::MAX_PORTS <= 32, checked by build.rs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortSet(pub u32);
+
+impl PortSet {
+    pub const EMPTY: PortSet = PortSet(0);
+
+    pub const fn single(p: PortId) -> PortSet {
+        PortSet(1 << p.0)
+    }
+
+    /// Ports `first..first + count`.
+    pub const fn range(first: u8, count: usize) -> PortSet {
+        PortSet((((1u64 << count) - 1) << first) as u32)
+    }
+
+    pub const fn contains(self, p: PortId) -> bool {
+        self.0 & (1 << p.0) != 0
+    }
+
+    #[must_use]
+    pub const fn without(self, p: PortId) -> PortSet {
+        PortSet(self.0 & !(1 << p.0))
+    }
+
+    #[must_use]
+    pub const fn with(self, p: PortId) -> PortSet {
+        PortSet(self.0 | (1 << p.0))
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = PortId> {
+        let mut bits = self.0;
+        core::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let p = bits.trailing_zeros() as u8;
+            bits &= bits - 1;
+            Some(PortId(p))
+        })
+    }
+}
+
+/// What to do with a frame.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Not relayed; the reason was counted.
+    Drop(DropReason),
+    /// Send `frame` (the input, or a rewritten copy in the caller's scratch buffer) out of each
+    /// port in `to`.
+    Forward { to: PortSet, frame: &'a [u8] },
+}
+
+/// How often the client table is aged.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The part of the configuration the engine applies per frame.
+#[derive(Clone, Copy, Debug)]
+struct Policy {
+    downstream: PortSet,
+    domains: [u64; 4],
+    delay_resp: DelayRespMode,
+    allow_downstream_masters: bool,
+}
+
+impl Policy {
+    fn from_config(config: &Config) -> Policy {
+        let mut domains = [0u64; 4];
+        for &d in &config.domains {
+            domains[usize::from(d / 64)] |= 1 << (d % 64);
+        }
+        Policy {
+            downstream: PortSet::range(1, config.downstream.len()),
+            domains,
+            delay_resp: config.delay_resp,
+            allow_downstream_masters: config.allow_downstream_masters,
+        }
+    }
+
+    fn serves_domain(&self, d: u8) -> bool {
+        self.domains[usize::from(d / 64)] & (1 << (d % 64)) != 0
+    }
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        timeout: Duration::from_secs(u64::from(config.client_timeout_s)),
+        max_rate: config.max_delay_req_rate,
+        downstream_ports: config.downstream.len(),
+    }
+}
+
+pub struct Relay {
+    policy: Policy,
+    clients: ClientTable,
+    stats: Stats,
+    next_expiry: Instant,
+}
+
+impl Relay {
+    /// `seed` keys the client table's hash: draw it at random at start.
+    pub fn new(config: &Config, now: Instant, seed: u64) -> Relay {
+        Relay {
+            policy: Policy::from_config(config),
+            clients: ClientTable::new(limits(config), seed),
+            stats: Stats::default(),
+            next_expiry: now + EXPIRY_INTERVAL,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn clients(&self) -> &ClientTable {
+        &self.clients
+    }
+
+    /// Apply a reloaded configuration. Clients stay where their port (by interface name and
+    /// role) still exists; those on removed ports are forgotten.
+    pub fn reconfigure(&mut self, old: &Config, new: &Config) {
+        let map = port_map(old, new);
+        self.clients.remap_ports(&map);
+        self.clients.set_limits(limits(new));
+        let mut rx = [0; board::MAX_PORTS];
+        for (i, to) in map.iter().enumerate() {
+            if let Some(to) = to {
+                rx[to.index()] = self.stats.rx[i];
+            }
+        }
+        self.stats.rx = rx;
+        self.policy = Policy::from_config(new);
+    }
+
+    /// When `handle_timeout` wants to run next.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_expiry
+    }
+
+    /// Periodic work: age out silent clients.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_expiry {
+            self.stats.clients_aged += self.clients.expire(now) as u64;
+            self.next_expiry = now + EXPIRY_INTERVAL;
+        }
+    }
+
+    /// Decide what happens to one frame that arrived on `from` at `now`.
+    ///
+    /// `scratch` is where a rewritten copy is built (unicast Delay_Resp); it should hold
+    /// `board::SNAPLEN` bytes. A frame that does not fit is steered without the rewrite.
+    pub fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        frame: &'a [u8],
+        scratch: &'a mut [u8],
+    ) -> Action<'a> {
+        if let Some(rx) = self.stats.rx.get_mut(from.index()) {
+            *rx += 1;
+        }
+        let action = self.decide(now, from, frame, scratch);
+        match &action {
+            Action::Drop(reason) => self.stats.dropped[*reason as usize] += 1,
+            Action::Forward { .. } => {}
+        }
+        action
+    }
+
+    fn decide<'a>(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        frame: &'a [u8],
+        scratch: &'a mut [u8],
+    ) -> Action<'a> {
+        let parsed = match PtpFrame::parse(frame) {
+            Ok(p) => p,
+            Err(e) => return Action::Drop(e.into()),
+        };
+        if parsed.dst == EthernetAddress::PTP_PDELAY {
+            return Action::Drop(DropReason::LinkLocal);
+        }
+        if !parsed.dst.is_multicast() || !parsed.transport.is_multicast() {
+            return Action::Drop(DropReason::Unicast);
+        }
+        let Ok(msg) = parsed.ptp(frame) else {
+            return Action::Drop(DropReason::Truncated);
+        };
+        let kind = msg.message_type();
+        if matches!(
+            kind,
+            MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp
+        ) {
+            return Action::Drop(DropReason::PeerDelay);
+        }
+        if let MessageType::Unknown(_) = kind {
+            return Action::Drop(DropReason::UnknownMessage);
+        }
+        if !self.policy.serves_domain(msg.domain_number()) {
+            return Action::Drop(DropReason::WrongDomain);
+        }
+        let downstream = self.policy.downstream;
+        let upstream = PortSet::single(PortId::UPSTREAM);
+        let from_up = from.is_upstream();
+
+        let to = match kind {
+            MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
+                if from_up {
+                    downstream
+                } else if self.policy.allow_downstream_masters {
+                    downstream.with(PortId::UPSTREAM)
+                } else {
+                    return Action::Drop(DropReason::RogueMaster);
+                }
+            }
+            MessageType::Signaling | MessageType::Management => {
+                if from_up {
+                    downstream
+                } else {
+                    upstream
+                }
+            }
+            MessageType::DelayReq => {
+                if from_up {
+                    return Action::Drop(DropReason::DelayReqFromUpstream);
+                }
+                let ip = match parsed.transport {
+                    Transport::L2 => ClientIp::None,
+                    Transport::Udp4 { src, .. } => ClientIp::V4(src),
+                    Transport::Udp6 { src, .. } => ClientIp::V6(src),
+                };
+                let id = msg.source_port_identity();
+                match self.clients.handle_delay_req(now, id, from, parsed.src, ip) {
+                    Ok(Learned::New) => self.stats.clients_learned += 1,
+                    Ok(Learned::Moved) => self.stats.clients_moved += 1,
+                    Ok(Learned::Refreshed) => {}
+                    Err(reason) => return Action::Drop(reason),
+                }
+                upstream
+            }
+            MessageType::DelayResp => {
+                if !from_up {
+                    return Action::Drop(DropReason::DelayRespFromDownstream);
+                }
+                return self.route_delay_resp(&parsed, msg.requesting_port_identity(), frame, scratch);
+            }
+            // Peer delay and reserved types returned above.
+            _ => return Action::Drop(DropReason::UnknownMessage),
+        };
+        self.forward(kind, to.without(from), frame)
+    }
+
+    fn route_delay_resp<'a>(
+        &mut self,
+        parsed: &PtpFrame,
+        requesting: Option<crate::wire::PortIdentity>,
+        frame: &'a [u8],
+        scratch: &'a mut [u8],
+    ) -> Action<'a> {
+        if self.policy.delay_resp == DelayRespMode::Flood {
+            self.stats.delay_resp_flooded += 1;
+            return self.forward(MessageType::DelayResp, self.policy.downstream, frame);
+        }
+        let Some(client) = requesting.and_then(|id| self.clients.get(&id)).copied() else {
+            return Action::Drop(DropReason::UnknownClient);
+        };
+        let to = PortSet::single(client.port);
+        if self.policy.delay_resp == DelayRespMode::Unicast && parsed.dst != client.mac {
+            if let Some(copy) = scratch.get_mut(..frame.len()) {
+                copy.copy_from_slice(frame);
+                ethernet::Frame::new_unchecked(&mut *copy).set_dst(client.mac);
+                self.stats.delay_resp_unicast += 1;
+                self.stats.forwarded[Forwarded::DelayResp as usize] += 1;
+                return Action::Forward { to, frame: copy };
+            }
+        }
+        self.stats.delay_resp_steered += 1;
+        self.forward(MessageType::DelayResp, to, frame)
+    }
+
+    fn forward<'a>(&mut self, kind: MessageType, to: PortSet, frame: &'a [u8]) -> Action<'a> {
+        if to.is_empty() {
+            return Action::Drop(DropReason::NoEgress);
+        }
+        if let Some(f) = Forwarded::of(kind) {
+            self.stats.forwarded[f as usize] += 1;
+        }
+        Action::Forward { to, frame }
+    }
+}
+
+/// `map[old index] = Some(new index)` for every port that keeps its interface name and role.
+fn port_map(old: &Config, new: &Config) -> [Option<PortId>; board::MAX_PORTS] {
+    let mut map = [None; board::MAX_PORTS];
+    if old.upstream == new.upstream {
+        map[0] = Some(PortId::UPSTREAM);
+    }
+    for (i, name) in old.downstream.iter().enumerate() {
+        if let Some(j) = new.downstream.iter().position(|n| n == name) {
+            map[i + 1] = Some(PortId(j as u8 + 1));
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Correction, IfName};
+    use crate::wire::PortIdentity;
+
+    const UP: PortId = PortId(0);
+    const D1: PortId = PortId(1);
+    const D2: PortId = PortId(2);
+    const T0: Instant = Instant(5_000_000_000);
+
+    fn name(s: &str) -> IfName {
+        IfName::try_from(s).unwrap()
+    }
+
+    fn config(mode: DelayRespMode) -> Config {
+        let mut downstream = heapless::Vec::new();
+        downstream.push(name("lan1")).unwrap();
+        downstream.push(name("lan2")).unwrap();
+        let mut domains = heapless::Vec::new();
+        domains.push(0).unwrap();
+        Config {
+            upstream: name("eth0"),
+            downstream,
+            domains,
+            delay_resp: mode,
+            correction: Correction::None,
+            allow_downstream_masters: false,
+            client_timeout_s: 60,
+            max_delay_req_rate: 128,
+            status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
+            status_interval_s: 5,
+            promiscuous: false,
+        }
+    }
+
+    fn client(n: u8) -> (PortIdentity, EthernetAddress) {
+        let id = PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, n],
+            port_number: 1,
+        };
+        (id, EthernetAddress([2, 0, 0, 0, 1, n]))
+    }
+
+    const GM_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const GM: PortIdentity = PortIdentity {
+        clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 0, 1],
+        port_number: 1,
+    };
+
+    /// A minimal L2 PTPv2 message of `kind`, 64 bytes of body space.
+    fn l2(kind: u8, src: EthernetAddress, id: PortIdentity, seq: u16, requesting: Option<PortIdentity>) -> Vec<u8> {
+        let len: usize = match kind {
+            0xB => 64,
+            0x9 | 0x2 | 0x3 | 0xA => 54,
+            0xD => 48,
+            _ => 44,
+        };
+        let mut f = vec![0u8; 14 + len];
+        let dst = if matches!(kind, 0x2 | 0x3 | 0xA) { EthernetAddress::PTP_PDELAY } else { EthernetAddress::PTP_PRIMARY };
+        f[..6].copy_from_slice(&dst.0);
+        f[6..12].copy_from_slice(&src.0);
+        f[12..14].copy_from_slice(&[0x88, 0xf7]);
+        let p = &mut f[14..];
+        p[0] = kind;
+        p[1] = 0x02;
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[20..28].copy_from_slice(&id.clock_identity);
+        p[28..30].copy_from_slice(&id.port_number.to_be_bytes());
+        p[30..32].copy_from_slice(&seq.to_be_bytes());
+        if let Some(r) = requesting {
+            p[44..52].copy_from_slice(&r.clock_identity);
+            p[52..54].copy_from_slice(&r.port_number.to_be_bytes());
+        }
+        f
+    }
+
+    fn run(relay: &mut Relay, now: Instant, from: PortId, frame: &[u8]) -> Result<(PortSet, Vec<u8>), DropReason> {
+        let mut scratch = [0u8; board::SNAPLEN];
+        match relay.handle_frame(now, from, frame, &mut scratch) {
+            Action::Forward { to, frame } => Ok((to, frame.to_vec())),
+            Action::Drop(r) => Err(r),
+        }
+    }
+
+    fn downstream() -> PortSet {
+        PortSet::single(D1).with(D2)
+    }
+
+    #[test]
+    fn master_messages_from_upstream_go_to_every_downstream_port() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        for kind in [0x0, 0x8, 0xB, 0xC, 0xD] {
+            let f = l2(kind, GM_MAC, GM, 1, None);
+            assert_eq!(run(&mut r, T0, UP, &f), Ok((downstream(), f.clone())), "type {kind:#x}");
+        }
+        assert_eq!(r.stats().forwarded(Forwarded::Sync), 1);
+        assert_eq!(r.stats().rx[0], 5);
+    }
+
+    #[test]
+    fn master_messages_from_downstream_are_rogue_unless_allowed() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (id, mac) = client(9);
+        for kind in [0x0, 0x8, 0xB] {
+            assert_eq!(run(&mut r, T0, D1, &l2(kind, mac, id, 1, None)), Err(DropReason::RogueMaster));
+        }
+        assert_eq!(r.stats().dropped(DropReason::RogueMaster), 3);
+        let mut c = config(DelayRespMode::Steer);
+        c.allow_downstream_masters = true;
+        let mut r = Relay::new(&c, T0, 1);
+        let (to, _) = run(&mut r, T0, D1, &l2(0x0, mac, id, 1, None)).unwrap();
+        assert_eq!(to, PortSet::single(UP).with(D2), "all ports but the ingress");
+    }
+
+    #[test]
+    fn signaling_and_management_from_downstream_go_upstream_only() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (id, mac) = client(1);
+        for kind in [0xC, 0xD] {
+            assert_eq!(run(&mut r, T0, D2, &l2(kind, mac, id, 1, None)).unwrap().0, PortSet::single(UP));
+        }
+    }
+
+    #[test]
+    fn delay_req_learns_and_goes_upstream_foreign_ones_are_dropped() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (id, mac) = client(1);
+        let req = l2(0x1, mac, id, 7, None);
+        assert_eq!(run(&mut r, T0, D1, &req), Ok((PortSet::single(UP), req.clone())));
+        assert_eq!(r.clients().get(&id).unwrap().port, D1);
+        assert_eq!(r.stats().clients_learned, 1);
+        assert_eq!(run(&mut r, T0, UP, &req), Err(DropReason::DelayReqFromUpstream));
+        assert_eq!(r.clients().len(), 1);
+    }
+
+    #[test]
+    fn steer_sends_delay_resp_to_the_requesting_clients_port_only() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (a, amac) = client(1);
+        let (b, bmac) = client(2);
+        run(&mut r, T0, D1, &l2(0x1, amac, a, 1, None)).unwrap();
+        run(&mut r, T0, D2, &l2(0x1, bmac, b, 1, None)).unwrap();
+        let resp_a = l2(0x9, GM_MAC, GM, 1, Some(a));
+        let resp_b = l2(0x9, GM_MAC, GM, 1, Some(b));
+        assert_eq!(run(&mut r, T0, UP, &resp_a), Ok((PortSet::single(D1), resp_a.clone())));
+        assert_eq!(run(&mut r, T0, UP, &resp_b), Ok((PortSet::single(D2), resp_b.clone())));
+        let (stranger, _) = client(3);
+        assert_eq!(run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(stranger))), Err(DropReason::UnknownClient));
+        assert_eq!(run(&mut r, T0, D1, &resp_a), Err(DropReason::DelayRespFromDownstream));
+        assert_eq!(r.stats().delay_resp_steered, 2);
+    }
+
+    #[test]
+    fn unicast_rewrites_only_the_destination_mac() {
+        let mut r = Relay::new(&config(DelayRespMode::Unicast), T0, 1);
+        let (a, amac) = client(1);
+        run(&mut r, T0, D2, &l2(0x1, amac, a, 1, None)).unwrap();
+        let resp = l2(0x9, GM_MAC, GM, 1, Some(a));
+        let (to, out) = run(&mut r, T0, UP, &resp).unwrap();
+        assert_eq!(to, PortSet::single(D2));
+        assert_eq!(&out[..6], &amac.0);
+        assert_eq!(&out[6..], &resp[6..]);
+        assert_eq!(r.stats().delay_resp_unicast, 1);
+        assert_eq!(r.stats().forwarded(Forwarded::DelayResp), 1);
+    }
+
+    #[test]
+    fn flood_sends_delay_resp_everywhere_downstream() {
+        let mut r = Relay::new(&config(DelayRespMode::Flood), T0, 1);
+        let (a, _) = client(1);
+        let resp = l2(0x9, GM_MAC, GM, 1, Some(a));
+        assert_eq!(run(&mut r, T0, UP, &resp).unwrap().0, downstream());
+        assert_eq!(r.stats().delay_resp_flooded, 1);
+    }
+
+    #[test]
+    fn peer_delay_unicast_and_other_domains_are_dropped() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        for kind in [0x2, 0x3, 0xA] {
+            // Peer delay goes to the link-local address, which is never relayed.
+            assert_eq!(run(&mut r, T0, UP, &l2(kind, GM_MAC, GM, 1, None)), Err(DropReason::LinkLocal));
+            let mut f = l2(kind, GM_MAC, GM, 1, None);
+            f[..6].copy_from_slice(&EthernetAddress::PTP_PRIMARY.0);
+            assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::PeerDelay));
+        }
+        let mut f = l2(0x0, GM_MAC, GM, 1, None);
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 1, 1]);
+        assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::Unicast));
+        let mut f = l2(0x0, GM_MAC, GM, 1, None);
+        f[14 + 4] = 24;
+        assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::WrongDomain));
+        let mut f = l2(0x0, GM_MAC, GM, 1, None);
+        f[14] = 0x5;
+        assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::UnknownMessage));
+        let mut f = l2(0x0, GM_MAC, GM, 1, None);
+        f[15] = 0x01;
+        assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::BadVersion));
+        assert_eq!(run(&mut r, T0, UP, &f[..30]), Err(DropReason::Truncated));
+        assert_eq!(r.stats().dropped_total(), 11);
+    }
+
+    #[test]
+    fn table_full_drops_newcomers_and_keeps_serving_known_clients() {
+        let mut c = config(DelayRespMode::Steer);
+        c.downstream.truncate(1);
+        let mut r = Relay::new(&c, T0, 1);
+        let cap = r.clients().capacity();
+        for n in 0..cap as u32 {
+            let id = PortIdentity { clock_identity: [3, 0, 0, 0, 0, 0, 0, 0], port_number: 0 };
+            let mut id = id;
+            id.clock_identity[4..].copy_from_slice(&n.to_be_bytes());
+            let mac = EthernetAddress([2, 1, (n >> 24) as u8, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            assert!(run(&mut r, T0, D1, &l2(0x1, mac, id, 1, None)).is_ok());
+        }
+        let (late, late_mac) = client(200);
+        assert_eq!(run(&mut r, T0, D1, &l2(0x1, late_mac, late, 1, None)), Err(DropReason::TableFull));
+        let mut first = PortIdentity { clock_identity: [3, 0, 0, 0, 0, 0, 0, 0], port_number: 0 };
+        first.clock_identity[4..].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(first))).unwrap().0, PortSet::single(D1));
+        assert_eq!(r.stats().dropped(DropReason::TableFull), 1);
+    }
+
+    #[test]
+    fn clients_age_out_after_the_timeout() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (a, amac) = client(1);
+        run(&mut r, T0, D1, &l2(0x1, amac, a, 1, None)).unwrap();
+        assert!(r.poll_timeout() > T0);
+        r.handle_timeout(T0 + Duration::from_secs(60));
+        assert_eq!(r.clients().len(), 1);
+        r.handle_timeout(T0 + Duration::from_secs(62));
+        assert_eq!(r.clients().len(), 0);
+        assert_eq!(r.stats().clients_aged, 1);
+        let resp = l2(0x9, GM_MAC, GM, 1, Some(a));
+        assert_eq!(run(&mut r, T0 + Duration::from_secs(62), UP, &resp), Err(DropReason::UnknownClient));
+    }
+
+    #[test]
+    fn delay_req_rate_is_limited_per_client() {
+        let mut c = config(DelayRespMode::Steer);
+        c.max_delay_req_rate = 16;
+        let mut r = Relay::new(&c, T0, 1);
+        let (a, amac) = client(1);
+        let (b, bmac) = client(2);
+        let mut passed = 0;
+        for i in 0..1000u64 {
+            // a: 1000/s for one second; b: 8/s, interleaved.
+            let now = T0 + Duration::from_millis(i);
+            if run(&mut r, now, D1, &l2(0x1, amac, a, i as u16, None)).is_ok() {
+                passed += 1;
+            }
+            if i % 125 == 0 {
+                assert!(run(&mut r, now, D2, &l2(0x1, bmac, b, i as u16, None)).is_ok());
+            }
+        }
+        assert!((16..=33).contains(&passed), "{passed}");
+        assert_eq!(r.stats().dropped(DropReason::RateLimited), 1000 - passed);
+    }
+
+    #[test]
+    fn reconfigure_keeps_clients_of_ports_that_stay() {
+        let old = config(DelayRespMode::Steer);
+        let mut r = Relay::new(&old, T0, 1);
+        let (a, amac) = client(1);
+        let (b, bmac) = client(2);
+        run(&mut r, T0, D1, &l2(0x1, amac, a, 1, None)).unwrap();
+        run(&mut r, T0, D2, &l2(0x1, bmac, b, 1, None)).unwrap();
+        let mut new = old.clone();
+        new.downstream.remove(0); // lan1 goes, lan2 becomes port 1
+        new.delay_resp = DelayRespMode::Unicast;
+        r.reconfigure(&old, &new);
+        assert!(r.clients().get(&a).is_none());
+        assert_eq!(r.clients().get(&b).unwrap().port, D1);
+        let (to, out) = run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(b))).unwrap();
+        assert_eq!((to, &out[..6]), (PortSet::single(D1), &bmac.0[..]));
+    }
+
+    #[test]
+    fn never_back_out_of_the_ingress_port() {
+        let mut c = config(DelayRespMode::Steer);
+        c.allow_downstream_masters = true;
+        let mut r = Relay::new(&c, T0, 1);
+        let (a, amac) = client(1);
+        for kind in [0x0, 0x8, 0xB, 0xC, 0xD, 0x1] {
+            for from in [UP, D1, D2] {
+                if let Ok((to, _)) = run(&mut r, T0, from, &l2(kind, amac, a, 1, None)) {
+                    assert!(!to.contains(from), "type {kind:#x} from {from:?}");
+                }
+            }
+        }
+    }
+}

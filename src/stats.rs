@@ -1,0 +1,167 @@
+//! Counters of the core. Plain `u64`s the relay bumps and the shell only reads; every dropped
+//! frame is counted under exactly one [`DropReason`].
+
+use crate::board;
+use crate::wire::{self, MessageType};
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $v,)+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)+];
+            pub const COUNT: usize = Self::ALL.len();
+            /// The snake_case name used in logs and the status file.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)+ }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Why a frame was not relayed.
+    pub enum DropReason {
+        /// Shorter than a header it claims to carry.
+        Truncated => "truncated",
+        /// Not PTP (EtherType, IP protocol or UDP port).
+        NotPtp => "not_ptp",
+        /// QinQ: more than one VLAN tag.
+        StackedVlan => "stacked_vlan",
+        /// Malformed IPv4/IPv6 header or IPv6 extension headers.
+        BadIp => "bad_ip",
+        /// IPv4 fragment.
+        Fragment => "fragment",
+        /// UDP length inconsistent with the IP packet.
+        BadUdp => "bad_udp",
+        /// versionPTP other than 2.
+        BadVersion => "bad_version",
+        /// messageLength too short for its type or longer than the frame.
+        BadLength => "bad_length",
+        /// Unicast PTP: the kernel's own IP/bridge path delivers it.
+        Unicast => "unicast",
+        /// Sent to the peer-delay address 01-80-C2-00-00-0E, which is never relayed.
+        LinkLocal => "link_local",
+        /// A domainNumber the relay does not serve.
+        WrongDomain => "wrong_domain",
+        /// Pdelay_Req/Pdelay_Resp/Pdelay_Resp_Follow_Up: peer delay is per link.
+        PeerDelay => "peer_delay",
+        /// Reserved messageType.
+        UnknownMessage => "unknown_message",
+        /// Sync/Follow_Up/Announce from a downstream port (a master on the client side).
+        RogueMaster => "rogue_master",
+        /// Delay_Req from upstream: another relay's client, not ours.
+        DelayReqFromUpstream => "delay_req_from_upstream",
+        /// Delay_Resp arriving on a downstream port.
+        DelayRespFromDownstream => "delay_resp_from_downstream",
+        /// Delay_Resp for a client not in the table.
+        UnknownClient => "unknown_client",
+        /// Delay_Req of a new client while the table is full.
+        TableFull => "table_full",
+        /// Delay_Req of a new client whose ingress port already holds its share of the table.
+        PortShareFull => "port_share_full",
+        /// Delay_Req of a new client whose source MAC already holds its share of identities.
+        MacLimit => "mac_limit",
+        /// Delay_Req above the client's max_delay_req_rate.
+        RateLimited => "rate_limited",
+        /// No port to send to (e.g. the only candidate is the ingress port).
+        NoEgress => "no_egress",
+    }
+}
+
+impl From<wire::Error> for DropReason {
+    fn from(e: wire::Error) -> Self {
+        match e {
+            wire::Error::Truncated => DropReason::Truncated,
+            wire::Error::NotPtp => DropReason::NotPtp,
+            wire::Error::StackedVlan => DropReason::StackedVlan,
+            wire::Error::BadIpHeader | wire::Error::Ipv6Extension => DropReason::BadIp,
+            wire::Error::Fragmented => DropReason::Fragment,
+            wire::Error::BadUdpLength => DropReason::BadUdp,
+            wire::Error::UnsupportedVersion(_) => DropReason::BadVersion,
+            wire::Error::BadMessageLength(_) => DropReason::BadLength,
+        }
+    }
+}
+
+named_enum! {
+    /// Message classes counted when relayed.
+    pub enum Forwarded {
+        Sync => "sync",
+        FollowUp => "follow_up",
+        Announce => "announce",
+        DelayReq => "delay_req",
+        DelayResp => "delay_resp",
+        Signaling => "signaling",
+        Management => "management",
+    }
+}
+
+impl Forwarded {
+    pub fn of(t: MessageType) -> Option<Forwarded> {
+        Some(match t {
+            MessageType::Sync => Forwarded::Sync,
+            MessageType::FollowUp => Forwarded::FollowUp,
+            MessageType::Announce => Forwarded::Announce,
+            MessageType::DelayReq => Forwarded::DelayReq,
+            MessageType::DelayResp => Forwarded::DelayResp,
+            MessageType::Signaling => Forwarded::Signaling,
+            MessageType::Management => Forwarded::Management,
+            _ => return None,
+        })
+    }
+}
+
+/// The core's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames handed to the relay, per port (PortId index).
+    pub rx: [u64; board::MAX_PORTS],
+    /// Frames relayed per egress port (one per port a frame went to).
+    pub tx: [u64; board::MAX_PORTS],
+    /// Frames relayed, per message class (once per frame, whatever the number of ports).
+    pub forwarded: [u64; Forwarded::COUNT],
+    pub dropped: [u64; DropReason::COUNT],
+    /// Delay_Resp sent to the requesting client's port only.
+    pub delay_resp_steered: u64,
+    /// Delay_Resp steered and rewritten to the client's unicast MAC.
+    pub delay_resp_unicast: u64,
+    /// Delay_Resp sent to every downstream port.
+    pub delay_resp_flooded: u64,
+    pub clients_learned: u64,
+    pub clients_aged: u64,
+    /// Known clients whose Delay_Req arrived on another port than before.
+    pub clients_moved: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            rx: [0; board::MAX_PORTS],
+            tx: [0; board::MAX_PORTS],
+            forwarded: [0; Forwarded::COUNT],
+            dropped: [0; DropReason::COUNT],
+            delay_resp_steered: 0,
+            delay_resp_unicast: 0,
+            delay_resp_flooded: 0,
+            clients_learned: 0,
+            clients_aged: 0,
+            clients_moved: 0,
+        }
+    }
+}
+
+impl Stats {
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.dropped[r as usize]
+    }
+
+    pub fn forwarded(&self, f: Forwarded) -> u64 {
+        self.forwarded[f as usize]
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}
