@@ -11,11 +11,11 @@
 //!   per client), with one second's worth of burst.
 
 use crate::board;
+use crate::fixed_map::FixedMap;
 use crate::relay::PortId;
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::{EthernetAddress, PortIdentity};
-use crate::fixed_map::FixedMap;
 
 /// Identities one MAC address may hold. A PTP port has its own MAC; a few more allow for
 /// multi-port ordinary clocks or devices that restart with a new identity.
@@ -150,7 +150,11 @@ impl ClientTable {
             }
             c.tat = core::cmp::max(c.tat, now) + interval;
             c.delay_req += 1;
-            return Ok(if moved { Learned::Moved } else { Learned::Refreshed });
+            return Ok(if moved {
+                Learned::Moved
+            } else {
+                Learned::Refreshed
+            });
         }
         self.admit(port, mac)?;
         let client = Client {
@@ -214,8 +218,10 @@ impl ClientTable {
     /// `map[old] = Some(new)`.
     pub fn remap_ports(&mut self, map: &[Option<PortId>; board::MAX_PORTS]) {
         let (per_port, macs) = (&mut self.per_port, &mut self.macs);
-        self.clients
-            .retain(|_, c| map[c.port.index()].is_some(), |_, c| forget(per_port, macs, &c));
+        self.clients.retain(
+            |_, c| map[c.port.index()].is_some(),
+            |_, c| forget(per_port, macs, &c),
+        );
         self.per_port = [0; board::MAX_PORTS];
         for (_, c) in self.clients.iter_mut() {
             if let Some(new) = map[c.port.index()] {
@@ -227,7 +233,11 @@ impl ClientTable {
 }
 
 /// Release what a removed client held in the per-port and per-MAC counts.
-fn forget(per_port: &mut [usize; board::MAX_PORTS], macs: &mut FixedMap<EthernetAddress, u8>, c: &Client) {
+fn forget(
+    per_port: &mut [usize; board::MAX_PORTS],
+    macs: &mut FixedMap<EthernetAddress, u8>,
+    c: &Client,
+) {
     per_port[c.port.index()] -= 1;
     if let Some(n) = macs.get_mut(&c.mac) {
         *n -= 1;
@@ -271,10 +281,25 @@ mod tests {
     fn learn_refresh_move() {
         let mut t = table(2);
         let (a, p1, p2) = (id(1), PortId(1), PortId(2));
-        assert_eq!(t.handle_delay_req(T0, a, p1, mac(1), ClientIp::None), Ok(Learned::New));
+        assert_eq!(
+            t.handle_delay_req(T0, a, p1, mac(1), ClientIp::None),
+            Ok(Learned::New)
+        );
         let later = T0 + Duration::from_secs(1);
-        assert_eq!(t.handle_delay_req(later, a, p1, mac(1), ClientIp::None), Ok(Learned::Refreshed));
-        assert_eq!(t.handle_delay_req(later + Duration::from_secs(1), a, p2, mac(1), ClientIp::None), Ok(Learned::Moved));
+        assert_eq!(
+            t.handle_delay_req(later, a, p1, mac(1), ClientIp::None),
+            Ok(Learned::Refreshed)
+        );
+        assert_eq!(
+            t.handle_delay_req(
+                later + Duration::from_secs(1),
+                a,
+                p2,
+                mac(1),
+                ClientIp::None
+            ),
+            Ok(Learned::Moved)
+        );
         assert_eq!(t.get(&a).unwrap().port, p2);
         assert_eq!((t.on_port(p1), t.on_port(p2), t.len()), (0, 1, 1));
     }
@@ -283,10 +308,12 @@ mod tests {
     fn aging_removes_only_silent_clients() {
         let mut t = table(1);
         for n in 0..100 {
-            t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None).unwrap();
+            t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None)
+                .unwrap();
         }
         let t1 = T0 + Duration::from_secs(30);
-        t.handle_delay_req(t1, id(7), PortId(1), mac(7), ClientIp::None).unwrap();
+        t.handle_delay_req(t1, id(7), PortId(1), mac(7), ClientIp::None)
+            .unwrap();
         assert_eq!(t.expire(T0 + Duration::from_secs(60)), 0);
         assert_eq!(t.expire(T0 + Duration::from_secs(61)), 99);
         assert_eq!(t.len(), 1);
@@ -301,12 +328,21 @@ mod tests {
         let mut t = table(1);
         let cap = t.capacity() as u32;
         for n in 0..cap {
-            assert_eq!(t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None), Ok(Learned::New));
+            assert_eq!(
+                t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None),
+                Ok(Learned::New)
+            );
         }
-        assert_eq!(t.handle_delay_req(T0, id(cap), PortId(1), mac(cap), ClientIp::None), Err(DropReason::TableFull));
+        assert_eq!(
+            t.handle_delay_req(T0, id(cap), PortId(1), mac(cap), ClientIp::None),
+            Err(DropReason::TableFull)
+        );
         // Known clients keep being served.
         let t1 = T0 + Duration::from_secs(1);
-        assert_eq!(t.handle_delay_req(t1, id(0), PortId(1), mac(0), ClientIp::None), Ok(Learned::Refreshed));
+        assert_eq!(
+            t.handle_delay_req(t1, id(0), PortId(1), mac(0), ClientIp::None),
+            Ok(Learned::Refreshed)
+        );
         assert_eq!(t.len(), t.capacity());
     }
 
@@ -329,7 +365,10 @@ mod tests {
         // Port 2 gets its whole share.
         for n in 0..t.port_share() as u32 {
             let k = cap + n;
-            assert_eq!(t.handle_delay_req(T0, id(k), PortId(2), mac(k), ClientIp::None), Ok(Learned::New));
+            assert_eq!(
+                t.handle_delay_req(T0, id(k), PortId(2), mac(k), ClientIp::None),
+                Ok(Learned::New)
+            );
         }
         assert_eq!(t.len(), t.capacity());
     }
@@ -340,11 +379,20 @@ mod tests {
         let share = t.port_share() as u32;
         // Port 2 uses 10 of its share; port 1 may borrow everything but port 2's unused share.
         for n in 0..10 {
-            t.handle_delay_req(T0, id(100_000 + n), PortId(2), mac(100_000 + n), ClientIp::None).unwrap();
+            t.handle_delay_req(
+                T0,
+                id(100_000 + n),
+                PortId(2),
+                mac(100_000 + n),
+                ClientIp::None,
+            )
+            .unwrap();
         }
         let mut admitted = 0;
         for n in 0..2 * share {
-            if t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None).is_ok() {
+            if t.handle_delay_req(T0, id(n), PortId(1), mac(n), ClientIp::None)
+                .is_ok()
+            {
                 admitted += 1;
             }
         }
@@ -356,12 +404,24 @@ mod tests {
     fn one_mac_holds_a_few_identities() {
         let mut t = table(1);
         for n in 0..u32::from(MAX_IDENTITIES_PER_MAC) {
-            t.handle_delay_req(T0, id(n), PortId(1), mac(0), ClientIp::None).unwrap();
+            t.handle_delay_req(T0, id(n), PortId(1), mac(0), ClientIp::None)
+                .unwrap();
         }
-        assert_eq!(t.handle_delay_req(T0, id(999), PortId(1), mac(0), ClientIp::None), Err(DropReason::MacLimit));
+        assert_eq!(
+            t.handle_delay_req(T0, id(999), PortId(1), mac(0), ClientIp::None),
+            Err(DropReason::MacLimit)
+        );
         // Aging frees the MAC's slots.
         t.expire(T0 + Duration::from_secs(61));
-        assert!(t.handle_delay_req(T0 + Duration::from_secs(61), id(999), PortId(1), mac(0), ClientIp::None).is_ok());
+        assert!(t
+            .handle_delay_req(
+                T0 + Duration::from_secs(61),
+                id(999),
+                PortId(1),
+                mac(0),
+                ClientIp::None
+            )
+            .is_ok());
     }
 
     #[test]
@@ -370,14 +430,23 @@ mod tests {
         let a = id(1);
         // max_rate 8/s: 8 back to back pass, the 9th is limited.
         for i in 0..8 {
-            assert!(t.handle_delay_req(T0, a, PortId(1), mac(1), ClientIp::None).is_ok(), "{i}");
+            assert!(
+                t.handle_delay_req(T0, a, PortId(1), mac(1), ClientIp::None)
+                    .is_ok(),
+                "{i}"
+            );
         }
-        assert_eq!(t.handle_delay_req(T0, a, PortId(1), mac(1), ClientIp::None), Err(DropReason::RateLimited));
+        assert_eq!(
+            t.handle_delay_req(T0, a, PortId(1), mac(1), ClientIp::None),
+            Err(DropReason::RateLimited)
+        );
         // Sustained at 16/s for 10 s: about 8/s pass.
         let mut ok = 0;
         for i in 1..=160u64 {
             let now = T0 + Duration::from_millis(i * 1000 / 16);
-            if t.handle_delay_req(now, a, PortId(1), mac(1), ClientIp::None).is_ok() {
+            if t.handle_delay_req(now, a, PortId(1), mac(1), ClientIp::None)
+                .is_ok()
+            {
                 ok += 1;
             }
         }
@@ -386,15 +455,19 @@ mod tests {
         let b = id(2);
         for i in 0..1000u64 {
             let now = T0 + Duration::from_millis(i * 125);
-            assert!(t.handle_delay_req(now, b, PortId(1), mac(2), ClientIp::None).is_ok());
+            assert!(t
+                .handle_delay_req(now, b, PortId(1), mac(2), ClientIp::None)
+                .is_ok());
         }
     }
 
     #[test]
     fn remap_keeps_clients_of_kept_ports() {
         let mut t = table(2);
-        t.handle_delay_req(T0, id(1), PortId(1), mac(1), ClientIp::None).unwrap();
-        t.handle_delay_req(T0, id(2), PortId(2), mac(2), ClientIp::None).unwrap();
+        t.handle_delay_req(T0, id(1), PortId(1), mac(1), ClientIp::None)
+            .unwrap();
+        t.handle_delay_req(T0, id(2), PortId(2), mac(2), ClientIp::None)
+            .unwrap();
         let mut map = [None; board::MAX_PORTS];
         map[0] = Some(PortId(0));
         map[2] = Some(PortId(1)); // old port 2 is now port 1, old port 1 removed

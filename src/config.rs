@@ -1,18 +1,18 @@
 //! The JSON configuration: parsed with serde-json-core into fixed-capacity types, unknown keys
 //! rejected, then validated. A bad file yields one [`ConfigError`] naming the field and the fix.
 //!
-//! Two steps, neither of which allocates: a hand-written serde visitor reads the file into
-//! [`Raw`] (strings borrowed from the input, `None` for an absent key), then [`Raw::validate`]
-//! applies the defaults and the rules and builds a [`Config`].
+//! Two steps, neither of which allocates: a hand-written serde visitor reads the file into the
+//! private struct `Raw` (strings borrowed from the input, `None` for an absent key), then
+//! `Raw::validate` applies the defaults and the rules and builds a [`Config`].
 //!
 //! Why not `#[derive(Deserialize)] #[serde(deny_unknown_fields)]`: serde-json-core 0.7 errors
-//! carry no position and no text. The derived code reports unknown, missing and duplicate keys
-//! and over-long lists all as the same anonymous `CustomError`; with the `custom-error-messages`
-//! feature its `de::Error::custom` writes the message into a 64-byte `heapless::String` and
-//! `unwrap()`s, which panics on serde's unknown-field message (it lists every valid key, well
-//! over 64 bytes). The visitor below rejects unknown keys itself (same effect as
-//! `deny_unknown_fields`) and keeps a [`Trace`] of the key it is reading, so a wrong type, a
-//! syntax error inside a value or an unknown key can be named.
+//! carry no position and no text. Without its `custom-error-messages` feature the derived code
+//! reports unknown, missing and repeated keys and over-long lists all as one anonymous
+//! `CustomError`; with the feature, serde-json-core writes the message into a 64-byte
+//! `heapless::String` and `unwrap()`s, which panics on serde's unknown-field message (it lists
+//! every valid key, well over 64 bytes). So the feature stays off, and the visitor rejects
+//! unknown keys itself (the effect of `deny_unknown_fields`) while a `Trace` notes the key it is
+//! reading, so that a wrong type, a syntax error inside a value or an unknown key is named.
 //!
 //! `ConfigError` holds only `&'static str`, so it cannot quote the file; [`Config::parse_detailed`]
 //! returns a [`ConfigRejection`] that adds the unknown key, the bad value, or the setting near a
@@ -197,9 +197,9 @@ pub const CLIENT_TIMEOUT_S_RANGE: RangeInclusive<u32> = 2..=3600;
 pub const MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 1..=1024;
 /// Seconds between status-file writes.
 pub const STATUS_INTERVAL_S_RANGE: RangeInclusive<u32> = 1..=3600;
-/// Largest domainNumber. All of 0..=255 is accepted: 128..=255 are reserved by IEEE 1588-2019
-/// Table 2 for general use, but profiles do use them (IEEE C37.238-2017 defaults to 254), and a
-/// relay only compares the number, it gives it no meaning.
+/// Largest domainNumber. All of 0..=255 is accepted: IEEE 1588 (Table 2) reserves 128..=255,
+/// but profiles use them (IEEE C37.238-2017, the power profile, defaults to 254; linuxptp
+/// accepts 0..=255), and a relay only compares the number, it gives it no meaning.
 pub const DOMAIN_MAX: u32 = 255;
 
 /// Most downstream ports the board supports (one port is the upstream).
@@ -226,7 +226,7 @@ impl Config {
         }
         let mut raw = Raw::default();
         let mut trace = Trace::default();
-        // No unescape buffer: strings stay borrowed, escapes undecoded (names and paths reject '\').
+        // No unescape buffer: strings stay borrowed, escapes undecoded (names, paths reject '\').
         let mut de = serde_json_core::de::Deserializer::new(json, None);
         let read = Reader {
             raw: &mut raw,
@@ -236,7 +236,7 @@ impl Config {
         .and_then(|()| de.end()); // trailing whitespace is fine, anything else is not
         match read {
             Ok(_) => raw.validate(),
-            Err(e) => Err(trace.explain(&e)),
+            Err(e) => Err(trace.explain(&e, json.trim_ascii_end().ends_with(b"}"))),
         }
     }
 
@@ -384,8 +384,8 @@ impl<'a> Trace<'a> {
         E::custom("rejected")
     }
 
-    /// Turn a serde-json-core error into the user's message.
-    fn explain(&self, error: &serde_json_core::de::Error) -> ConfigRejection<'a> {
+    /// Turn a serde-json-core error into the user's message. `closed`: the file ends in '}'.
+    fn explain(&self, error: &serde_json_core::de::Error, closed: bool) -> ConfigRejection<'a> {
         use serde_json_core::de::Error as E;
         if let Some(rejection) = self.rejected {
             return rejection;
@@ -404,6 +404,8 @@ impl<'a> Trace<'a> {
             "complete it: every string, list and the whole object must be closed",
         );
         let error = match (self.reading, error) {
+            // A file cut inside `true`/`false` fails as a bad literal, not at the end of input.
+            (_, E::ExpectedSomeIdent) if !closed => truncated,
             (
                 _,
                 E::EofWhileParsingList
@@ -435,7 +437,7 @@ impl<'a> Trace<'a> {
             (Some(key), _) => key.wrong_type(),
             (None, E::InvalidType) if self.last.is_none() => file(
                 "not a JSON object",
-                "write the settings inside { }, e.g. {\"upstream\": \"eth0\", \"downstream\": [\"lan1\"]}",
+                "write e.g. {\"upstream\": \"eth0\", \"downstream\": [\"lan1\"]}",
             ),
             (None, E::ExpectedObjectCommaOrEnd) => file(
                 "a value is not followed by ',' or '}'",
@@ -458,10 +460,13 @@ impl<'a> Trace<'a> {
             }
             (None, _) => file("not valid JSON", "check the quotes, commas and brackets"),
         };
-        ConfigRejection {
-            error,
-            context: near,
-        }
+        // A key-level error names its key already; "near" helps only for the whole-file ones.
+        let context = if error.field == FILE_FIELD {
+            near
+        } else {
+            Context::None
+        };
+        ConfigRejection { error, context }
     }
 }
 
@@ -930,4 +935,402 @@ fn path(file: &str) -> Result<heapless::String<PATH_MAX>, ConfigRejection<'_>> {
     }
     heapless::String::try_from(file)
         .map_err(|_| rejection("path longer than 255 bytes", "use a shorter path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the user contract, verbatim.
+    const EXAMPLE: &str = concat!(
+        r#"{"upstream": "eth0", "downstream": ["lan1", "lan2"], "domains": [0], "#,
+        r#""delay_resp": "steer", "correction": "none", "allow_downstream_masters": false, "#,
+        r#""client_timeout_s": 60, "max_delay_req_rate": 128, "#,
+        r#""status_file": "/var/run/ptpproxy/status.json", "status_interval_s": 5, "#,
+        r#""promiscuous": false}"#,
+    );
+
+    const MINIMAL: &str = r#"{"upstream":"eth0","downstream":["lan1"]}"#;
+
+    fn ifname(s: &str) -> IfName {
+        IfName::try_from(s).unwrap()
+    }
+
+    fn with_defaults(downstream: &[&str]) -> Config {
+        Config {
+            upstream: ifname("eth0"),
+            downstream: downstream.iter().map(|n| ifname(n)).collect(),
+            domains: heapless::Vec::from_slice(&DEFAULT_DOMAINS).unwrap(),
+            delay_resp: DEFAULT_DELAY_RESP,
+            correction: DEFAULT_CORRECTION,
+            allow_downstream_masters: DEFAULT_ALLOW_DOWNSTREAM_MASTERS,
+            client_timeout_s: DEFAULT_CLIENT_TIMEOUT_S,
+            max_delay_req_rate: DEFAULT_MAX_DELAY_REQ_RATE,
+            status_file: heapless::String::try_from(DEFAULT_STATUS_FILE).unwrap(),
+            status_interval_s: DEFAULT_STATUS_INTERVAL_S,
+            promiscuous: DEFAULT_PROMISCUOUS,
+        }
+    }
+
+    /// The minimal file plus one more setting.
+    fn minimal_with(setting: &str) -> String {
+        format!(r#"{{"upstream": "eth0", "downstream": ["lan1"], {setting}}}"#)
+    }
+
+    fn field_of(json: &str) -> &'static str {
+        match Config::parse(json.as_bytes()) {
+            Ok(config) => panic!("accepted {json}: {config:?}"),
+            Err(e) => e.field,
+        }
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let config = Config::parse(EXAMPLE.as_bytes()).unwrap();
+        let expected = Config {
+            upstream: ifname("eth0"),
+            downstream: [ifname("lan1"), ifname("lan2")].into_iter().collect(),
+            domains: heapless::Vec::from_slice(&[0]).unwrap(),
+            delay_resp: DelayRespMode::Steer,
+            correction: Correction::None,
+            allow_downstream_masters: false,
+            client_timeout_s: 60,
+            max_delay_req_rate: 128,
+            status_file: heapless::String::try_from("/var/run/ptpproxy/status.json").unwrap(),
+            status_interval_s: 5,
+            promiscuous: false,
+        };
+        assert_eq!(config, expected);
+        // The example spells out exactly the defaults.
+        assert_eq!(config, with_defaults(&["lan1", "lan2"]));
+    }
+
+    #[test]
+    fn minimal_gets_all_defaults() {
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap(),
+            with_defaults(&["lan1"])
+        );
+    }
+
+    #[test]
+    fn every_value_other_than_default_is_kept() {
+        let json = concat!(
+            "\u{feff}\n{\n",
+            r#"  "promiscuous": true,"#,
+            "\n",
+            r#"  "downstream": ["lan3", "wan.100", "br-lan"], "upstream": "eth0","#,
+            "\n",
+            r#"  "domains": [24, 0, 254], "delay_resp": "unicast", "correction": "none","#,
+            "\n",
+            r#"  "allow_downstream_masters": true, "client_timeout_s": 2,"#,
+            "\n",
+            r#"  "max_delay_req_rate": 1024, "status_file": "/tmp/s.json","#,
+            "\n",
+            r#"  "status_interval_s": 3600"#,
+            "\n}\n\t \r\n",
+        );
+        let config = Config::parse(json.as_bytes()).unwrap();
+        assert_eq!(config.upstream, ifname("eth0"));
+        let names: Vec<&str> = config.downstream.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["lan3", "wan.100", "br-lan"]);
+        assert_eq!(config.domains.as_slice(), [24, 0, 254]);
+        assert_eq!(config.delay_resp, DelayRespMode::Unicast);
+        assert!(config.allow_downstream_masters && config.promiscuous);
+        assert_eq!(config.client_timeout_s, 2);
+        assert_eq!(config.max_delay_req_rate, 1024);
+        assert_eq!(config.status_file.as_str(), "/tmp/s.json");
+        assert_eq!(config.status_interval_s, 3600);
+        let flood = minimal_with(r#""delay_resp": "flood""#);
+        assert_eq!(
+            Config::parse(flood.as_bytes()).unwrap().delay_resp,
+            DelayRespMode::Flood
+        );
+    }
+
+    #[test]
+    fn ports_are_numbered_upstream_first() {
+        let config = Config::parse(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(config.downstream_count(), 2);
+        assert_eq!(
+            config.port_names().collect::<Vec<_>>(),
+            ["eth0", "lan1", "lan2"]
+        );
+    }
+
+    #[test]
+    fn limits_are_accepted_and_one_past_is_rejected() {
+        let max = board::MAX_PORTS - 1;
+        let list = |n: usize| {
+            (1..=n)
+                .map(|i| format!("\"lan{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let ports = |n| format!(r#"{{"upstream": "eth0", "downstream": [{}]}}"#, list(n));
+        assert_eq!(
+            Config::parse(ports(max).as_bytes())
+                .unwrap()
+                .downstream_count(),
+            max
+        );
+        assert_eq!(field_of(&ports(max + 1)), "downstream");
+        assert!(TOO_MANY_DOWNSTREAM
+            .problem
+            .contains(&format!("({max} at most)")));
+
+        let domains = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let ok = minimal_with(&format!(r#""domains": [{}]"#, domains(MAX_DOMAINS)));
+        assert_eq!(
+            Config::parse(ok.as_bytes()).unwrap().domains.len(),
+            MAX_DOMAINS
+        );
+        let bad = minimal_with(&format!(r#""domains": [{}]"#, domains(MAX_DOMAINS + 1)));
+        assert_eq!(field_of(&bad), "domains");
+        assert!(TOO_MANY_DOMAINS
+            .problem
+            .contains(&format!("({MAX_DOMAINS} at most)")));
+
+        let name15 = minimal_with(r#""status_interval_s": 1"#).replace("lan1", "abcdefghijklmno");
+        assert_eq!(
+            Config::parse(name15.as_bytes()).unwrap().downstream[0].len(),
+            IFNAME_MAX
+        );
+        let path255 = format!("/{}", "p".repeat(PATH_MAX - 1));
+        let ok = minimal_with(&format!(r#""status_file": "{path255}""#));
+        assert_eq!(
+            Config::parse(ok.as_bytes()).unwrap().status_file.len(),
+            PATH_MAX
+        );
+
+        // The error texts spell the ranges out; hold them to the constants.
+        for (key, range) in [
+            ("client_timeout_s", CLIENT_TIMEOUT_S_RANGE),
+            ("max_delay_req_rate", MAX_DELAY_REQ_RATE_RANGE),
+            ("status_interval_s", STATUS_INTERVAL_S_RANGE),
+            ("domains", 0..=DOMAIN_MAX),
+        ] {
+            let setting = |n: u32| match key {
+                "domains" => minimal_with(&format!(r#""domains": [{n}]"#)),
+                _ => minimal_with(&format!(r#""{key}": {n}"#)),
+            };
+            for n in [*range.start(), *range.end()] {
+                assert!(Config::parse(setting(n).as_bytes()).is_ok(), "{key}: {n}");
+            }
+            let above = setting(range.end() + 1);
+            let e = Config::parse(above.as_bytes()).unwrap_err();
+            assert_eq!(e.field, key);
+            assert!(e.problem.contains(&range.end().to_string()), "{e}");
+            let text = format!("{} to {}", range.start(), range.end());
+            // A value of the wrong type gets the range in its message too.
+            let quoted = setting(7).replace('7', "\"7\"");
+            let e = Config::parse(quoted.as_bytes()).unwrap_err();
+            assert_eq!(e.field, key);
+            assert!(e.problem.contains(&text), "{e}");
+            if *range.start() > 0 {
+                let below = setting(range.start() - 1);
+                let e = Config::parse(below.as_bytes()).unwrap_err();
+                assert_eq!(e.field, key);
+                assert!(e.problem.contains(&text), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        // Whole files, and the field the error must name.
+        #[rustfmt::skip]
+        let files: &[(&str, &str)] = &[
+            // syntax and shape of the file
+            (FILE_FIELD, ""),
+            (FILE_FIELD, " \n\t"),
+            (FILE_FIELD, r#"["eth0"]"#),
+            (FILE_FIELD, "null"),
+            (FILE_FIELD, r#"{"upstream": "eth0", "downstream": ["lan1"]"#),      // truncated
+            (FILE_FIELD, r#"{"upstream": "eth0" "downstream": ["lan1"]}"#),      // missing ','
+            (FILE_FIELD, r#"{'upstream': 'eth0', 'downstream': ['lan1']}"#),
+            (FILE_FIELD, r#"{"upstream": "eth0", "downstream": ["lan1"],}"#),
+            (FILE_FIELD, r#"{"upstream": "eth0", "downstream": ["lan1"]} x"#),
+            (FILE_FIELD, r#"{"upstream": "eth0", "downstream": ["lan1"]}{}"#),
+            ("upstream", r#"{"upstream" "eth0", "downstream": ["lan1"]}"#),      // missing ':'
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["lan1",]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["a" "b"]}"#),
+            // required keys
+            ("upstream", r#"{"downstream": ["lan1"]}"#),
+            ("downstream", r#"{"upstream": "eth0"}"#),
+            // interface names
+            ("upstream", r#"{"upstream": 5, "downstream": ["lan1"]}"#),
+            ("upstream", r#"{"upstream": null, "downstream": ["lan1"]}"#),
+            ("upstream", r#"{"upstream": {"a": 1}, "downstream": ["lan1"]}"#),
+            ("upstream", r#"{"upstream": "", "downstream": ["lan1"]}"#),
+            ("upstream", r#"{"upstream": "abcdefghijklmnop", "downstream": ["lan1"]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["abcdefghijklmnop"]}"#),
+            ("upstream", r#"{"upstream": "eth/0", "downstream": ["lan1"]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["lan1:1"]}"#),
+            ("upstream", r#"{"upstream": "eth 0", "downstream": ["lan1"]}"#),
+            ("upstream", "{\"upstream\": \"eth\t0\", \"downstream\": [\"lan1\"]}"),
+            ("downstream", "{\"upstream\": \"eth0\", \"downstream\": [\"lan\u{1}\"]}"),
+            ("upstream", r#"{"upstream": "eth\u0030", "downstream": ["lan1"]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": [".."]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["lan1", "lan2", "lan1"]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": ["lan1", "eth0"]}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": []}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": "lan1"}"#),
+            ("downstream", r#"{"upstream": "eth0", "downstream": [1]}"#),
+        ];
+        // Settings added to the minimal file, and the field the error must name.
+        #[rustfmt::skip]
+        let settings: &[(&str, &str)] = &[
+            // keys
+            (UNKNOWN_KEY_FIELD, r#""colour": "red""#),
+            (UNKNOWN_KEY_FIELD, r#""Promiscuous": true"#),                       // case matters
+            (UNKNOWN_KEY_FIELD, r#""ports": [1, [2]]"#),
+            ("upstream", r#""upstream": "eth1""#),                                // set twice
+            // domains
+            ("domains", r#""domains": []"#),
+            ("domains", r#""domains": [0, 256]"#),
+            ("domains", r#""domains": [99999999999]"#),
+            ("domains", r#""domains": [-1]"#),
+            ("domains", r#""domains": ["0"]"#),
+            ("domains", r#""domains": [1.5]"#),
+            ("domains", r#""domains": [24, 0, 24]"#),
+            ("domains", r#""domains": 0"#),
+            // modes
+            ("delay_resp", r#""delay_resp": "Steer""#),
+            ("delay_resp", r#""delay_resp": 1"#),
+            ("correction", r#""correction": "residence""#),
+            ("correction", r#""correction": "off""#),
+            ("correction", r#""correction": false"#),
+            // flags
+            ("allow_downstream_masters", r#""allow_downstream_masters": "false""#),
+            ("promiscuous", r#""promiscuous": 0"#),
+            ("promiscuous", r#""promiscuous": ture"#),
+            // numbers
+            ("client_timeout_s", r#""client_timeout_s": 1"#),
+            ("client_timeout_s", r#""client_timeout_s": 3601"#),
+            ("client_timeout_s", r#""client_timeout_s": -60"#),
+            ("client_timeout_s", r#""client_timeout_s": "60""#),
+            ("client_timeout_s", r#""client_timeout_s": null"#),
+            ("client_timeout_s", r#""client_timeout_s": 4294967296"#),
+            (FILE_FIELD, r#""client_timeout_s": 60.5"#),      // serde-json-core stops at '.'
+            ("max_delay_req_rate", r#""max_delay_req_rate": 0"#),
+            ("max_delay_req_rate", r#""max_delay_req_rate": 1025"#),
+            ("status_interval_s", r#""status_interval_s": 0"#),
+            ("status_interval_s", r#""status_interval_s": 3601"#),
+            // status file
+            ("status_file", r#""status_file": "status.json""#),
+            ("status_file", r#""status_file": """#),
+            ("status_file", r#""status_file": "/var/run/ptpproxy/""#),
+            ("status_file", r#""status_file": "/tmp/a\"b""#),
+            ("status_file", r#""status_file": ["/tmp/x"]"#),
+        ];
+        let long_path = format!(r#""status_file": "/{}""#, "p".repeat(PATH_MAX));
+        let cases = files
+            .iter()
+            .map(|&(field, json)| (field, json.to_string()))
+            .chain(
+                settings
+                    .iter()
+                    .map(|&(field, setting)| (field, minimal_with(setting))),
+            );
+        for (field, json) in cases.chain([("status_file", minimal_with(&long_path))]) {
+            let e = match Config::parse(json.as_bytes()) {
+                Ok(c) => panic!("accepted {json}: {c:?}"),
+                Err(e) => e,
+            };
+            assert_eq!(e.field, field, "{json} -> {e}");
+            assert!(!e.problem.is_empty() && !e.fix.is_empty(), "{json}");
+            // The detailed form agrees and prints without panicking.
+            let detailed = Config::parse_detailed(json.as_bytes()).unwrap_err();
+            assert_eq!(detailed.error, e, "{json}");
+            assert!(!detailed.to_string().is_empty());
+        }
+        let not_utf8 = b"{\"upstream\": \"eth\xff\", \"downstream\": [\"lan1\"]}";
+        assert_eq!(Config::parse(not_utf8).unwrap_err().field, "upstream");
+        let key_not_utf8 = b"{\"upstream\": \"eth0\", \"\xc3\": 1}";
+        assert_eq!(Config::parse(key_not_utf8).unwrap_err().field, FILE_FIELD);
+    }
+
+    #[test]
+    fn messages_read_well() {
+        let text = |json: &str| {
+            Config::parse_detailed(json.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
+                          allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
+                          status_file, status_interval_s, promiscuous";
+        assert_eq!(
+            text(&minimal_with(r#""colour": "red""#)),
+            format!(
+                "\"colour\": unknown key (keys are lower case, with '_'); fix: remove it; \
+                 valid keys: {valid_keys}"
+            )
+        );
+        assert_eq!(valid_keys.split(", ").collect::<Vec<_>>(), KEYS);
+        let plain = Config::parse(minimal_with(r#""colour": "red""#).as_bytes()).unwrap_err();
+        assert!(plain
+            .to_string()
+            .starts_with("\"(unknown key)\": unknown key"));
+
+        assert_eq!(
+            text(&minimal_with(r#""correction": "residence""#)),
+            "\"correction\": \"residence\" is not supported yet (a later release adds it); \
+             fix: use \"none\""
+        );
+        assert_eq!(
+            text(r#"{"upstream": "eth0", "downstream": ["lan1", "lan2", "lan1"]}"#),
+            "\"downstream\": interface listed twice (\"lan1\"); fix: list each interface once"
+        );
+        assert_eq!(
+            text(r#"{"upstream": "eth0", "downstream": ["lan1"], "delay_resp": "bcast"}"#),
+            "\"delay_resp\": unknown mode (\"bcast\"); fix: use \"steer\", \"unicast\" or \"flood\""
+        );
+        assert_eq!(
+            text(&minimal_with(r#""client_timeout_s": 60.0"#)),
+            "\"(file)\": a value is not followed by ',' or '}' (near \"client_timeout_s\"); \
+             fix: separate the settings with ',' and write whole numbers (60, not 60.0)"
+        );
+        assert_eq!(
+            text(r#"{"upstream": "eth0", "downstream": ["lan1"]"#),
+            "\"(file)\": the file ends too early (cut off, or a closing '\"', ']' or '}' is \
+             missing) (near \"downstream\"); fix: complete it: every string, list and the whole \
+             object must be closed"
+        );
+        // Text from the file is escaped and cut short.
+        let hostile = format!("{{\"\u{1b}[31m{}\": 1}}", "k".repeat(100));
+        let shown = text(&hostile);
+        assert!(shown.starts_with("\"\\u{1b}[31mkkk"), "{shown}");
+        assert!(shown.contains("kkk\"...: unknown key"), "{shown}");
+        assert!(!shown.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn every_prefix_is_rejected_as_a_file_error() {
+        for n in 0..EXAMPLE.len() {
+            let prefix = &EXAMPLE.as_bytes()[..n];
+            match Config::parse_detailed(prefix) {
+                Ok(c) => panic!("accepted {n} bytes: {c:?}"),
+                Err(r) => assert_eq!(r.error.field, FILE_FIELD, "{n} bytes: {r}"),
+            }
+        }
+        let ws = format!("  \r\n{EXAMPLE}\n\t \r\n");
+        assert!(Config::parse(ws.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn one_byte_mutations_do_not_panic() {
+        let mut bytes = EXAMPLE.as_bytes().to_vec();
+        for i in 0..bytes.len() {
+            let original = bytes[i];
+            for b in *b"{}[],:\"\\ 0x-.\x00\xff" {
+                bytes[i] = b;
+                if let Err(r) = Config::parse_detailed(&bytes) {
+                    let _ = r.to_string();
+                }
+            }
+            bytes[i] = original;
+        }
+    }
 }

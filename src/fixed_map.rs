@@ -38,7 +38,10 @@ pub struct FixedMap<K, V> {
 impl<K: Copy + Eq + Hash, V: Copy> FixedMap<K, V> {
     /// Room for `capacity` entries (a power of two), in `2 * capacity` slots.
     pub fn new(capacity: usize, seed: u64) -> Self {
-        assert!(capacity.is_power_of_two(), "capacity must be a power of two");
+        assert!(
+            capacity.is_power_of_two(),
+            "capacity must be a power of two"
+        );
         FixedMap {
             slots: vec![None; capacity * 2].into_boxed_slice(),
             len: 0,
@@ -81,7 +84,9 @@ impl<K: Copy + Eq + Hash, V: Copy> FixedMap<K, V> {
     }
 
     pub fn get(&self, k: &K) -> Option<&V> {
-        self.find(k).and_then(|i| self.slots[i].as_ref()).map(|(_, v)| v)
+        self.find(k)
+            .and_then(|i| self.slots[i].as_ref())
+            .map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
@@ -133,15 +138,23 @@ impl<K: Copy + Eq + Hash, V: Copy> FixedMap<K, V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.slots.iter().filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.slots.iter_mut().filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.as_mut().map(|(k, v)| (&*k, v)))
     }
 
     /// Remove every entry for which `keep` is false, calling `removed` with it; returns how many.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool, mut removed: impl FnMut(K, V)) -> usize {
+    pub fn retain(
+        &mut self,
+        mut keep: impl FnMut(&K, &V) -> bool,
+        mut removed: impl FnMut(K, V),
+    ) -> usize {
         let mut n = 0;
         let mut i = 0;
         // A removal may shift a later entry into slot i: look at i again before moving on.

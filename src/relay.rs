@@ -285,7 +285,12 @@ impl Relay {
                 if !from_up {
                     return Action::Drop(DropReason::DelayRespFromDownstream);
                 }
-                return self.route_delay_resp(&parsed, msg.requesting_port_identity(), frame, scratch);
+                return self.route_delay_resp(
+                    &parsed,
+                    msg.requesting_port_identity(),
+                    frame,
+                    scratch,
+                );
             }
             // Peer delay and reserved types returned above.
             _ => return Action::Drop(DropReason::UnknownMessage),
@@ -397,7 +402,13 @@ mod tests {
     };
 
     /// A minimal L2 PTPv2 message of `kind`, 64 bytes of body space.
-    fn l2(kind: u8, src: EthernetAddress, id: PortIdentity, seq: u16, requesting: Option<PortIdentity>) -> Vec<u8> {
+    fn l2(
+        kind: u8,
+        src: EthernetAddress,
+        id: PortIdentity,
+        seq: u16,
+        requesting: Option<PortIdentity>,
+    ) -> Vec<u8> {
         let len: usize = match kind {
             0xB => 64,
             0x9 | 0x2 | 0x3 | 0xA => 54,
@@ -405,7 +416,11 @@ mod tests {
             _ => 44,
         };
         let mut f = vec![0u8; 14 + len];
-        let dst = if matches!(kind, 0x2 | 0x3 | 0xA) { EthernetAddress::PTP_PDELAY } else { EthernetAddress::PTP_PRIMARY };
+        let dst = if matches!(kind, 0x2 | 0x3 | 0xA) {
+            EthernetAddress::PTP_PDELAY
+        } else {
+            EthernetAddress::PTP_PRIMARY
+        };
         f[..6].copy_from_slice(&dst.0);
         f[6..12].copy_from_slice(&src.0);
         f[12..14].copy_from_slice(&[0x88, 0xf7]);
@@ -423,7 +438,12 @@ mod tests {
         f
     }
 
-    fn run(relay: &mut Relay, now: Instant, from: PortId, frame: &[u8]) -> Result<(PortSet, Vec<u8>), DropReason> {
+    fn run(
+        relay: &mut Relay,
+        now: Instant,
+        from: PortId,
+        frame: &[u8],
+    ) -> Result<(PortSet, Vec<u8>), DropReason> {
         let mut scratch = [0u8; board::SNAPLEN];
         match relay.handle_frame(now, from, frame, &mut scratch) {
             Action::Forward { to, frame } => Ok((to, frame.to_vec())),
@@ -440,7 +460,11 @@ mod tests {
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         for kind in [0x0, 0x8, 0xB, 0xC, 0xD] {
             let f = l2(kind, GM_MAC, GM, 1, None);
-            assert_eq!(run(&mut r, T0, UP, &f), Ok((downstream(), f.clone())), "type {kind:#x}");
+            assert_eq!(
+                run(&mut r, T0, UP, &f),
+                Ok((downstream(), f.clone())),
+                "type {kind:#x}"
+            );
         }
         assert_eq!(r.stats().forwarded(Forwarded::Sync), 1);
         assert_eq!(r.stats().rx[0], 5);
@@ -451,14 +475,21 @@ mod tests {
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         let (id, mac) = client(9);
         for kind in [0x0, 0x8, 0xB] {
-            assert_eq!(run(&mut r, T0, D1, &l2(kind, mac, id, 1, None)), Err(DropReason::RogueMaster));
+            assert_eq!(
+                run(&mut r, T0, D1, &l2(kind, mac, id, 1, None)),
+                Err(DropReason::RogueMaster)
+            );
         }
         assert_eq!(r.stats().dropped(DropReason::RogueMaster), 3);
         let mut c = config(DelayRespMode::Steer);
         c.allow_downstream_masters = true;
         let mut r = Relay::new(&c, T0, 1);
         let (to, _) = run(&mut r, T0, D1, &l2(0x0, mac, id, 1, None)).unwrap();
-        assert_eq!(to, PortSet::single(UP).with(D2), "all ports but the ingress");
+        assert_eq!(
+            to,
+            PortSet::single(UP).with(D2),
+            "all ports but the ingress"
+        );
     }
 
     #[test]
@@ -466,7 +497,10 @@ mod tests {
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         let (id, mac) = client(1);
         for kind in [0xC, 0xD] {
-            assert_eq!(run(&mut r, T0, D2, &l2(kind, mac, id, 1, None)).unwrap().0, PortSet::single(UP));
+            assert_eq!(
+                run(&mut r, T0, D2, &l2(kind, mac, id, 1, None)).unwrap().0,
+                PortSet::single(UP)
+            );
         }
     }
 
@@ -475,10 +509,16 @@ mod tests {
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         let (id, mac) = client(1);
         let req = l2(0x1, mac, id, 7, None);
-        assert_eq!(run(&mut r, T0, D1, &req), Ok((PortSet::single(UP), req.clone())));
+        assert_eq!(
+            run(&mut r, T0, D1, &req),
+            Ok((PortSet::single(UP), req.clone()))
+        );
         assert_eq!(r.clients().get(&id).unwrap().port, D1);
         assert_eq!(r.stats().clients_learned, 1);
-        assert_eq!(run(&mut r, T0, UP, &req), Err(DropReason::DelayReqFromUpstream));
+        assert_eq!(
+            run(&mut r, T0, UP, &req),
+            Err(DropReason::DelayReqFromUpstream)
+        );
         assert_eq!(r.clients().len(), 1);
     }
 
@@ -491,11 +531,23 @@ mod tests {
         run(&mut r, T0, D2, &l2(0x1, bmac, b, 1, None)).unwrap();
         let resp_a = l2(0x9, GM_MAC, GM, 1, Some(a));
         let resp_b = l2(0x9, GM_MAC, GM, 1, Some(b));
-        assert_eq!(run(&mut r, T0, UP, &resp_a), Ok((PortSet::single(D1), resp_a.clone())));
-        assert_eq!(run(&mut r, T0, UP, &resp_b), Ok((PortSet::single(D2), resp_b.clone())));
+        assert_eq!(
+            run(&mut r, T0, UP, &resp_a),
+            Ok((PortSet::single(D1), resp_a.clone()))
+        );
+        assert_eq!(
+            run(&mut r, T0, UP, &resp_b),
+            Ok((PortSet::single(D2), resp_b.clone()))
+        );
         let (stranger, _) = client(3);
-        assert_eq!(run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(stranger))), Err(DropReason::UnknownClient));
-        assert_eq!(run(&mut r, T0, D1, &resp_a), Err(DropReason::DelayRespFromDownstream));
+        assert_eq!(
+            run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(stranger))),
+            Err(DropReason::UnknownClient)
+        );
+        assert_eq!(
+            run(&mut r, T0, D1, &resp_a),
+            Err(DropReason::DelayRespFromDownstream)
+        );
         assert_eq!(r.stats().delay_resp_steered, 2);
     }
 
@@ -527,7 +579,10 @@ mod tests {
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         for kind in [0x2, 0x3, 0xA] {
             // Peer delay goes to the link-local address, which is never relayed.
-            assert_eq!(run(&mut r, T0, UP, &l2(kind, GM_MAC, GM, 1, None)), Err(DropReason::LinkLocal));
+            assert_eq!(
+                run(&mut r, T0, UP, &l2(kind, GM_MAC, GM, 1, None)),
+                Err(DropReason::LinkLocal)
+            );
             let mut f = l2(kind, GM_MAC, GM, 1, None);
             f[..6].copy_from_slice(&EthernetAddress::PTP_PRIMARY.0);
             assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::PeerDelay));
@@ -555,17 +610,38 @@ mod tests {
         let mut r = Relay::new(&c, T0, 1);
         let cap = r.clients().capacity();
         for n in 0..cap as u32 {
-            let id = PortIdentity { clock_identity: [3, 0, 0, 0, 0, 0, 0, 0], port_number: 0 };
+            let id = PortIdentity {
+                clock_identity: [3, 0, 0, 0, 0, 0, 0, 0],
+                port_number: 0,
+            };
             let mut id = id;
             id.clock_identity[4..].copy_from_slice(&n.to_be_bytes());
-            let mac = EthernetAddress([2, 1, (n >> 24) as u8, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            let mac = EthernetAddress([
+                2,
+                1,
+                (n >> 24) as u8,
+                (n >> 16) as u8,
+                (n >> 8) as u8,
+                n as u8,
+            ]);
             assert!(run(&mut r, T0, D1, &l2(0x1, mac, id, 1, None)).is_ok());
         }
         let (late, late_mac) = client(200);
-        assert_eq!(run(&mut r, T0, D1, &l2(0x1, late_mac, late, 1, None)), Err(DropReason::TableFull));
-        let mut first = PortIdentity { clock_identity: [3, 0, 0, 0, 0, 0, 0, 0], port_number: 0 };
+        assert_eq!(
+            run(&mut r, T0, D1, &l2(0x1, late_mac, late, 1, None)),
+            Err(DropReason::TableFull)
+        );
+        let mut first = PortIdentity {
+            clock_identity: [3, 0, 0, 0, 0, 0, 0, 0],
+            port_number: 0,
+        };
         first.clock_identity[4..].copy_from_slice(&0u32.to_be_bytes());
-        assert_eq!(run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(first))).unwrap().0, PortSet::single(D1));
+        assert_eq!(
+            run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(first)))
+                .unwrap()
+                .0,
+            PortSet::single(D1)
+        );
         assert_eq!(r.stats().dropped(DropReason::TableFull), 1);
     }
 
@@ -581,7 +657,10 @@ mod tests {
         assert_eq!(r.clients().len(), 0);
         assert_eq!(r.stats().clients_aged, 1);
         let resp = l2(0x9, GM_MAC, GM, 1, Some(a));
-        assert_eq!(run(&mut r, T0 + Duration::from_secs(62), UP, &resp), Err(DropReason::UnknownClient));
+        assert_eq!(
+            run(&mut r, T0 + Duration::from_secs(62), UP, &resp),
+            Err(DropReason::UnknownClient)
+        );
     }
 
     #[test]

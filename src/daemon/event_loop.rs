@@ -42,20 +42,21 @@ pub fn monotonic() -> Instant {
 /// Signals handled through the signalfd; blocked for normal delivery.
 pub fn signal_set() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1] {
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+    ] {
         set.add(s);
     }
     set
 }
 
-fn port_names(config: &Config) -> impl Iterator<Item = &str> {
-    core::iter::once(config.upstream.as_str()).chain(config.downstream.iter().map(|s| s.as_str()))
-}
-
 impl Daemon {
     pub fn new(config_path: String, config: Config, log: Log) -> Daemon {
         let now = monotonic();
-        let ports: Vec<Port> = port_names(&config)
+        let ports: Vec<Port> = config.port_names()
             .map(|n| Port::new(n, config.promiscuous))
             .collect();
         let port_errors = ports
@@ -100,7 +101,9 @@ impl Daemon {
                 }
                 Err(e) => {
                     if let Some(n) = self.port_errors[i].allow(std::time::Instant::now()) {
-                        self.log.warn(&format!("{e}; retrying every second ({n} retries not logged)"));
+                        self.log.warn(&format!(
+                            "{e}; retrying every second ({n} retries not logged)"
+                        ));
                     }
                 }
             }
@@ -121,8 +124,13 @@ impl Daemon {
         };
         let _ = status::render(&mut self.status_buf, &snap);
         if let Err(e) = status::write_atomically(&self.config.status_file, &self.status_buf) {
-            if self.status_errors.allow(std::time::Instant::now()).is_some() {
-                self.log.warn(&format!("status file {}: {e}", self.config.status_file));
+            if self
+                .status_errors
+                .allow(std::time::Instant::now())
+                .is_some()
+            {
+                self.log
+                    .warn(&format!("status file {}: {e}", self.config.status_file));
             }
         }
     }
@@ -157,7 +165,9 @@ impl Daemon {
         let new = match load_config(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
-                self.log.err(&format!("reload rejected, keeping the running configuration: {e}"));
+                self.log.err(&format!(
+                    "reload rejected, keeping the running configuration: {e}"
+                ));
                 return;
             }
         };
@@ -167,9 +177,9 @@ impl Daemon {
         }
         // Keep the open handles (and their counters) of ports that keep name and role.
         let mut old_ports: Vec<Option<Port>> = self.ports.drain(..).map(Some).collect();
-        let old_names: Vec<String> = port_names(&self.config).map(str::to_owned).collect();
+        let old_names: Vec<String> = self.config.port_names().map(str::to_owned).collect();
         let mut ports = Vec::new();
-        for (j, name) in port_names(&new).enumerate() {
+        for (j, name) in new.port_names().enumerate() {
             let kept = old_names
                 .iter()
                 .enumerate()
@@ -204,8 +214,11 @@ impl Daemon {
 
     /// Run until SIGTERM/SIGINT. Returns an error only for failures of the loop itself.
     pub fn run(&mut self) -> Result<(), String> {
-        let sfd = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| format!("signalfd: {e}"))?;
+        let sfd = SignalFd::with_flags(
+            &signal_set(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )
+        .map_err(|e| format!("signalfd: {e}"))?;
         self.open_ports();
         self.log.notice(&format!(
             "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
@@ -219,12 +232,18 @@ impl Daemon {
         let mut ready: Vec<usize> = Vec::with_capacity(board::MAX_PORTS);
         loop {
             let now = monotonic();
-            let deadline = self
-                .relay
-                .poll_timeout()
-                .min(self.next_status)
-                .min(if self.ports.iter().all(Port::is_open) { Instant(u64::MAX) } else { self.next_reopen });
-            let wait_ms = deadline.saturating_since(now).0.div_ceil(1_000_000).min(60_000) as u16;
+            let deadline = self.relay.poll_timeout().min(self.next_status).min(
+                if self.ports.iter().all(Port::is_open) {
+                    Instant(u64::MAX)
+                } else {
+                    self.next_reopen
+                },
+            );
+            let wait_ms = deadline
+                .saturating_since(now)
+                .0
+                .div_ceil(1_000_000)
+                .min(60_000) as u16;
 
             let (signalled, failed) = {
                 let mut fds = Vec::with_capacity(board::MAX_PORTS + 1);
@@ -248,7 +267,9 @@ impl Daemon {
                     let ev = fds[k + 1].revents().unwrap_or(PollFlags::empty());
                     if ev.contains(PollFlags::POLLIN) {
                         ready.push(i);
-                    } else if ev.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+                    } else if ev
+                        .intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL)
+                    {
                         failed.push(i);
                     }
                 }
@@ -290,7 +311,8 @@ impl Daemon {
             self.relay.handle_timeout(now);
             if now >= self.next_status {
                 self.write_status(now);
-                self.next_status = now + ptpproxy::time::Duration::from_secs(u64::from(self.config.status_interval_s));
+                self.next_status = now
+                    + ptpproxy::time::Duration::from_secs(u64::from(self.config.status_interval_s));
             }
             if now >= self.next_reopen {
                 if !self.ports.iter().all(Port::is_open) {
@@ -326,11 +348,16 @@ impl Daemon {
             };
             let now = monotonic();
             if let Action::Forward { to, frame } =
-                self.relay.handle_frame(now, PortId(i as u8), frame.data, scratch)
+                self.relay
+                    .handle_frame(now, PortId(i as u8), frame.data, scratch)
             {
                 for j in to.iter() {
                     let j = j.index();
-                    let port = if j < i { left.get_mut(j) } else { right.get_mut(j - i - 1) };
+                    let port = if j < i {
+                        left.get_mut(j)
+                    } else {
+                        right.get_mut(j - i - 1)
+                    };
                     if let Some(port) = port {
                         port.send(frame);
                     }

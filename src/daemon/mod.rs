@@ -23,5 +23,5 @@ pub fn load_config(path: &str) -> Result<Config, String> {
     if bytes.len() as u64 > CONFIG_MAX {
         return Err(format!("{path}: larger than {CONFIG_MAX} bytes"));
     }
-    Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))
+    Config::parse_detailed(&bytes).map_err(|e| format!("{path}: {e}"))
 }

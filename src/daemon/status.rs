@@ -249,8 +249,8 @@ fn counters_line(out: &mut String, label: &str, c: &Counters<'_>, skip_zero: boo
 
 /// Format a status file's contents as tables; an error names what is wrong with the file.
 pub fn format_table(json: &[u8]) -> Result<String, String> {
-    let (s, _): (StatusFile, usize) =
-        serde_json_core::from_slice(json).map_err(|e| format!("not a ptpproxy status file: {e}"))?;
+    let (s, _): (StatusFile, usize) = serde_json_core::from_slice(json)
+        .map_err(|e| format!("not a ptpproxy status file: {e}"))?;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -213,8 +213,8 @@ mod tests {
 
     // An IPv4 header with a valid checksum: 10.98.0.1 -> 224.0.1.129, UDP, total length 72.
     const V4: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x48, 0x00, 0x00, 0x40, 0x00, 0x01, 0x11, 0x00, 0x00, 10, 98, 0, 1,
-        224, 0, 1, 129,
+        0x45, 0x00, 0x00, 0x48, 0x00, 0x00, 0x40, 0x00, 0x01, 0x11, 0x00, 0x00, 10, 98, 0, 1, 224,
+        0, 1, 129,
     ];
 
     fn with_checksum(mut h: [u8; 20]) -> [u8; 20] {
@@ -235,24 +235,36 @@ mod tests {
         assert_eq!(p.protocol(), PROTOCOL_UDP);
         assert_eq!(p.total_len(), 72);
         // total length beyond the buffer
-        assert_eq!(Ipv4Packet::new_checked(&buf[..71]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&buf[..71]).unwrap_err(),
+            Error::Truncated
+        );
         // corrupt checksum
         let mut bad = buf;
         bad[8] = 2;
-        assert_eq!(Ipv4Packet::new_checked(&bad[..]).unwrap_err(), Error::BadIpHeader);
+        assert_eq!(
+            Ipv4Packet::new_checked(&bad[..]).unwrap_err(),
+            Error::BadIpHeader
+        );
         // fragment
         let mut frag = V4;
         frag[6] = 0x20; // MF
         let mut fbuf = buf;
         fbuf[..20].copy_from_slice(&with_checksum(frag));
-        assert_eq!(Ipv4Packet::new_checked(&fbuf[..]).unwrap_err(), Error::Fragmented);
+        assert_eq!(
+            Ipv4Packet::new_checked(&fbuf[..]).unwrap_err(),
+            Error::Fragmented
+        );
         // version 5, ihl 4
         for b0 in [0x55u8, 0x44] {
             let mut v = V4;
             v[0] = b0;
             let mut vbuf = buf;
             vbuf[..20].copy_from_slice(&with_checksum(v));
-            assert_eq!(Ipv4Packet::new_checked(&vbuf[..]).unwrap_err(), Error::BadIpHeader);
+            assert_eq!(
+                Ipv4Packet::new_checked(&vbuf[..]).unwrap_err(),
+                Error::BadIpHeader
+            );
         }
     }
 
@@ -263,9 +275,15 @@ mod tests {
         d[4..6].copy_from_slice(&16u16.to_be_bytes());
         assert_eq!(UdpDatagram::new_checked(&d[..]).unwrap().dst_port(), 319);
         d[4..6].copy_from_slice(&17u16.to_be_bytes());
-        assert_eq!(UdpDatagram::new_checked(&d[..]).unwrap_err(), Error::BadUdpLength);
+        assert_eq!(
+            UdpDatagram::new_checked(&d[..]).unwrap_err(),
+            Error::BadUdpLength
+        );
         d[4..6].copy_from_slice(&7u16.to_be_bytes());
-        assert_eq!(UdpDatagram::new_checked(&d[..]).unwrap_err(), Error::BadUdpLength);
+        assert_eq!(
+            UdpDatagram::new_checked(&d[..]).unwrap_err(),
+            Error::BadUdpLength
+        );
     }
 
     #[test]

@@ -120,7 +120,12 @@ impl PtpFrame {
                 let end = l3 + ip.total_len();
                 let (src, dst) = (ip.src(), ip.dst());
                 let (payload, payload_end) = udp_payload(frame, udp, end)?;
-                (Transport::Udp4 { src, dst }, Some(udp), payload, payload_end)
+                (
+                    Transport::Udp4 { src, dst },
+                    Some(udp),
+                    payload,
+                    payload_end,
+                )
             }
             EtherType::Ipv6 => {
                 let ip = ip::Ipv6Packet::new_checked(&frame[l3..])?;
@@ -135,7 +140,12 @@ impl PtpFrame {
                 let end = udp + ip.payload_len();
                 let (src, dst) = (ip.src(), ip.dst());
                 let (payload, payload_end) = udp_payload(frame, udp, end)?;
-                (Transport::Udp6 { src, dst }, Some(udp), payload, payload_end)
+                (
+                    Transport::Udp6 { src, dst },
+                    Some(udp),
+                    payload,
+                    payload_end,
+                )
             }
             _ => return Err(Error::NotPtp),
         };

@@ -12,10 +12,13 @@ mod field {
     pub const VERSION: usize = 1;
     pub const LENGTH: Range<usize> = 2..4;
     pub const DOMAIN: usize = 4;
+    pub const MINOR_SDO_ID: usize = 5;
     pub const FLAGS: Range<usize> = 6..8;
     pub const CORRECTION: Range<usize> = 8..16;
     pub const SOURCE_PORT_IDENTITY: Range<usize> = 20..30;
     pub const SEQUENCE_ID: Range<usize> = 30..32;
+    pub const MESSAGE_TYPE_SPECIFIC: Range<usize> = 16..20;
+    pub const CONTROL: usize = 32;
     pub const LOG_MESSAGE_INTERVAL: usize = 33;
     pub const HEADER_LEN: usize = 34;
     /// Delay_Resp and Pdelay_Resp: receiveTimestamp (10), then requestingPortIdentity (10).
@@ -234,5 +237,67 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
 
     pub fn set_domain_number(&mut self, value: u8) {
         self.buffer.as_mut()[field::DOMAIN] = value;
+    }
+}
+
+/// The common header as plain values (§13.3): parse a view into it, emit it into a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderRepr {
+    /// Octet 0 whole: majorSdoId and messageType.
+    pub sdo_and_type: u8,
+    /// Octet 1 whole: minorVersionPTP and versionPTP.
+    pub version: u8,
+    pub message_length: u16,
+    pub domain_number: u8,
+    /// Octet 5: minorSdoId.
+    pub minor_sdo_id: u8,
+    pub flags: u16,
+    pub correction: i64,
+    pub message_type_specific: [u8; 4],
+    pub source_port_identity: PortIdentity,
+    pub sequence_id: u16,
+    pub control: u8,
+    pub log_message_interval: i8,
+}
+
+impl HeaderRepr {
+    pub fn parse<T: AsRef<[u8]>>(h: &Header<T>) -> HeaderRepr {
+        let b = h.buffer.as_ref();
+        let mut mts = [0; 4];
+        mts.copy_from_slice(&b[field::MESSAGE_TYPE_SPECIFIC]);
+        HeaderRepr {
+            sdo_and_type: b[field::MESSAGE_TYPE],
+            version: b[field::VERSION],
+            message_length: h.message_length(),
+            domain_number: h.domain_number(),
+            minor_sdo_id: b[field::MINOR_SDO_ID],
+            flags: h.flags(),
+            correction: h.correction(),
+            message_type_specific: mts,
+            source_port_identity: h.source_port_identity(),
+            sequence_id: h.sequence_id(),
+            control: b[field::CONTROL],
+            log_message_interval: h.log_message_interval(),
+        }
+    }
+
+    /// Write the header into the first [`HEADER_LEN`] bytes of `buf` (which must hold them).
+    pub fn emit(&self, buf: &mut [u8]) {
+        let b = &mut buf[..HEADER_LEN];
+        b[field::MESSAGE_TYPE] = self.sdo_and_type;
+        b[field::VERSION] = self.version;
+        b[field::LENGTH].copy_from_slice(&self.message_length.to_be_bytes());
+        b[field::DOMAIN] = self.domain_number;
+        b[field::MINOR_SDO_ID] = self.minor_sdo_id;
+        b[field::FLAGS].copy_from_slice(&self.flags.to_be_bytes());
+        b[field::CORRECTION].copy_from_slice(&self.correction.to_be_bytes());
+        b[field::MESSAGE_TYPE_SPECIFIC].copy_from_slice(&self.message_type_specific);
+        let id = &self.source_port_identity;
+        let spi = &mut b[field::SOURCE_PORT_IDENTITY];
+        spi[..8].copy_from_slice(&id.clock_identity);
+        spi[8..].copy_from_slice(&id.port_number.to_be_bytes());
+        b[field::SEQUENCE_ID].copy_from_slice(&self.sequence_id.to_be_bytes());
+        b[field::CONTROL] = self.control;
+        b[field::LOG_MESSAGE_INTERVAL] = self.log_message_interval as u8;
     }
 }

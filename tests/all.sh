@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README: "Run every test"). Installs what a fresh Debian
+# machine lacks, then: formatting, lints, unit + replay tests, --check-config on every shipped
+# configuration, and the end-to-end test with ptp4l in network namespaces (needs root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+step() {
+    local name=$1
+    shift
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: ok"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=== $name: FAILED"
+    fi
+}
+
+tests/install-deps.sh
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+step "cargo fmt" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+step "cargo test" cargo test --all-targets
+step "release build" cargo build --release
+check_configs() {
+    local f rc=0
+    for f in rootfs-overlay/etc/ptpproxy/*.json; do
+        target/release/ptpproxy --check-config -c "$f" || rc=1
+    done
+    # A broken file must be rejected with EX_CONFIG (78), naming the field.
+    local bad out code=0
+    bad=$(mktemp)
+    echo '{"upstream": "eth0", "downstream": ["lan1"], "delay_resp": "sideways"}' >"$bad"
+    out=$(target/release/ptpproxy --check-config -c "$bad" 2>&1) || code=$?
+    [ "$code" -eq 78 ] || { echo "bad config: exit $code, expected 78"; rc=1; }
+    grep -q '"delay_resp"' <<<"$out" || { echo "rejection does not name the field: $out"; rc=1; }
+    echo "rejected as expected: $out"
+    rm -f "$bad"
+    return $rc
+}
+step "check shipped configs" check_configs
+step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh .ci/run
+step "end to end (ptp4l in namespaces)" tests/e2e.sh
+
+echo
+[ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
