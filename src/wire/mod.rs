@@ -183,3 +183,177 @@ fn udp_payload(frame: &[u8], udp: usize, ip_end: usize) -> Result<(usize, usize)
     }
     Ok((udp + ip::UDP_HEADER_LEN, udp + u.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ptp::HeaderRepr;
+    use super::samples::*;
+    use super::*;
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Kind {
+        L2,
+        Udp4,
+        Udp6,
+    }
+
+    const CASES: [(&str, &[u8], Kind, MessageType); 15] = [
+        ("L2_SYNC", &L2_SYNC, Kind::L2, MessageType::Sync),
+        ("L2_FOLLOW_UP", &L2_FOLLOW_UP, Kind::L2, MessageType::FollowUp),
+        ("L2_ANNOUNCE", &L2_ANNOUNCE, Kind::L2, MessageType::Announce),
+        ("L2_DELAY_REQ", &L2_DELAY_REQ, Kind::L2, MessageType::DelayReq),
+        ("L2_DELAY_RESP", &L2_DELAY_RESP, Kind::L2, MessageType::DelayResp),
+        ("UDP4_SYNC", &UDP4_SYNC, Kind::Udp4, MessageType::Sync),
+        ("UDP4_FOLLOW_UP", &UDP4_FOLLOW_UP, Kind::Udp4, MessageType::FollowUp),
+        ("UDP4_ANNOUNCE", &UDP4_ANNOUNCE, Kind::Udp4, MessageType::Announce),
+        ("UDP4_DELAY_REQ", &UDP4_DELAY_REQ, Kind::Udp4, MessageType::DelayReq),
+        ("UDP4_DELAY_RESP", &UDP4_DELAY_RESP, Kind::Udp4, MessageType::DelayResp),
+        ("UDP6_SYNC", &UDP6_SYNC, Kind::Udp6, MessageType::Sync),
+        ("UDP6_FOLLOW_UP", &UDP6_FOLLOW_UP, Kind::Udp6, MessageType::FollowUp),
+        ("UDP6_ANNOUNCE", &UDP6_ANNOUNCE, Kind::Udp6, MessageType::Announce),
+        ("UDP6_DELAY_REQ", &UDP6_DELAY_REQ, Kind::Udp6, MessageType::DelayReq),
+        ("UDP6_DELAY_RESP", &UDP6_DELAY_RESP, Kind::Udp6, MessageType::DelayResp),
+    ];
+
+    fn kind(t: &Transport) -> Kind {
+        match t {
+            Transport::L2 => Kind::L2,
+            Transport::Udp4 { .. } => Kind::Udp4,
+            Transport::Udp6 { .. } => Kind::Udp6,
+        }
+    }
+
+    /// Bytes a frame needs: through the PTP message, and through the IP packet for UDP.
+    fn needed(f: &[u8], p: &PtpFrame) -> usize {
+        let ptp_end = p.ptp_offset + p.ptp_len;
+        match p.transport {
+            Transport::L2 => ptp_end,
+            Transport::Udp4 { .. } => ptp_end.max(14 + usize::from(u16::from_be_bytes([f[16], f[17]]))),
+            Transport::Udp6 { .. } => ptp_end.max(14 + 40 + usize::from(u16::from_be_bytes([f[18], f[19]]))),
+        }
+    }
+
+    #[test]
+    fn real_frames_parse_with_the_expected_fields() {
+        for (name, f, k, t) in CASES {
+            let p = PtpFrame::parse(f).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(kind(&p.transport), k, "{name}");
+            assert!(p.transport.is_multicast(), "{name}");
+            assert!(p.dst.is_multicast(), "{name}");
+            assert_eq!(&p.src.0[..], &f[6..12], "{name}");
+            assert_eq!(p.vlan, None, "{name}");
+            assert_eq!(p.udp_offset.is_some(), k != Kind::L2, "{name}");
+            let h = p.ptp(f).unwrap();
+            assert_eq!(h.message_type(), t, "{name}");
+            assert_eq!((h.version(), h.domain_number()), (2, 0), "{name}");
+            assert_eq!(usize::from(h.message_length()), p.ptp_len, "{name}");
+            assert!(p.ptp_len >= t.min_len(), "{name}");
+            // ptp4l derives its clockIdentity from the MAC (EUI-48 -> EUI-64 with FF-FE).
+            let id = h.source_port_identity().clock_identity;
+            assert_eq!([id[0], id[1], id[2], id[5], id[6], id[7]], p.src.0, "{name}");
+            assert_eq!([id[3], id[4]], [0xff, 0xfe], "{name}");
+        }
+    }
+
+    #[test]
+    fn delay_resp_names_the_client_of_the_delay_req() {
+        for (req, resp) in [
+            (&L2_DELAY_REQ[..], &L2_DELAY_RESP[..]),
+            (&UDP4_DELAY_REQ, &UDP4_DELAY_RESP),
+            (&UDP6_DELAY_REQ, &UDP6_DELAY_RESP),
+        ] {
+            let q = PtpFrame::parse(req).unwrap();
+            let r = PtpFrame::parse(resp).unwrap();
+            let (q, r) = (q.ptp(req).unwrap(), r.ptp(resp).unwrap());
+            assert_eq!(r.requesting_port_identity(), Some(q.source_port_identity()));
+            assert_eq!(r.sequence_id(), q.sequence_id());
+            assert_eq!(q.requesting_port_identity(), None);
+        }
+    }
+
+    #[test]
+    fn every_prefix_short_of_the_message_is_rejected() {
+        for (name, f, ..) in CASES {
+            let p = PtpFrame::parse(f).unwrap();
+            for n in 0..needed(f, &p) {
+                assert!(PtpFrame::parse(&f[..n]).is_err(), "{name}: prefix {n} accepted");
+            }
+            for n in needed(f, &p)..=f.len() {
+                assert_eq!(PtpFrame::parse(&f[..n]), Ok(p), "{name}: padding {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn version_and_length_mutations_are_rejected() {
+        for (name, f, ..) in CASES {
+            let p = PtpFrame::parse(f).unwrap();
+            let at = p.ptp_offset;
+            for v in [0u8, 1, 3, 0xf] {
+                let mut m = f.to_vec();
+                m[at + 1] = (m[at + 1] & 0xf0) | v;
+                assert_eq!(PtpFrame::parse(&m), Err(Error::UnsupportedVersion(v)), "{name}");
+            }
+            // messageLength below the type's minimum.
+            let mut m = f.to_vec();
+            let short = (p.ptp_len - 1) as u16;
+            m[at + 2..at + 4].copy_from_slice(&short.to_be_bytes());
+            if p.ptp_len == MessageType::from_nibble(f[at]).min_len() {
+                assert_eq!(PtpFrame::parse(&m), Err(Error::BadMessageLength(short)), "{name}");
+            }
+            // messageLength beyond the bytes present (a lying length, e.g. a huge TLV).
+            for len in [needed(f, &p) as u16 + 1, 0xffff] {
+                let mut m = f.to_vec();
+                m[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+                assert_eq!(PtpFrame::parse(&m), Err(Error::Truncated), "{name} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_parse_emit_round_trip() {
+        for (name, f, ..) in CASES {
+            let p = PtpFrame::parse(f).unwrap();
+            let repr = HeaderRepr::parse(&p.ptp(f).unwrap());
+            let mut out = f.to_vec();
+            out[p.ptp_offset..p.ptp_offset + ptp::HEADER_LEN].fill(0);
+            repr.emit(&mut out[p.ptp_offset..]);
+            assert_eq!(&out[..], f, "{name}");
+            let again = PtpFrame::parse(&out).unwrap();
+            assert_eq!(HeaderRepr::parse(&again.ptp(&out).unwrap()), repr, "{name}");
+        }
+    }
+
+    #[test]
+    fn one_vlan_tag_is_kept_and_read_past() {
+        for (name, f, ..) in CASES {
+            let mut tagged = f[..12].to_vec();
+            tagged.extend_from_slice(&[0x81, 0x00, 0x60, 0x64]);
+            tagged.extend_from_slice(&f[12..]);
+            let p = PtpFrame::parse(&tagged).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let plain = PtpFrame::parse(f).unwrap();
+            assert_eq!(p.vlan, Some(0x6064), "{name}");
+            assert_eq!(p.ptp_offset, plain.ptp_offset + 4, "{name}");
+            assert_eq!(p.ptp(&tagged).unwrap().sequence_id(), plain.ptp(f).unwrap().sequence_id());
+            let mut stacked = f[..12].to_vec();
+            stacked.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2]);
+            stacked.extend_from_slice(&f[12..]);
+            assert_eq!(PtpFrame::parse(&stacked), Err(Error::StackedVlan), "{name}");
+        }
+    }
+
+    #[test]
+    fn not_ptp_is_recognised() {
+        let mut arp = L2_SYNC.to_vec();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(PtpFrame::parse(&arp), Err(Error::NotPtp));
+        // UDPv4 to another port: change the destination port (UDP checksum is not checked).
+        let mut other = UDP4_SYNC.to_vec();
+        other[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&123u16.to_be_bytes());
+        assert_eq!(PtpFrame::parse(&other), Err(Error::NotPtp));
+        // IPv6 with a hop-by-hop extension header in front of UDP.
+        let mut ext = UDP6_SYNC.to_vec();
+        ext[14 + 6] = 0;
+        assert_eq!(PtpFrame::parse(&ext), Err(Error::Ipv6Extension));
+    }
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Write src/wire/samples.rs from the captures in tests/data/replay/ (called by capture.sh).
+
+Usage: gen_samples.py REPLAY_DIR OUTPUT_RS
+
+Picks, per transport, one real frame of each kind from the inbound captures of the relay's ports:
+Sync + its Follow_Up (same sequenceId), Announce (from up.pcap, sent by the grandmaster), a Delay_Req of
+client c11 (dn1.pcap) and the grandmaster's Delay_Resp answering exactly that Delay_Req (up.pcap,
+requestingPortIdentity = c11's portIdentity, same sequenceId), the pmc GET request (dn1.pcap) and the
+grandmaster's Management response (up.pcap). Standard library only.
+"""
+import struct
+import sys
+import textwrap
+from pathlib import Path
+
+TRANSPORTS = [("l2", "L2", "L2 (EtherType 0x88F7)"),
+              ("udp4", "UDP4", "UDPv4"),
+              ("udp6", "UDP6", "UDPv6")]
+
+# clockIdentity (hex) -> (name, namespace, MAC)
+HOSTS = {
+    "020000fffe000001": ("grandmaster", "ppcap-gm", "02:00:00:00:00:01"),
+    "020000fffe000101": ("client c11", "ppcap-c11", "02:00:00:00:01:01"),
+    "020000fffe000102": ("client c12", "ppcap-c12", "02:00:00:00:01:02"),
+    "020000fffe000201": ("client c21", "ppcap-c21", "02:00:00:00:02:01"),
+    "020000fffe000202": ("client c22", "ppcap-c22", "02:00:00:00:02:02"),
+}
+GM = "020000fffe000001"
+C11 = "020000fffe000101"
+
+SYNC, DELAY_REQ, FOLLOW_UP, DELAY_RESP, ANNOUNCE, MANAGEMENT = 0x0, 0x1, 0x8, 0x9, 0xB, 0xD
+
+
+def read_pcap(path):
+    """Yield (frame_number, bytes) from a classic pcap file (either byte order, Ethernet)."""
+    data = path.read_bytes()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise SystemExit(f"{path}: not a classic pcap file")
+    linktype = struct.unpack(endian + "I", data[20:24])[0]
+    if linktype != 1:
+        raise SystemExit(f"{path}: linktype {linktype}, expected Ethernet (1)")
+    off, n = 24, 0
+    while off + 16 <= len(data):
+        _, _, incl, orig = struct.unpack(endian + "IIII", data[off:off + 16])
+        off += 16
+        n += 1
+        frame = data[off:off + incl]
+        off += incl
+        if incl != orig:
+            raise SystemExit(f"{path}: frame {n} truncated ({incl} of {orig} bytes)")
+        yield n, frame
+
+
+def ptp_offset(frame):
+    """Offset of the PTP header in an Ethernet frame, or None if it is not PTP."""
+    ethertype = struct.unpack("!H", frame[12:14])[0]
+    off = 14
+    while ethertype in (0x8100, 0x88A8):
+        ethertype = struct.unpack("!H", frame[off + 2:off + 4])[0]
+        off += 4
+    if ethertype == 0x88F7:
+        return off
+    if ethertype == 0x0800 and frame[off + 9] == 17:
+        udp = off + (frame[off] & 0x0F) * 4
+    elif ethertype == 0x86DD and frame[off + 6] == 17:
+        udp = off + 40
+    else:
+        return None
+    if struct.unpack("!H", frame[udp + 2:udp + 4])[0] not in (319, 320):
+        return None
+    return udp + 8
+
+
+class Msg:
+    def __init__(self, file, number, frame, off):
+        self.file, self.number, self.frame = file, number, frame
+        p = frame[off:]
+        self.type = p[0] & 0x0F
+        self.clock = p[20:28].hex()
+        self.port = struct.unpack("!H", p[28:30])[0]
+        self.seq = struct.unpack("!H", p[30:32])[0]
+        self.p = p
+
+    def requesting(self):  # Delay_Resp
+        return self.p[44:52].hex(), struct.unpack("!H", self.p[52:54])[0]
+
+    def action(self):  # Management
+        return self.p[46] & 0x0F
+
+
+def messages(path):
+    out = []
+    for n, frame in read_pcap(path):
+        off = ptp_offset(frame)
+        if off is not None:
+            out.append(Msg(path.name, n, frame, off))
+    return out
+
+
+def first(msgs, pred, what):
+    for m in msgs:
+        if pred(m):
+            return m
+    raise SystemExit(f"no {what} found")
+
+
+def who(clock, port):
+    name, ns, mac = HOSTS.get(clock, ("unknown", "?", "?"))
+    c = f"{clock[:6]}.{clock[6:10]}.{clock[10:]}"
+    return f"{name} (ptp4l in namespace {ns}, MAC {mac}, clockIdentity {c}, port {port})"
+
+
+def emit(out, name, doc, m, transport_dir, sender=None):
+    out.append("")
+    text = " ".join(doc + [
+        f"Sent by the {sender or who(m.clock, m.port)}; sequenceId {m.seq}.",
+        f"Source: `tests/data/replay/{transport_dir}/{m.file}`, frame {m.number} (1-based, as tshark "
+        f"numbers it), {len(m.frame)} bytes: the whole Ethernet frame."])
+    out.extend("/// " + line for line in textwrap.wrap(text, 96, break_on_hyphens=False))
+    out.append(f"pub(crate) static {name}: [u8; {len(m.frame)}] = [")
+    for i in range(0, len(m.frame), 16):
+        out.append("    " + " ".join(f"0x{b:02x}," for b in m.frame[i:i + 16]))
+    out.append("];")
+
+
+def main():
+    replay, target = Path(sys.argv[1]), Path(sys.argv[2])
+    out = [
+        "//! Real PTPv2 frames captured from linuxptp 3.1.1 `ptp4l` (software timestamping) in network",
+        "//! namespaces, for unit tests. Generated by `tests/data/gen_samples.py` from the captures that",
+        "//! `tests/data/capture.sh` writes to `tests/data/replay/<l2|udp4|udp6>/{up,dn1,dn2}.pcap`: a",
+        "//! grandmaster (`ppcap-gm`) behind the bridge port `up`, clients c11/c12 behind `dn1` and c21/c22",
+        "//! behind `dn2`, captured inbound (`tcpdump -Q in`) on each port; see `tests/data/README.md`.",
+        "//! Every array is one whole Ethernet frame as it arrived on that port. Do not edit by hand: rerun",
+        "//! `tests/data/capture.sh` (as root) to regenerate the captures and this file.",
+        "#![allow(dead_code)]",
+    ]
+    for tdir, prefix, label in TRANSPORTS:
+        up = messages(replay / tdir / "up.pcap")
+        dn1 = messages(replay / tdir / "dn1.pcap")
+
+        sync = first(up, lambda m: m.type == SYNC and m.clock == GM and any(
+            f.type == FOLLOW_UP and f.clock == GM and f.seq == m.seq for f in up), f"{tdir} Sync")
+        fup = first(up, lambda m: m.type == FOLLOW_UP and m.clock == GM and m.seq == sync.seq,
+                    f"{tdir} Follow_Up")
+        ann = first(up, lambda m: m.type == ANNOUNCE and m.clock == GM, f"{tdir} Announce")
+
+        def answered(req):
+            return any(r.type == DELAY_RESP and r.clock == GM and r.seq == req.seq
+                       and r.requesting() == (req.clock, req.port) for r in up)
+
+        dreq = first(dn1, lambda m: m.type == DELAY_REQ and m.clock == C11 and answered(m),
+                     f"{tdir} Delay_Req of c11 with a Delay_Resp")
+        dresp = first(up, lambda m: m.type == DELAY_RESP and m.clock == GM and m.seq == dreq.seq
+                      and m.requesting() == (dreq.clock, dreq.port), f"{tdir} Delay_Resp")
+
+        emit(out, f"{prefix}_SYNC", [f"{label} Sync (two-step), grandmaster to clients; "
+                                     f"its Follow_Up is `{prefix}_FOLLOW_UP`."], sync, tdir)
+        emit(out, f"{prefix}_FOLLOW_UP", [f"{label} Follow_Up of `{prefix}_SYNC` (same sequenceId)."],
+             fup, tdir)
+        emit(out, f"{prefix}_ANNOUNCE", [f"{label} Announce, grandmaster to clients."], ann, tdir)
+        emit(out, f"{prefix}_DELAY_REQ", [f"{label} Delay_Req, client c11 to the grandmaster; answered by "
+                                          f"`{prefix}_DELAY_RESP`."], dreq, tdir)
+        emit(out, f"{prefix}_DELAY_RESP", [
+            f"{label} Delay_Resp answering `{prefix}_DELAY_REQ`: requestingPortIdentity "
+            f"{dreq.clock[:6]}.{dreq.clock[6:10]}.{dreq.clock[10:]}-{dreq.port} (client c11), "
+            f"sequenceId {dreq.seq}, the same as the Delay_Req's."], dresp, tdir)
+
+        mgmt = [m for m in dn1 if m.type == MANAGEMENT and m.clock == C11 and m.action() == 0]
+        if mgmt:
+            m = mgmt[0]
+            pid = f"{m.clock[:6]}.{m.clock[6:10]}.{m.clock[10:]}-{m.port}"
+            emit(out, f"{prefix}_MANAGEMENT", [
+                f"{label} Management GET CURRENT_DATA_SET to all clocks and ports (boundaryHops 0),",
+                f"from `pmc -i ppcap-eth` run in namespace ppcap-c11 next to c11's ptp4l. pmc derives its",
+                f"sourcePortIdentity from the interface MAC: {pid}, the same portIdentity as c11's ptp4l."],
+                 m, tdir, sender=f"pmc in namespace ppcap-c11 (MAC 02:00:00:00:01:01)")
+            resp = [r for r in up if r.type == MANAGEMENT and r.clock == GM and r.action() == 2
+                    and r.seq == m.seq]
+            if resp:
+                emit(out, f"{prefix}_MANAGEMENT_RESPONSE", [
+                    f"{label} Management RESPONSE CURRENT_DATA_SET from the grandmaster to "
+                    f"`{prefix}_MANAGEMENT`."], resp[0], tdir)
+    target.write_text("\n".join(out) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
