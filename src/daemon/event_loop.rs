@@ -31,6 +31,7 @@ pub struct Daemon {
     status_buf: String,
     status_errors: RateLimit,
     port_errors: Vec<RateLimit>,
+    tx_errors: RateLimit,
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the core's time base (never jumps with the wall clock).
@@ -56,7 +57,8 @@ pub fn signal_set() -> SigSet {
 impl Daemon {
     pub fn new(config_path: String, config: Config, log: Log) -> Daemon {
         let now = monotonic();
-        let ports: Vec<Port> = config.port_names()
+        let ports: Vec<Port> = config
+            .port_names()
             .map(|n| Port::new(n, config.promiscuous))
             .collect();
         let port_errors = ports
@@ -75,6 +77,7 @@ impl Daemon {
             status_buf: String::with_capacity(status::capacity_hint()),
             status_errors: RateLimit::new(StdDuration::from_secs(60)),
             port_errors,
+            tx_errors: RateLimit::new(StdDuration::from_secs(10)),
         }
     }
 
@@ -307,6 +310,7 @@ impl Daemon {
                 }
             }
 
+            self.log_tx_errors();
             let now = monotonic();
             self.relay.handle_timeout(now);
             if now >= self.next_status {
@@ -320,6 +324,29 @@ impl Daemon {
                 }
                 self.next_reopen = now + ptpproxy::time::Duration(REOPEN_INTERVAL_NS);
             }
+        }
+    }
+
+    /// Send errors are counted per frame and logged at most every 10 s.
+    fn log_tx_errors(&mut self) {
+        let Some(i) = self.ports.iter().position(|p| p.last_tx_error.is_some()) else {
+            return;
+        };
+        if let Some(n) = self.tx_errors.allow(std::time::Instant::now()) {
+            let p = &mut self.ports[i];
+            let e = p
+                .last_tx_error
+                .take()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let msg = format!(
+                "port {}: send failed: {e} ({} send errors on this port so far, {n} reports not logged)",
+                p.name, p.counters.tx_errors
+            );
+            self.log.warn(&msg);
+        }
+        for p in &mut self.ports {
+            p.last_tx_error = None;
         }
     }
 

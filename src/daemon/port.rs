@@ -49,6 +49,8 @@ pub struct Port {
     pub counters: PortCounters,
     /// Kernel drops of the current handle, already folded into `counters.kernel_drops`.
     drops_seen: u64,
+    /// The most recent send error, for the (rate-limited) log.
+    pub last_tx_error: Option<pcap::Error>,
 }
 
 impl Port {
@@ -60,6 +62,7 @@ impl Port {
             promiscuous,
             counters: PortCounters::default(),
             drops_seen: 0,
+            last_tx_error: None,
         }
     }
 
@@ -118,17 +121,19 @@ impl Port {
     }
 
     /// Inject one frame; errors are counted, never fatal.
-    pub fn send(&mut self, frame: &[u8]) -> bool {
-        let ok = match self.cap.as_mut() {
-            Some(cap) => cap.sendpacket(frame).is_ok(),
-            None => false,
-        };
-        if ok {
-            self.counters.tx += 1;
-        } else {
+    pub fn send(&mut self, frame: &[u8]) {
+        let Some(cap) = self.cap.as_mut() else {
+            // Closed (interface gone or down): already logged when it closed.
             self.counters.tx_errors += 1;
+            return;
+        };
+        match cap.sendpacket(frame) {
+            Ok(()) => self.counters.tx += 1,
+            Err(e) => {
+                self.counters.tx_errors += 1;
+                self.last_tx_error = Some(e);
+            }
         }
-        ok
     }
 
     /// Fold the kernel's ring-overflow count of the current handle into the counters.

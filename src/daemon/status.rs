@@ -300,3 +300,91 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptpproxy::relay::PortId;
+
+    /// An L2 Delay_Req from `mac` (clockIdentity derived from it, like ptp4l does).
+    fn delay_req(mac: [u8; 6]) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 44];
+        f[..6].copy_from_slice(&[0x01, 0x1b, 0x19, 0, 0, 0]);
+        f[6..12].copy_from_slice(&mac);
+        f[12..14].copy_from_slice(&[0x88, 0xf7]);
+        let p = &mut f[14..];
+        p[0] = 0x01;
+        p[1] = 0x02;
+        p[2..4].copy_from_slice(&44u16.to_be_bytes());
+        p[20..28].copy_from_slice(&[mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]);
+        p[28..30].copy_from_slice(&1u16.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn the_status_file_reads_back_as_tables() {
+        let config = Config::parse(
+            br#"{"upstream":"eth0","downstream":["lan1","lan\"2"],"delay_resp":"unicast"}"#,
+        );
+        // Names with quotes are rejected by the config; use plain ones.
+        assert!(config.is_err());
+        let config = Config::parse(
+            br#"{"upstream":"eth0","downstream":["lan1","lan2"],"delay_resp":"unicast"}"#,
+        )
+        .unwrap();
+        let mut relay = Relay::new(&config, Instant(0), 3);
+        let mut scratch = vec![0u8; board::SNAPLEN];
+        let _ = relay.handle_frame(
+            Instant(1),
+            PortId(1),
+            &delay_req([2, 0, 0, 0, 1, 1]),
+            &mut scratch,
+        );
+        let _ = relay.handle_frame(
+            Instant(2),
+            PortId(2),
+            &delay_req([2, 0, 0, 0, 2, 1]),
+            &mut scratch,
+        );
+        let _ = relay.handle_frame(
+            Instant(3),
+            PortId(0),
+            &delay_req([2, 0, 0, 0, 9, 9]),
+            &mut scratch,
+        );
+        let ports: Vec<Port> = config.port_names().map(|n| Port::new(n, false)).collect();
+        let snap = Snapshot {
+            config: &config,
+            config_path: "/etc/ptp\"proxy/config.json",
+            uptime_s: 7,
+            now: Instant(5_000_000_000),
+            relay: &relay,
+            ports: &ports,
+        };
+        let mut out = String::new();
+        render(&mut out, &snap).unwrap();
+        let table = format_table(out.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        // The quote is escaped in the JSON (which stays valid) and shown as written there.
+        assert!(
+            table.contains(r#"up 7 s, config /etc/ptp\"proxy/config.json, delay_resp unicast"#),
+            "{table}"
+        );
+        assert!(table.contains("clients    2 of"), "{table}");
+        assert!(table.contains("delay_req_from_upstream 1"), "{table}");
+        assert!(table.contains("delay_req 2"), "{table}");
+        let lan2 = table
+            .lines()
+            .find(|l| l.starts_with("020000.fffe.000201-1"))
+            .unwrap();
+        assert!(
+            lan2.contains("lan2") && lan2.contains("02:00:00:00:02:01"),
+            "{lan2}"
+        );
+        let eth0 = table.lines().find(|l| l.starts_with("eth0")).unwrap();
+        assert_eq!(
+            eth0.split_whitespace().collect::<Vec<_>>(),
+            ["eth0", "upstream", "no", "1", "0", "0", "0"]
+        );
+        assert!(format_table(b"{\"version\":1}").is_err());
+    }
+}

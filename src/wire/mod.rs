@@ -199,20 +199,75 @@ mod tests {
 
     const CASES: [(&str, &[u8], Kind, MessageType); 15] = [
         ("L2_SYNC", &L2_SYNC, Kind::L2, MessageType::Sync),
-        ("L2_FOLLOW_UP", &L2_FOLLOW_UP, Kind::L2, MessageType::FollowUp),
+        (
+            "L2_FOLLOW_UP",
+            &L2_FOLLOW_UP,
+            Kind::L2,
+            MessageType::FollowUp,
+        ),
         ("L2_ANNOUNCE", &L2_ANNOUNCE, Kind::L2, MessageType::Announce),
-        ("L2_DELAY_REQ", &L2_DELAY_REQ, Kind::L2, MessageType::DelayReq),
-        ("L2_DELAY_RESP", &L2_DELAY_RESP, Kind::L2, MessageType::DelayResp),
+        (
+            "L2_DELAY_REQ",
+            &L2_DELAY_REQ,
+            Kind::L2,
+            MessageType::DelayReq,
+        ),
+        (
+            "L2_DELAY_RESP",
+            &L2_DELAY_RESP,
+            Kind::L2,
+            MessageType::DelayResp,
+        ),
         ("UDP4_SYNC", &UDP4_SYNC, Kind::Udp4, MessageType::Sync),
-        ("UDP4_FOLLOW_UP", &UDP4_FOLLOW_UP, Kind::Udp4, MessageType::FollowUp),
-        ("UDP4_ANNOUNCE", &UDP4_ANNOUNCE, Kind::Udp4, MessageType::Announce),
-        ("UDP4_DELAY_REQ", &UDP4_DELAY_REQ, Kind::Udp4, MessageType::DelayReq),
-        ("UDP4_DELAY_RESP", &UDP4_DELAY_RESP, Kind::Udp4, MessageType::DelayResp),
+        (
+            "UDP4_FOLLOW_UP",
+            &UDP4_FOLLOW_UP,
+            Kind::Udp4,
+            MessageType::FollowUp,
+        ),
+        (
+            "UDP4_ANNOUNCE",
+            &UDP4_ANNOUNCE,
+            Kind::Udp4,
+            MessageType::Announce,
+        ),
+        (
+            "UDP4_DELAY_REQ",
+            &UDP4_DELAY_REQ,
+            Kind::Udp4,
+            MessageType::DelayReq,
+        ),
+        (
+            "UDP4_DELAY_RESP",
+            &UDP4_DELAY_RESP,
+            Kind::Udp4,
+            MessageType::DelayResp,
+        ),
         ("UDP6_SYNC", &UDP6_SYNC, Kind::Udp6, MessageType::Sync),
-        ("UDP6_FOLLOW_UP", &UDP6_FOLLOW_UP, Kind::Udp6, MessageType::FollowUp),
-        ("UDP6_ANNOUNCE", &UDP6_ANNOUNCE, Kind::Udp6, MessageType::Announce),
-        ("UDP6_DELAY_REQ", &UDP6_DELAY_REQ, Kind::Udp6, MessageType::DelayReq),
-        ("UDP6_DELAY_RESP", &UDP6_DELAY_RESP, Kind::Udp6, MessageType::DelayResp),
+        (
+            "UDP6_FOLLOW_UP",
+            &UDP6_FOLLOW_UP,
+            Kind::Udp6,
+            MessageType::FollowUp,
+        ),
+        (
+            "UDP6_ANNOUNCE",
+            &UDP6_ANNOUNCE,
+            Kind::Udp6,
+            MessageType::Announce,
+        ),
+        (
+            "UDP6_DELAY_REQ",
+            &UDP6_DELAY_REQ,
+            Kind::Udp6,
+            MessageType::DelayReq,
+        ),
+        (
+            "UDP6_DELAY_RESP",
+            &UDP6_DELAY_RESP,
+            Kind::Udp6,
+            MessageType::DelayResp,
+        ),
     ];
 
     fn kind(t: &Transport) -> Kind {
@@ -228,8 +283,12 @@ mod tests {
         let ptp_end = p.ptp_offset + p.ptp_len;
         match p.transport {
             Transport::L2 => ptp_end,
-            Transport::Udp4 { .. } => ptp_end.max(14 + usize::from(u16::from_be_bytes([f[16], f[17]]))),
-            Transport::Udp6 { .. } => ptp_end.max(14 + 40 + usize::from(u16::from_be_bytes([f[18], f[19]]))),
+            Transport::Udp4 { .. } => {
+                ptp_end.max(14 + usize::from(u16::from_be_bytes([f[16], f[17]])))
+            }
+            Transport::Udp6 { .. } => {
+                ptp_end.max(14 + 40 + usize::from(u16::from_be_bytes([f[18], f[19]])))
+            }
         }
     }
 
@@ -250,7 +309,11 @@ mod tests {
             assert!(p.ptp_len >= t.min_len(), "{name}");
             // ptp4l derives its clockIdentity from the MAC (EUI-48 -> EUI-64 with FF-FE).
             let id = h.source_port_identity().clock_identity;
-            assert_eq!([id[0], id[1], id[2], id[5], id[6], id[7]], p.src.0, "{name}");
+            assert_eq!(
+                [id[0], id[1], id[2], id[5], id[6], id[7]],
+                p.src.0,
+                "{name}"
+            );
             assert_eq!([id[3], id[4]], [0xff, 0xfe], "{name}");
         }
     }
@@ -276,7 +339,10 @@ mod tests {
         for (name, f, ..) in CASES {
             let p = PtpFrame::parse(f).unwrap();
             for n in 0..needed(f, &p) {
-                assert!(PtpFrame::parse(&f[..n]).is_err(), "{name}: prefix {n} accepted");
+                assert!(
+                    PtpFrame::parse(&f[..n]).is_err(),
+                    "{name}: prefix {n} accepted"
+                );
             }
             for n in needed(f, &p)..=f.len() {
                 assert_eq!(PtpFrame::parse(&f[..n]), Ok(p), "{name}: padding {n}");
@@ -292,20 +358,32 @@ mod tests {
             for v in [0u8, 1, 3, 0xf] {
                 let mut m = f.to_vec();
                 m[at + 1] = (m[at + 1] & 0xf0) | v;
-                assert_eq!(PtpFrame::parse(&m), Err(Error::UnsupportedVersion(v)), "{name}");
+                assert_eq!(
+                    PtpFrame::parse(&m),
+                    Err(Error::UnsupportedVersion(v)),
+                    "{name}"
+                );
             }
             // messageLength below the type's minimum.
             let mut m = f.to_vec();
             let short = (p.ptp_len - 1) as u16;
             m[at + 2..at + 4].copy_from_slice(&short.to_be_bytes());
             if p.ptp_len == MessageType::from_nibble(f[at]).min_len() {
-                assert_eq!(PtpFrame::parse(&m), Err(Error::BadMessageLength(short)), "{name}");
+                assert_eq!(
+                    PtpFrame::parse(&m),
+                    Err(Error::BadMessageLength(short)),
+                    "{name}"
+                );
             }
             // messageLength beyond the bytes present (a lying length, e.g. a huge TLV).
             for len in [needed(f, &p) as u16 + 1, 0xffff] {
                 let mut m = f.to_vec();
                 m[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
-                assert_eq!(PtpFrame::parse(&m), Err(Error::Truncated), "{name} len {len}");
+                assert_eq!(
+                    PtpFrame::parse(&m),
+                    Err(Error::Truncated),
+                    "{name} len {len}"
+                );
             }
         }
     }
@@ -334,7 +412,10 @@ mod tests {
             let plain = PtpFrame::parse(f).unwrap();
             assert_eq!(p.vlan, Some(0x6064), "{name}");
             assert_eq!(p.ptp_offset, plain.ptp_offset + 4, "{name}");
-            assert_eq!(p.ptp(&tagged).unwrap().sequence_id(), plain.ptp(f).unwrap().sequence_id());
+            assert_eq!(
+                p.ptp(&tagged).unwrap().sequence_id(),
+                plain.ptp(f).unwrap().sequence_id()
+            );
             let mut stacked = f[..12].to_vec();
             stacked.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2]);
             stacked.extend_from_slice(&f[12..]);
