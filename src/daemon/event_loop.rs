@@ -16,6 +16,9 @@ use ptpproxy::stats::DropReason;
 use ptpproxy::time::Instant;
 use std::time::Duration as StdDuration;
 
+/// Ports with something to read (or an error to collect), in port order.
+type Ready = heapless::Vec<usize, { board::MAX_PORTS }>;
+
 /// How often a closed port is tried again.
 const REOPEN_INTERVAL_NS: u64 = 1_000_000_000;
 
@@ -232,7 +235,7 @@ impl Daemon {
             board::MAX_CLIENTS
         ));
         let mut scratch = vec![0u8; board::SNAPLEN];
-        let mut ready: Vec<usize> = Vec::with_capacity(board::MAX_PORTS);
+        let mut ready: Ready = heapless::Vec::new();
         loop {
             let now = monotonic();
             let deadline = self.relay.poll_timeout().min(self.next_status).min(
@@ -248,38 +251,10 @@ impl Daemon {
                 .div_ceil(1_000_000)
                 .min(60_000) as u16;
 
-            let (signalled, failed) = {
-                let mut fds = Vec::with_capacity(board::MAX_PORTS + 1);
-                let mut which = Vec::with_capacity(board::MAX_PORTS);
-                use std::os::fd::AsFd;
-                fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
-                for (i, p) in self.ports.iter().enumerate() {
-                    if let Some(fd) = p.fd() {
-                        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                        which.push(i);
-                    }
-                }
-                match poll(&mut fds, PollTimeout::from(wait_ms)) {
-                    Ok(_) => {}
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("poll: {e}")),
-                }
-                ready.clear();
-                let mut failed = Vec::new();
-                for (k, &i) in which.iter().enumerate() {
-                    let ev = fds[k + 1].revents().unwrap_or(PollFlags::empty());
-                    if ev.contains(PollFlags::POLLIN) {
-                        ready.push(i);
-                    } else if ev
-                        .intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL)
-                    {
-                        failed.push(i);
-                    }
-                }
-                let signalled = fds[0]
-                    .revents()
-                    .is_some_and(|e| e.contains(PollFlags::POLLIN));
-                (signalled, failed)
+            let signalled = match self.wait(&sfd, wait_ms, &mut ready) {
+                Ok(s) => s,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(format!("poll: {e}")),
             };
 
             if signalled {
@@ -298,18 +273,12 @@ impl Daemon {
                 }
             }
 
+            // POLLERR/POLLHUP without data too: pcap then reports what happened.
             for &i in &ready {
                 if let Err(e) = self.drain(i, &mut scratch) {
                     self.port_failed(i, &e);
                 }
             }
-            for &i in &failed {
-                // POLLERR without data: let pcap report what happened.
-                if let Err(e) = self.drain(i, &mut scratch) {
-                    self.port_failed(i, &e);
-                }
-            }
-
             self.log_tx_errors();
             let now = monotonic();
             self.relay.handle_timeout(now);
@@ -348,6 +317,31 @@ impl Daemon {
         for p in &mut self.ports {
             p.last_tx_error = None;
         }
+    }
+
+    /// One poll() over the signalfd and every open port; fills `ready` with the ports that have
+    /// frames or an error, returns whether a signal is pending. Allocates nothing.
+    fn wait(&self, sfd: &SignalFd, wait_ms: u16, ready: &mut Ready) -> nix::Result<bool> {
+        use std::os::fd::AsFd;
+        let mut fds: heapless::Vec<PollFd<'_>, { board::MAX_PORTS + 1 }> = heapless::Vec::new();
+        let mut which: Ready = heapless::Vec::new();
+        let _ = fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+        for (i, p) in self.ports.iter().enumerate() {
+            if let Some(fd) = p.fd() {
+                let _ = fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                let _ = which.push(i);
+            }
+        }
+        poll(&mut fds, PollTimeout::from(wait_ms))?;
+        ready.clear();
+        for (k, &i) in which.iter().enumerate() {
+            if fds[k + 1].revents().is_some_and(|e| !e.is_empty()) {
+                let _ = ready.push(i);
+            }
+        }
+        Ok(fds[0]
+            .revents()
+            .is_some_and(|e| e.contains(PollFlags::POLLIN)))
     }
 
     fn port_failed(&mut self, i: usize, e: &str) {
