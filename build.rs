@@ -36,13 +36,19 @@ fn main() {
         .unwrap_or_else(|e| fail(&file, &format!("not a valid board profile: {e}")));
 
     if b.name != board {
-        fail(&file, &format!("\"name\" is {:?}, expected {board:?}", b.name));
+        fail(
+            &file,
+            &format!("\"name\" is {:?}, expected {board:?}", b.name),
+        );
     }
     if !b.max_clients.is_power_of_two() || !(2..=65536).contains(&b.max_clients) {
         fail(&file, "\"max_clients\" must be a power of two in 2..=65536");
     }
     if !(2..=32).contains(&b.max_ports) {
-        fail(&file, "\"max_ports\" must be 2..=32 (one upstream + downstream ports)");
+        fail(
+            &file,
+            "\"max_ports\" must be 2..=32 (one upstream + downstream ports)",
+        );
     }
     if !(128..=9216).contains(&b.snaplen) {
         fail(&file, "\"snaplen\" must be 128..=9216 bytes");
@@ -51,7 +57,10 @@ fn main() {
         fail(&file, "\"ring_bytes\" must be at least 65536");
     }
     if !b.pending_corrections.is_power_of_two() || b.pending_corrections > 65536 {
-        fail(&file, "\"pending_corrections\" must be a power of two <= 65536");
+        fail(
+            &file,
+            "\"pending_corrections\" must be a power of two <= 65536",
+        );
     }
     if !(1..=1024).contains(&b.rx_batch) {
         fail(&file, "\"rx_batch\" must be 1..=1024");

@@ -57,7 +57,9 @@ fn describe(frame: &[u8]) -> String {
 }
 
 fn replay(transport: &str, config_json: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/replay").join(transport);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/replay")
+        .join(transport);
     let mut frames = Vec::new();
     for (i, name) in PORTS.iter().enumerate() {
         read_port(&dir.join(format!("{name}.pcap")), i as u8, &mut frames);
@@ -82,9 +84,19 @@ fn replay(transport: &str, config_json: &str) -> String {
                 } else {
                     String::new()
                 };
-                writeln!(out, "{ms:>6} {:<3} {what} -> {}{rewrite}", PORTS[*port as usize], names.join(","))
+                writeln!(
+                    out,
+                    "{ms:>6} {:<3} {what} -> {}{rewrite}",
+                    PORTS[*port as usize],
+                    names.join(",")
+                )
             }
-            Action::Drop(r) => writeln!(out, "{ms:>6} {:<3} {what} -> drop {}", PORTS[*port as usize], r.name()),
+            Action::Drop(r) => writeln!(
+                out,
+                "{ms:>6} {:<3} {what} -> drop {}",
+                PORTS[*port as usize],
+                r.name()
+            ),
         };
     }
     let s = relay.stats();
@@ -101,9 +113,7 @@ fn replay(transport: &str, config_json: &str) -> String {
 }
 
 fn check(transport: &str, mode: &str) {
-    let json = format!(
-        r#"{{"upstream":"up","downstream":["dn1","dn2"],"delay_resp":"{mode}"}}"#
-    );
+    let json = format!(r#"{{"upstream":"up","downstream":["dn1","dn2"],"delay_resp":"{mode}"}}"#);
     let got = replay(transport, &json);
     let expected_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/replay")
@@ -113,8 +123,12 @@ fn check(transport: &str, mode: &str) {
         std::fs::write(&expected_path, &got).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&expected_path)
-        .unwrap_or_else(|e| panic!("{}: {e} (PTPPROXY_BLESS=1 creates it)", expected_path.display()));
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (PTPPROXY_BLESS=1 creates it)",
+            expected_path.display()
+        )
+    });
     if got != expected {
         let first = got
             .lines()
