@@ -13,7 +13,7 @@ use crate::clients::{ClientIp, ClientTable, Learned, Limits};
 use crate::config::{Config, DelayRespMode};
 use crate::stats::{DropReason, Forwarded, Stats};
 use crate::time::{Duration, Instant};
-use crate::wire::{ethernet, EthernetAddress, MessageType, PtpFrame, Transport};
+use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 
 /// Index of a port: 0 is upstream, 1.. are the downstream ports in configuration order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -189,8 +189,9 @@ impl Relay {
 
     /// Decide what happens to one frame that arrived on `from` at `now`.
     ///
-    /// `scratch` is where a rewritten copy is built (unicast Delay_Resp); it should hold
-    /// `board::SNAPLEN` bytes. A frame that does not fit is steered without the rewrite.
+    /// `scratch` is where a rewritten copy is built (unicast Delay_Resp, a UDP checksum left
+    /// for the NIC to fill in); it should hold `board::SNAPLEN` bytes. A frame that does not
+    /// fit is forwarded unmodified.
     pub fn handle_frame<'a>(
         &mut self,
         now: Instant,
@@ -201,71 +202,84 @@ impl Relay {
         if let Some(rx) = self.stats.rx.get_mut(from.index()) {
             *rx += 1;
         }
-        let action = self.decide(now, from, frame, scratch);
-        match &action {
-            Action::Drop(reason) => self.stats.dropped[*reason as usize] += 1,
-            Action::Forward { .. } => {}
+        let parsed = match PtpFrame::parse(frame) {
+            Ok(p) => p,
+            Err(e) => return self.drop(e.into()),
+        };
+        let (to, dst) = match self.decide(now, from, &parsed, frame) {
+            Ok(Verdict { to, .. }) if to.is_empty() => return self.drop(DropReason::NoEgress),
+            Ok(v) => (v.to, v.dst),
+            Err(reason) => return self.drop(reason),
+        };
+        let complete_checksum = parsed.udp_checksum_is_partial(frame);
+        if dst.is_none() && !complete_checksum {
+            return Action::Forward { to, frame };
         }
-        action
+        let Some(copy) = scratch.get_mut(..frame.len()) else {
+            return Action::Forward { to, frame };
+        };
+        copy.copy_from_slice(frame);
+        if let Some(dst) = dst {
+            ethernet::Frame::new_unchecked(&mut *copy).set_dst(dst);
+        }
+        if complete_checksum {
+            parsed.complete_udp_checksum(copy);
+            self.stats.udp_checksums_completed += 1;
+        }
+        Action::Forward { to, frame: copy }
     }
 
-    fn decide<'a>(
+    fn drop<'a>(&mut self, reason: DropReason) -> Action<'a> {
+        self.stats.dropped[reason as usize] += 1;
+        Action::Drop(reason)
+    }
+
+    /// The forwarding rules: where a well-formed PTP frame goes, or why it does not.
+    fn decide(
         &mut self,
         now: Instant,
         from: PortId,
-        frame: &'a [u8],
-        scratch: &'a mut [u8],
-    ) -> Action<'a> {
-        let parsed = match PtpFrame::parse(frame) {
-            Ok(p) => p,
-            Err(e) => return Action::Drop(e.into()),
-        };
+        parsed: &PtpFrame,
+        frame: &[u8],
+    ) -> Result<Verdict, DropReason> {
         if parsed.dst == EthernetAddress::PTP_PDELAY {
-            return Action::Drop(DropReason::LinkLocal);
+            return Err(DropReason::LinkLocal);
         }
         if !parsed.dst.is_multicast() || !parsed.transport.is_multicast() {
-            return Action::Drop(DropReason::Unicast);
+            return Err(DropReason::Unicast);
         }
-        let Ok(msg) = parsed.ptp(frame) else {
-            return Action::Drop(DropReason::Truncated);
-        };
+        let msg = parsed.ptp(frame).map_err(DropReason::from)?;
         let kind = msg.message_type();
-        if matches!(
-            kind,
-            MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp
-        ) {
-            return Action::Drop(DropReason::PeerDelay);
-        }
-        if let MessageType::Unknown(_) = kind {
-            return Action::Drop(DropReason::UnknownMessage);
+        match kind {
+            MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp => {
+                return Err(DropReason::PeerDelay)
+            }
+            MessageType::Unknown(_) => return Err(DropReason::UnknownMessage),
+            _ => {}
         }
         if !self.policy.serves_domain(msg.domain_number()) {
-            return Action::Drop(DropReason::WrongDomain);
+            return Err(DropReason::WrongDomain);
         }
         let downstream = self.policy.downstream;
         let upstream = PortSet::single(PortId::UPSTREAM);
         let from_up = from.is_upstream();
 
-        let to = match kind {
+        let verdict = match kind {
             MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
                 if from_up {
-                    downstream
+                    Verdict::to(downstream)
                 } else if self.policy.allow_downstream_masters {
-                    downstream.with(PortId::UPSTREAM)
+                    Verdict::to(downstream.with(PortId::UPSTREAM).without(from))
                 } else {
-                    return Action::Drop(DropReason::RogueMaster);
+                    return Err(DropReason::RogueMaster);
                 }
             }
             MessageType::Signaling | MessageType::Management => {
-                if from_up {
-                    downstream
-                } else {
-                    upstream
-                }
+                Verdict::to(if from_up { downstream } else { upstream })
             }
             MessageType::DelayReq => {
                 if from_up {
-                    return Action::Drop(DropReason::DelayReqFromUpstream);
+                    return Err(DropReason::DelayReqFromUpstream);
                 }
                 let ip = match parsed.transport {
                     Transport::L2 => ClientIp::None,
@@ -273,67 +287,65 @@ impl Relay {
                     Transport::Udp6 { src, .. } => ClientIp::V6(src),
                 };
                 let id = msg.source_port_identity();
-                match self.clients.handle_delay_req(now, id, from, parsed.src, ip) {
-                    Ok(Learned::New) => self.stats.clients_learned += 1,
-                    Ok(Learned::Moved) => self.stats.clients_moved += 1,
-                    Ok(Learned::Refreshed) => {}
-                    Err(reason) => return Action::Drop(reason),
+                match self
+                    .clients
+                    .handle_delay_req(now, id, from, parsed.src, ip)?
+                {
+                    Learned::New => self.stats.clients_learned += 1,
+                    Learned::Moved => self.stats.clients_moved += 1,
+                    Learned::Refreshed => {}
                 }
-                upstream
+                Verdict::to(upstream)
             }
             MessageType::DelayResp => {
                 if !from_up {
-                    return Action::Drop(DropReason::DelayRespFromDownstream);
+                    return Err(DropReason::DelayRespFromDownstream);
                 }
-                return self.route_delay_resp(
-                    &parsed,
-                    msg.requesting_port_identity(),
-                    frame,
-                    scratch,
-                );
+                self.route_delay_resp(parsed, msg.requesting_port_identity())?
             }
             // Peer delay and reserved types returned above.
-            _ => return Action::Drop(DropReason::UnknownMessage),
+            _ => return Err(DropReason::UnknownMessage),
         };
-        self.forward(kind, to.without(from), frame)
-    }
-
-    fn route_delay_resp<'a>(
-        &mut self,
-        parsed: &PtpFrame,
-        requesting: Option<crate::wire::PortIdentity>,
-        frame: &'a [u8],
-        scratch: &'a mut [u8],
-    ) -> Action<'a> {
-        if self.policy.delay_resp == DelayRespMode::Flood {
-            self.stats.delay_resp_flooded += 1;
-            return self.forward(MessageType::DelayResp, self.policy.downstream, frame);
-        }
-        let Some(client) = requesting.and_then(|id| self.clients.get(&id)).copied() else {
-            return Action::Drop(DropReason::UnknownClient);
-        };
-        let to = PortSet::single(client.port);
-        if self.policy.delay_resp == DelayRespMode::Unicast && parsed.dst != client.mac {
-            if let Some(copy) = scratch.get_mut(..frame.len()) {
-                copy.copy_from_slice(frame);
-                ethernet::Frame::new_unchecked(&mut *copy).set_dst(client.mac);
-                self.stats.delay_resp_unicast += 1;
-                self.stats.forwarded[Forwarded::DelayResp as usize] += 1;
-                return Action::Forward { to, frame: copy };
+        if let Some(f) = Forwarded::of(kind) {
+            if !verdict.to.is_empty() {
+                self.stats.forwarded[f as usize] += 1;
             }
         }
-        self.stats.delay_resp_steered += 1;
-        self.forward(MessageType::DelayResp, to, frame)
+        Ok(verdict)
     }
 
-    fn forward<'a>(&mut self, kind: MessageType, to: PortSet, frame: &'a [u8]) -> Action<'a> {
-        if to.is_empty() {
-            return Action::Drop(DropReason::NoEgress);
+    fn route_delay_resp(
+        &mut self,
+        parsed: &PtpFrame,
+        requesting: Option<PortIdentity>,
+    ) -> Result<Verdict, DropReason> {
+        if self.policy.delay_resp == DelayRespMode::Flood {
+            self.stats.delay_resp_flooded += 1;
+            return Ok(Verdict::to(self.policy.downstream));
         }
-        if let Some(f) = Forwarded::of(kind) {
-            self.stats.forwarded[f as usize] += 1;
+        let client = requesting
+            .and_then(|id| self.clients.get(&id))
+            .ok_or(DropReason::UnknownClient)?;
+        let to = PortSet::single(client.port);
+        if self.policy.delay_resp == DelayRespMode::Unicast {
+            self.stats.delay_resp_unicast += 1;
+            let dst = (parsed.dst != client.mac).then_some(client.mac);
+            return Ok(Verdict { to, dst });
         }
-        Action::Forward { to, frame }
+        self.stats.delay_resp_steered += 1;
+        Ok(Verdict::to(to))
+    }
+}
+
+/// Where a frame goes, and the destination MAC it goes with if that changes.
+struct Verdict {
+    to: PortSet,
+    dst: Option<EthernetAddress>,
+}
+
+impl Verdict {
+    fn to(to: PortSet) -> Verdict {
+        Verdict { to, dst: None }
     }
 }
 
@@ -701,6 +713,36 @@ mod tests {
         assert_eq!(r.clients().get(&b).unwrap().port, D1);
         let (to, out) = run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(b))).unwrap();
         assert_eq!((to, &out[..6]), (PortSet::single(D1), &bmac.0[..]));
+    }
+
+    #[test]
+    fn udp_checksums_left_to_the_nic_are_completed() {
+        use crate::wire::samples::{UDP4_SYNC, UDP6_DELAY_REQ};
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        for (f, from) in [(&UDP4_SYNC[..], UP), (&UDP6_DELAY_REQ[..], D1)] {
+            // Complete checksums pass untouched.
+            assert_eq!(run(&mut r, T0, from, f).unwrap().1, f);
+            // The folded pseudo-header sum a veth sender leaves in the field.
+            let p = PtpFrame::parse(f).unwrap();
+            let at = p.udp_offset.unwrap() + 6;
+            let mut partial = f.to_vec();
+            let mut found = false;
+            for v in 0..=u16::MAX {
+                partial[at..at + 2].copy_from_slice(&v.to_be_bytes());
+                if p.udp_checksum_is_partial(&partial) {
+                    found = true;
+                    break;
+                }
+            }
+            assert!(found);
+            assert_eq!(
+                run(&mut r, T0 + Duration::from_secs(1), from, &partial)
+                    .unwrap()
+                    .1,
+                f
+            );
+        }
+        assert_eq!(r.stats().udp_checksums_completed, 2);
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct Stats {
     pub clients_aged: u64,
     /// Known clients whose Delay_Req arrived on another port than before.
     pub clients_moved: u64,
+    /// UDP frames whose checksum the sender left for its NIC to fill in (veth, VMs,
+    /// containers: the kernel's CHECKSUM_PARTIAL), completed before relaying.
+    pub udp_checksums_completed: u64,
 }
 
 impl Default for Stats {
@@ -148,6 +151,7 @@ impl Default for Stats {
             clients_learned: 0,
             clients_aged: 0,
             clients_moved: 0,
+            udp_checksums_completed: 0,
         }
     }
 }

@@ -83,10 +83,13 @@ impl Port {
                     .open()
             })
             .map_err(|e| format!("{}: cannot open: {e}", self.name))?;
-        let mut cap = cap
+        let cap = cap
             .setnonblock()
             .map_err(|e| format!("{}: non-blocking mode: {e}", self.name))?;
-        cap.filter(FILTER, true)
+        let program = cap
+            .compile(FILTER, true)
+            .map_err(|e| format!("{}: compiling the filter: {e}", self.name))?;
+        attach_kernel_filter(&cap, &program)
             .map_err(|e| format!("{}: kernel filter: {e}", self.name))?;
         if !self.promiscuous {
             join_ptp_groups(&cap, &self.name)?;
@@ -145,6 +148,40 @@ impl Port {
                 self.drops_seen = now;
             }
         }
+    }
+}
+
+/// Attach the compiled filter to the socket ourselves rather than through pcap_setfilter:
+/// libpcap then also runs the filter in user space on the next frame read from the ring (for
+/// frames that may predate the kernel filter), where `inbound` cannot be evaluated, so the first
+/// PTP frame after every open would be lost. Only frames that arrived in the microseconds
+/// between activation and this call bypass the filter; the core judges those like any other.
+fn attach_kernel_filter(
+    cap: &pcap::Capture<pcap::Active>,
+    program: &pcap::BpfProgram,
+) -> std::io::Result<()> {
+    let insns = program.get_instructions();
+    let fprog = libc::sock_fprog {
+        len: insns.len() as libc::c_ushort,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: pcap::BpfInstruction is repr(transparent) over libpcap's struct bpf_insn
+    // {u16 code; u8 jt; u8 jf; u32 k}, the layout of the kernel's struct sock_filter; the kernel
+    // copies the program during the call, while `program` is borrowed; the fd is the open
+    // AF_PACKET socket of `cap`.
+    let rc = unsafe {
+        libc::setsockopt(
+            cap.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            core::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -62,7 +62,7 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         out,
         "{{\"version\":\"{}\",\"board\":\"{}\",\"pid\":{},\"uptime_s\":{},\"config\":\"{}\",\
          \"delay_resp_mode\":\"{}\",\n\"clients\":{{\"count\":{},\"capacity\":{},\"learned\":{},\
-         \"aged\":{},\"moved\":{}}},\n\"ports\":[",
+         \"aged\":{},\"moved\":{}}},\n\"udp_checksums_completed\":{},\n\"ports\":[",
         env!("CARGO_PKG_VERSION"),
         board::NAME,
         std::process::id(),
@@ -74,6 +74,7 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         stats.clients_learned,
         stats.clients_aged,
         stats.clients_moved,
+        stats.udp_checksums_completed,
     )?;
     for (i, p) in s.ports.iter().enumerate() {
         let c = &p.counters;
@@ -220,6 +221,7 @@ struct StatusFile<'a> {
     config: &'a str,
     delay_resp_mode: &'a str,
     clients: ClientsSummary,
+    udp_checksums_completed: u64,
     #[serde(borrow)]
     ports: Seq<PortRow<'a>>,
     #[serde(borrow)]
@@ -284,6 +286,7 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
     out.push('\n');
     counters_line(&mut out, "forwarded", &s.forwarded, false);
     counters_line(&mut out, "delay_resp", &s.delay_resp, false);
+    let _ = writeln!(out, "udp_checksums_completed {}", s.udp_checksums_completed);
     counters_line(&mut out, "dropped", &s.dropped, true);
     out.push('\n');
     let _ = writeln!(

@@ -173,6 +173,56 @@ impl PtpFrame {
     }
 }
 
+impl PtpFrame {
+    /// The UDP datagram's byte range in the frame (UDP transports only).
+    fn udp_range(&self, frame: &[u8]) -> Option<core::ops::Range<usize>> {
+        let at = self.udp_offset?;
+        let len = usize::from(u16::from_be_bytes([
+            *frame.get(at + 4)?,
+            *frame.get(at + 5)?,
+        ]));
+        (at + len <= frame.len()).then_some(at..at + len)
+    }
+
+    /// One's-complement sum of the UDP pseudo-header (RFC 768; RFC 8200 §8.1).
+    fn pseudo_header_sum(&self, udp_len: usize) -> u32 {
+        let addrs = match &self.transport {
+            Transport::L2 => 0,
+            Transport::Udp4 { src, dst } => ip::sum_words(src) + ip::sum_words(dst),
+            Transport::Udp6 { src, dst } => ip::sum_words(src) + ip::sum_words(dst),
+        };
+        addrs + u32::from(ip::PROTOCOL_UDP) + udp_len as u32
+    }
+
+    /// True if the UDP checksum field holds only the pseudo-header sum: what a Linux sender
+    /// leaves for its NIC to complete (CHECKSUM_PARTIAL). Captured on a veth, a VM's or a
+    /// container's interface, such a frame would be dropped by every receiver if relayed as is.
+    /// (A complete checksum that happens to equal that value is recomputed unchanged.)
+    pub fn udp_checksum_is_partial(&self, frame: &[u8]) -> bool {
+        let Some(r) = self.udp_range(frame) else {
+            return false;
+        };
+        let field = u16::from_be_bytes([frame[r.start + 6], frame[r.start + 7]]);
+        field != 0 && field == ip::checksum_fold(self.pseudo_header_sum(r.len()))
+    }
+
+    /// Compute the full UDP checksum of the datagram in `frame` (the frame this was parsed
+    /// from, or a copy) and store it.
+    pub fn complete_udp_checksum(&self, frame: &mut [u8]) {
+        let Some(r) = self.udp_range(frame) else {
+            return;
+        };
+        frame[r.start + 6..r.start + 8].fill(0);
+        let sum = self.pseudo_header_sum(r.len()) + ip::sum_words(&frame[r.clone()]);
+        // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
+        let c = match !ip::checksum_fold(sum) {
+            0 => 0xFFFF,
+            c => c,
+        };
+        frame[r.start + 6..r.start + 8].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// Validate the UDP header at `udp` inside an IP packet ending at `ip_end` and return where the
 /// UDP payload starts and ends. Only PTP's ports pass.
 fn udp_payload(frame: &[u8], udp: usize, ip_end: usize) -> Result<(usize, usize)> {
@@ -420,6 +470,41 @@ mod tests {
             stacked.extend_from_slice(&[0x88, 0xa8, 0, 1, 0x81, 0x00, 0, 2]);
             stacked.extend_from_slice(&f[12..]);
             assert_eq!(PtpFrame::parse(&stacked), Err(Error::StackedVlan), "{name}");
+        }
+    }
+
+    /// The verification a receiver does: the sum over pseudo-header and datagram is 0xFFFF.
+    fn udp_checksum_ok(f: &[u8]) -> bool {
+        let p = PtpFrame::parse(f).unwrap();
+        let r = p.udp_range(f).unwrap();
+        ip::checksum_fold(p.pseudo_header_sum(r.len()) + ip::sum_words(&f[r])) == 0xFFFF
+    }
+
+    #[test]
+    fn partial_udp_checksums_are_recognised_and_completed() {
+        for (name, f, k, _) in CASES {
+            let p = PtpFrame::parse(f).unwrap();
+            if k == Kind::L2 {
+                assert!(!p.udp_checksum_is_partial(f), "{name}");
+                continue;
+            }
+            // The captures carry complete checksums (the capture turned offload off).
+            assert!(udp_checksum_ok(f), "{name}");
+            assert!(!p.udp_checksum_is_partial(f), "{name}");
+            // What a sender with checksum offload puts on a veth: the folded pseudo-header sum.
+            let mut partial = f.to_vec();
+            let at = p.udp_offset.unwrap() + 6;
+            let len = p.udp_range(f).unwrap().len();
+            let pseudo = ip::checksum_fold(p.pseudo_header_sum(len));
+            partial[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
+            assert!(!udp_checksum_ok(&partial), "{name}");
+            assert!(p.udp_checksum_is_partial(&partial), "{name}");
+            p.complete_udp_checksum(&mut partial);
+            assert_eq!(
+                &partial[..],
+                f,
+                "{name}: completed checksum differs from the real one"
+            );
         }
     }
 
