@@ -1,0 +1,338 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # TOPO_* and PROXY_RC are read by the scripts that source this file
+# Test topology for ptpproxy: network namespaces joined by veth pairs. Sourced by tests/e2e.sh and
+# tests/demo.sh; needs root, iproute2, linuxptp (ptp4l), tcpdump.
+#
+#   [gm] eth0 ──── up [px] dn1 ──── up1 {br1} c11 ──── eth0 [c11]
+#                      [px]               {br1} c12 ──── eth0 [c12]
+#                      [px] dn2 ──── up2 {br2} c21 ──── eth0 [c21]
+#                                         {br2} c22 ──── eth0 [c22]
+#
+#   [x] = namespace "${TOPO_PREFIX}x": gm (ptp4l grandmaster), px (ptpproxy on up, dn1, dn2),
+#   s1/s2 (one Linux bridge each: a client segment), c11..c22 (ptp4l clients, slaveOnly, free_running).
+#   MACs: gm 02:00:00:00:00:01, cNM 02:00:00:00:0N:0M (so ptp4l's clockIdentity is 020000.fffe.000N0M);
+#   IPv4 10.98.0.0/24 (gm .1, cNM .NM). Nothing is created outside these namespaces.
+#
+# Interface for the scripts (every wait is bounded; every process gets a lifetime limit):
+#   topo_init [RUN_DIR]          unique prefix, run directory, cleanup traps (call once per script)
+#   topo_create ptpproxy|bridge  build the namespaces; "bridge" puts a plain Linux bridge over up/dn1/dn2
+#                                in px (stand-in for ptpproxy, to validate the harness).
+#                                TOPO_TX_CSUM=off: the ptp4l hosts' veths compute UDP checksums in
+#                                software, as a real NIC puts them on the wire (default: kernel's veth
+#                                default, checksum offload on: frames cross the veth unfinished)
+#   topo_exec NODE CMD...        run CMD in NODE's namespace (gm px s1 s2 c11 c12 c21 c22)
+#   capture_start NODE           tcpdump (no promiscuous mode) on NODE's eth0 -> $TOPO_RUN/NODE.pcap
+#   capture_stop_all             stop the captures (files are complete afterwards)
+#   ptp_start_gm l2|udp4         ptp4l grandmaster, log $TOPO_RUN/gm.log
+#   ptp_start_client NODE l2|udp4   ptp4l client (debug log level: "delay filtered N raw M" lines)
+#   ptp_stop_all                 stop every ptp4l
+#   proxy_start MODE [BIN]       write $TOPO_RUN/ptpproxy.json (delay_resp MODE), check it, start
+#                                ptpproxy -f in px (stderr: $TOPO_RUN/ptpproxy.log), wait for the status file
+#   proxy_stop                   SIGTERM, bounded wait; exit status in PROXY_RC (124 = did not exit)
+#   topo_sleep SECONDS           sleep, interruptible by INT/TERM (use it for every long wait)
+#   inject NODE IF ARGS...       send crafted PTP frames from NODE's IF (tests/lib/ptpframe.py ARGS)
+#   topo_destroy                 kill everything started here, delete the namespaces (idempotent)
+# Helpers: client_mac NODE, client_identity NODE (020000.fffe.000101-1), client_port NODE (dn1|dn2),
+#   client_ip NODE, path_delay_count NODE, path_delay_last NODE.
+
+TOPO_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOPO_CLIENTS=(c11 c12 c21 c22)
+TOPO_GM_MAC=02:00:00:00:00:01
+TOPO_GM_IDENTITY=020000.fffe.000001
+TOPO_TX_CSUM=${TOPO_TX_CSUM:-on}
+TOPO_LIFETIME=${TOPO_LIFETIME:-900} # no process of ours outlives this many seconds, even if we are killed
+TOPO_NODES=()                       # namespaces created (short names)
+TOPO_PIDS=()                        # background processes started
+TOPO_CAPTURE_PIDS=()
+TOPO_PTP_PIDS=()
+TOPO_PROXY_PID=
+TOPO_SLEEP_PID=
+PROXY_RC=
+TOPO_RUN=
+TOPO_PREFIX=
+
+topo_log() { printf '%s\n' "$*" >&2; }
+
+client_mac() { printf '02:00:00:00:0%s:0%s\n' "${1:1:1}" "${1:2:1}"; }
+client_identity() { printf '020000.fffe.000%s0%s-1\n' "${1:1:1}" "${1:2:1}"; }
+client_port() { printf 'dn%s\n' "${1:1:1}"; }
+client_ip() { printf '10.98.0.%s\n' "${1:1:2}"; }
+ns_name() { printf '%s%s\n' "$TOPO_PREFIX" "$1"; }
+
+topo_exec() {
+	local node=$1
+	shift
+	ip netns exec "$(ns_name "$node")" "$@"
+}
+
+topo_init() {
+	[[ $EUID -eq 0 ]] || {
+		topo_log "must run as root (network namespaces)"
+		exit 1
+	}
+	TOPO_PREFIX="pp$$-"
+	if [[ -n ${1:-} ]]; then
+		TOPO_RUN=$1
+		mkdir -p "$TOPO_RUN"
+	else
+		TOPO_RUN=$(mktemp -d /tmp/ptpproxy-test.XXXXXX)
+	fi
+	trap 'topo_destroy' EXIT
+	trap 'topo_destroy; exit 130' INT
+	trap 'topo_destroy; exit 143' TERM
+}
+
+_topo_ns_add() {
+	ip netns add "$(ns_name "$1")"
+	TOPO_NODES+=("$1")
+	# no IPv6 chatter (DAD, MLD, router solicitations) in the captures; fine if the kernel has no IPv6
+	topo_exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+	topo_exec "$1" ip link set dev lo up
+}
+
+# _topo_veth NODE_A IF_A MAC_A NODE_B IF_B MAC_B   (MAC "" = kernel's choice)
+_topo_veth() {
+	local a=(name "$2") b=(name "$5")
+	[[ -n $3 ]] && a+=(address "$3")
+	[[ -n $6 ]] && b+=(address "$6")
+	ip link add "${a[@]}" netns "$(ns_name "$1")" type veth peer "${b[@]}" netns "$(ns_name "$4")"
+	topo_exec "$1" ip link set dev "$2" up
+	topo_exec "$4" ip link set dev "$5" up
+}
+
+# _topo_bridge NODE BRIDGE PORT...
+_topo_bridge() {
+	local node=$1 br=$2 port
+	shift 2
+	# No multicast snooping: flood PTP multicast like a dumb switch. STP off, ports forward at once.
+	topo_exec "$node" ip link add "$br" type bridge mcast_snooping 0 stp_state 0 forward_delay 0
+	for port in "$@"; do
+		topo_exec "$node" ip link set dev "$port" master "$br"
+	done
+	topo_exec "$node" ip link set dev "$br" up
+}
+
+topo_create() {
+	local backend=$1 seg c
+	_topo_ns_add gm
+	_topo_ns_add px
+	_topo_veth gm eth0 "$TOPO_GM_MAC" px up 02:00:00:00:f0:00
+	topo_exec gm ip addr add 10.98.0.1/24 dev eth0
+	for seg in 1 2; do
+		_topo_ns_add "s$seg"
+		_topo_veth px "dn$seg" "02:00:00:00:f0:0$seg" "s$seg" "up$seg" ""
+		for c in "c${seg}1" "c${seg}2"; do
+			_topo_ns_add "$c"
+			_topo_veth "$c" eth0 "$(client_mac "$c")" "s$seg" "$c" ""
+			topo_exec "$c" ip addr add "$(client_ip "$c")/24" dev eth0
+		done
+		_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2"
+	done
+	if [[ $backend == bridge ]]; then
+		_topo_bridge px br0 up dn1 dn2
+	fi
+	if [[ $TOPO_TX_CSUM == off ]]; then
+		for c in gm "${TOPO_CLIENTS[@]}"; do
+			topo_exec "$c" python3 "$TOPO_LIB_DIR/txcsum.py" eth0 off >/dev/null
+		done
+	fi
+}
+
+# _topo_bg LOG NODE CMD...: start CMD in NODE's namespace in the background, with a lifetime limit.
+# Sets TOPO_LAST_PID. timeout(1) passes SIGTERM on to CMD and exits with CMD's status.
+_topo_bg() {
+	local log=$1 node=$2
+	shift 2
+	ip netns exec "$(ns_name "$node")" timeout -k 5 "$TOPO_LIFETIME" "$@" >"$log" 2>&1 &
+	TOPO_LAST_PID=$!
+	TOPO_PIDS+=("$TOPO_LAST_PID")
+}
+
+# topo_sleep SECONDS: a sleep that a trapped INT/TERM interrupts at once (bash runs traps only
+# between commands, but during `wait` too).
+topo_sleep() {
+	sleep "$1" &
+	TOPO_SLEEP_PID=$!
+	wait "$TOPO_SLEEP_PID" || true
+	TOPO_SLEEP_PID=
+}
+
+# _topo_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 on timeout.
+_topo_wait_for() {
+	local tries=$(($1 * 10))
+	shift
+	while ((tries-- > 0)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# alive = exists and is not a zombie waiting to be reaped
+_topo_alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+_topo_dead() { ! _topo_alive "$1"; }
+
+# _topo_stop_pid PID [SECONDS]: TERM, bounded wait, then KILL; prints nothing, returns the exit status
+_topo_stop_pid() {
+	local pid=$1 secs=${2:-5} rc=0
+	if _topo_alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		if ! _topo_wait_for "$secs" _topo_dead "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			return 124
+		fi
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+capture_start() {
+	local node=$1 log
+	log="$TOPO_RUN/$node.tcpdump.log"
+	# -p: no promiscuous mode, -U: flush per packet, -w -: the shell writes the file (tcpdump may
+	# drop privileges), PTP only: L2 and UDP event/general ports.
+	ip netns exec "$(ns_name "$node")" timeout -k 5 "$TOPO_LIFETIME" \
+		tcpdump -i eth0 -p -U -n -s 512 -w - 'ether proto 0x88f7 or udp port 319 or udp port 320' \
+		>"$TOPO_RUN/$node.pcap" 2>"$log" &
+	TOPO_PIDS+=("$!")
+	TOPO_CAPTURE_PIDS+=("$!")
+	_topo_wait_for 10 grep -qs 'listening on' "$log" || {
+		topo_log "tcpdump in $node did not start:"
+		cat "$log" >&2
+		return 1
+	}
+}
+
+capture_stop_all() {
+	local pid
+	sleep 0.3 # let the last frames in flight land
+	for pid in "${TOPO_CAPTURE_PIDS[@]}"; do
+		_topo_stop_pid "$pid" 5 || true
+	done
+	TOPO_CAPTURE_PIDS=()
+}
+
+_topo_ptp_flag() {
+	case $1 in
+	l2) echo -2 ;;
+	udp4) echo -4 ;;
+	*)
+		topo_log "transport must be l2 or udp4, not '$1'"
+		return 1
+		;;
+	esac
+}
+
+ptp_start_gm() {
+	local flag cfg="$TOPO_RUN/gm.cfg"
+	flag=$(_topo_ptp_flag "$1")
+	cat >"$cfg" <<-EOF
+		[global]
+		priority1 10
+		logAnnounceInterval -2
+		logSyncInterval -3
+		logMinDelayReqInterval -3
+		uds_address $TOPO_RUN/gm.uds
+	EOF
+	_topo_bg "$TOPO_RUN/gm.log" gm ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q
+	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+}
+
+ptp_start_client() {
+	local node=$1 flag cfg="$TOPO_RUN/$1.cfg"
+	flag=$(_topo_ptp_flag "$2")
+	# free_running: all namespaces share the one system clock, a client must never steer it.
+	# With free_running, ptp4l 3.1.1 prints path delays only at debug level (-l 7):
+	# "delay   filtered   1567   raw   1943" (ns) for every Delay_Resp it accepts.
+	cat >"$cfg" <<-EOF
+		[global]
+		slaveOnly 1
+		free_running 1
+		uds_address $TOPO_RUN/$node.uds
+	EOF
+	_topo_bg "$TOPO_RUN/$node.log" "$node" ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q -l 7
+	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+}
+
+ptp_stop_all() {
+	local pid
+	for pid in "${TOPO_PTP_PIDS[@]}"; do
+		_topo_stop_pid "$pid" 5 || true
+	done
+	TOPO_PTP_PIDS=()
+}
+
+path_delay_count() { grep -cE 'delay +filtered +-?[0-9]+ +raw +-?[0-9]+' "$TOPO_RUN/$1.log" || true; }
+path_delay_last() { grep -E 'delay +filtered +-?[0-9]+ +raw +-?[0-9]+' "$TOPO_RUN/$1.log" | tail -n 1 || true; }
+
+# proxy_config MODE: the ptpproxy config for this topology on stdout
+proxy_config() {
+	cat <<-EOF
+		{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
+		 "delay_resp": "$1", "correction": "none", "allow_downstream_masters": false,
+		 "client_timeout_s": 60, "max_delay_req_rate": 128,
+		 "status_file": "$TOPO_RUN/status.json", "status_interval_s": 1, "promiscuous": false}
+	EOF
+}
+
+proxy_start() {
+	local mode=$1 bin=${2:-${PTPPROXY:-}} cfg="$TOPO_RUN/ptpproxy.json" out
+	[[ -x $bin ]] || {
+		topo_log "ptpproxy binary not found: '$bin'"
+		return 1
+	}
+	proxy_config "$mode" >"$cfg"
+	rm -f "$TOPO_RUN/status.json"
+	if ! out=$(timeout 10 "$bin" --check-config -c "$cfg" 2>&1); then
+		topo_log "ptpproxy --check-config rejected $cfg: $out"
+		return 1
+	fi
+	_topo_bg "$TOPO_RUN/ptpproxy.log" px "$bin" -c "$cfg" -f
+	TOPO_PROXY_PID=$TOPO_LAST_PID
+	_topo_wait_for 10 test -s "$TOPO_RUN/status.json" || {
+		topo_log "ptpproxy wrote no status file within 10 s; its log:"
+		cat "$TOPO_RUN/ptpproxy.log" >&2
+		return 1
+	}
+}
+
+proxy_stop() {
+	PROXY_RC=
+	[[ -n $TOPO_PROXY_PID ]] || return 0
+	PROXY_RC=0
+	_topo_stop_pid "$TOPO_PROXY_PID" 10 || PROXY_RC=$?
+	TOPO_PROXY_PID=
+}
+
+inject() {
+	local node=$1 iface=$2
+	shift 2
+	topo_exec "$node" timeout 60 python3 "$TOPO_LIB_DIR/ptpframe.py" --iface "$iface" "$@" \
+		2>>"$TOPO_RUN/inject.log"
+}
+
+topo_destroy() {
+	local pid node ns left
+	if [[ -n $TOPO_SLEEP_PID ]]; then
+		kill -TERM "$TOPO_SLEEP_PID" 2>/dev/null || true
+		TOPO_SLEEP_PID=
+	fi
+	for pid in "${TOPO_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${TOPO_PIDS[@]}"; do
+		_topo_stop_pid "$pid" 3 >/dev/null 2>&1 || true
+	done
+	TOPO_PIDS=() TOPO_CAPTURE_PIDS=() TOPO_PTP_PIDS=() TOPO_PROXY_PID=
+	for node in "${TOPO_NODES[@]}"; do
+		ns=$(ns_name "$node")
+		# anything still inside one of our namespaces was started by this script
+		left=$(ip netns pids "$ns" 2>/dev/null || true)
+		for pid in $left; do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	TOPO_NODES=()
+}
