@@ -93,7 +93,7 @@ impl Daemon {
             let reopening = p.counters.opens > 0;
             match p.open() {
                 Ok(()) => {
-                    let slots = board::RING_BYTES / tpacket2_frame_size(board::SNAPLEN);
+                    let slots = ring_frames(board::RING_BYTES, board::SNAPLEN);
                     let role = if i == 0 { "upstream" } else { "downstream" };
                     self.log.notice(&format!(
                         "{} port {} {} (ring {} bytes, ~{} frames of snaplen {})",
@@ -389,11 +389,18 @@ impl Daemon {
     }
 }
 
-/// TPACKET_V2 slot size for a snaplen: TPACKET_ALIGN(tpacket2_hdr (32) + sockaddr_ll (20),
-/// aligned) + snaplen + reserve, rounded to 16 (as libpcap computes it, approximately).
-fn tpacket2_frame_size(snaplen: usize) -> usize {
-    let align = |x: usize| (x + 15) & !15;
-    align(align(32) + 20 + 16 + snaplen)
+/// Frames the capture ring holds, as libpcap 1.10 lays out a TPACKET_V2 ring: slots of
+/// TPACKET_ALIGN(68 + snaplen) bytes (68 = the tpacket2 header and sockaddr_ll, aligned, past
+/// room for a 256-byte link header, plus a VLAN tag's reserve), packed into blocks of the
+/// smallest power-of-two pages that hold one slot, as many whole blocks as the buffer allows.
+fn ring_frames(ring_bytes: usize, snaplen: usize) -> usize {
+    let slot = (68 + snaplen + 15) & !15;
+    let mut block = 4096;
+    while block < slot {
+        block *= 2;
+    }
+    let per_block = block / slot;
+    (ring_bytes / slot) / per_block * per_block
 }
 
 /// A random 64-bit value from the OS (std's hash keys come from getrandom).
