@@ -64,6 +64,8 @@ pub struct Config {
     pub status_interval_s: u32,
     /// Capture in promiscuous mode instead of joining the PTP multicast groups.
     pub promiscuous: bool,
+    /// Unprivileged user to run as once the ports are open (CAP_NET_RAW is kept).
+    pub user: Option<heapless::String<USER_MAX>>,
 }
 
 /// A rejected configuration: which field, what is wrong, how to fix it.
@@ -165,7 +167,7 @@ pub const FILE_FIELD: &str = "(file)";
 pub const UNKNOWN_KEY_FIELD: &str = "(unknown key)";
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 12] = [
     "upstream",
     "downstream",
     "domains",
@@ -177,6 +179,7 @@ pub const KEYS: [&str; 11] = [
     "status_file",
     "status_interval_s",
     "promiscuous",
+    "user",
 ];
 
 // Defaults for the optional keys (`upstream` and `downstream` have none).
@@ -189,6 +192,8 @@ pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
 pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
 pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
+/// Longest user name (useradd's limit).
+pub const USER_MAX: usize = 32;
 
 // Accepted ranges. The error texts spell these numbers out; the tests hold them together.
 /// Seconds of silence after which a client is forgotten.
@@ -266,6 +271,7 @@ enum Key {
     StatusFile,
     StatusIntervalS,
     Promiscuous,
+    User,
 }
 
 impl Key {
@@ -281,6 +287,7 @@ impl Key {
         Key::StatusFile,
         Key::StatusIntervalS,
         Key::Promiscuous,
+        Key::User,
     ];
 
     fn name(self) -> &'static str {
@@ -334,6 +341,10 @@ impl Key {
                 "not a whole number of seconds from 1 to 3600",
                 "write e.g. 5 (no quotes, no fraction)",
             ),
+            Key::User => (
+                "not a user name in quotes",
+                "write e.g. \"user\": \"nobody\"",
+            ),
         };
         ConfigError {
             field: self.name(),
@@ -360,6 +371,7 @@ struct Raw<'a> {
     status_file: Option<&'a str>,
     status_interval_s: Option<u32>,
     promiscuous: Option<bool>,
+    user: Option<&'a str>,
 }
 
 /// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
@@ -500,7 +512,7 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                     problem: "unknown key (keys are lower case, with '_')",
                     fix: "remove it; valid keys: upstream, downstream, domains, delay_resp, \
                           correction, allow_downstream_masters, client_timeout_s, \
-                          max_delay_req_rate, status_file, status_interval_s, promiscuous",
+                          max_delay_req_rate, status_file, status_interval_s, promiscuous, user",
                 };
                 let context = Context::UnknownKey(name);
                 return Err(trace.reject(ConfigRejection { error, context }));
@@ -534,6 +546,7 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                 Key::StatusFile => raw.status_file = Some(map.next_value()?),
                 Key::StatusIntervalS => raw.status_interval_s = Some(map.next_value()?),
                 Key::Promiscuous => raw.promiscuous = Some(map.next_value()?),
+                Key::User => raw.user = Some(map.next_value()?),
             }
             trace.reading = None;
             trace.last = Some(key);
@@ -804,7 +817,29 @@ impl<'a> Raw<'a> {
             status_file,
             status_interval_s,
             promiscuous: self.promiscuous.unwrap_or(DEFAULT_PROMISCUOUS),
+            user: match self.user {
+                None => None,
+                Some(name) => Some(user_name(name)?),
+            },
         })
+    }
+}
+
+/// A login name as useradd accepts it: `[a-z_][a-z0-9_-]*`, at most 32 bytes.
+fn user_name(name: &str) -> Result<heapless::String<USER_MAX>, ConfigRejection<'_>> {
+    let valid = name.bytes().enumerate().all(|(i, b)| {
+        b.is_ascii_lowercase() || b == b'_' || (i > 0 && (b.is_ascii_digit() || b == b'-'))
+    });
+    match heapless::String::try_from(name) {
+        Ok(s) if valid && !name.is_empty() => Ok(s),
+        _ => Err(ConfigRejection {
+            error: ConfigError {
+                field: "user",
+                problem: "not a valid user name",
+                fix: "name an existing system user such as \"nobody\", or leave \"user\" out to stay root with only CAP_NET_RAW",
+            },
+            context: Context::Value(name),
+        }),
     }
 }
 
@@ -969,6 +1004,7 @@ mod tests {
             status_file: heapless::String::try_from(DEFAULT_STATUS_FILE).unwrap(),
             status_interval_s: DEFAULT_STATUS_INTERVAL_S,
             promiscuous: DEFAULT_PROMISCUOUS,
+            user: None,
         }
     }
 
@@ -999,6 +1035,7 @@ mod tests {
             status_file: heapless::String::try_from("/var/run/ptpproxy/status.json").unwrap(),
             status_interval_s: 5,
             promiscuous: false,
+            user: None,
         };
         assert_eq!(config, expected);
         // The example spells out exactly the defaults.
@@ -1252,6 +1289,28 @@ mod tests {
     }
 
     #[test]
+    fn user_names() {
+        let with = |u: &str| Config::parse(minimal_with(&format!(r#""user": {u}"#)).as_bytes());
+        assert_eq!(with(r#""nobody""#).unwrap().user.as_deref(), Some("nobody"));
+        assert_eq!(
+            with(r#""ptp-proxy_1""#).unwrap().user.as_deref(),
+            Some("ptp-proxy_1")
+        );
+        for bad in [
+            r#""""#,
+            r#""Root""#,
+            r#""1user""#,
+            r#""a b""#,
+            r#""-x""#,
+            "0",
+            r#""aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa""#,
+        ] {
+            assert_eq!(with(bad).unwrap_err().field, "user", "{bad}");
+        }
+        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().user, None);
+    }
+
+    #[test]
     fn messages_read_well() {
         let text = |json: &str| {
             Config::parse_detailed(json.as_bytes())
@@ -1260,7 +1319,7 @@ mod tests {
         };
         let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
                           allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
-                          status_file, status_interval_s, promiscuous";
+                          status_file, status_interval_s, promiscuous, user";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

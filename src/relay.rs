@@ -396,6 +396,7 @@ mod tests {
             status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
             status_interval_s: 5,
             promiscuous: false,
+            user: None,
         }
     }
 

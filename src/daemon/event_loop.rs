@@ -4,7 +4,7 @@
 
 use super::log::{Log, RateLimit};
 use super::port::Port;
-use super::{load_config, status};
+use super::{load_config, privileges, status};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -181,6 +181,10 @@ impl Daemon {
             self.log.notice("reload: configuration unchanged");
             return;
         }
+        if new.user != self.config.user {
+            self.log
+                .warn("reload: a changed \"user\" takes effect only after a restart");
+        }
         // Keep the open handles (and their counters) of ports that keep name and role.
         let mut old_ports: Vec<Option<Port>> = self.ports.drain(..).map(Some).collect();
         let old_names: Vec<String> = self.config.port_names().map(str::to_owned).collect();
@@ -226,6 +230,19 @@ impl Daemon {
         )
         .map_err(|e| format!("signalfd: {e}"))?;
         self.open_ports();
+        match privileges::drop_privileges(self.config.user.as_deref(), &self.config.status_file) {
+            Ok(d) => self.log.notice(&format!(
+                "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}",
+                d.uid,
+                d.gid,
+                if d.bounding_set_cleared {
+                    ""
+                } else {
+                    " (bounding set unchanged: no CAP_SETPCAP)"
+                }
+            )),
+            Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
+        }
         self.log.notice(&format!(
             "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
             self.config.upstream,

@@ -4,6 +4,7 @@
 pub mod event_loop;
 pub mod log;
 pub mod port;
+pub mod privileges;
 pub mod status;
 
 use ptpproxy::config::Config;

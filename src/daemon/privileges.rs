@@ -1,0 +1,138 @@
+//! Least privilege: once its ports are open, ptpproxy keeps only CAP_NET_RAW — what reopening a
+//! port that went away (or opening one a reload adds) needs: an AF_PACKET socket, its ring, its
+//! filter and its multicast memberships. Everything else goes: the other capabilities (also from
+//! the bounding set, so nothing can regain them), and, if the configuration names a `user`, root
+//! itself. `no_new_privs` is set last.
+//!
+//! Started without root (e.g. systemd `User=` with `AmbientCapabilities=CAP_NET_RAW`), it drops
+//! what it can: every capability but CAP_NET_RAW.
+
+use nix::unistd::{self, Gid, Uid, User};
+use std::path::Path;
+
+/// capability.h
+const CAP_NET_RAW: u32 = 13;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Set this thread's effective and permitted sets to exactly `caps` (bit numbers < 32).
+fn capset(caps: u32) -> std::io::Result<()> {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: caps,
+            permitted: caps,
+            inheritable: 0,
+        },
+        CapData::default(),
+    ];
+    // SAFETY: capset(2) with a version-3 header and the two data words version 3 requires;
+    // both live on the stack for the duration of the call, and the kernel only reads them.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> std::io::Result<()> {
+    // SAFETY: prctl options used here (PR_CAPBSET_DROP, PR_CAP_AMBIENT) take plain integers.
+    let rc = unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// What [`drop_privileges`] achieved, for the log.
+pub struct Dropped {
+    pub uid: u32,
+    pub gid: u32,
+    pub bounding_set_cleared: bool,
+}
+
+/// Drop to CAP_NET_RAW (and to `user`, if given). `status_file`'s directory is created and
+/// handed to that user first, so the status file can still be written.
+pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped, String> {
+    let root = Uid::effective().is_root();
+    let target = match user {
+        Some(name) => Some(
+            User::from_name(name)
+                .map_err(|e| format!("user {name:?}: {e}"))?
+                .ok_or_else(|| format!("user {name:?} does not exist"))?,
+        ),
+        None => None,
+    };
+    if let (Some(u), false) = (&target, root) {
+        if u.uid != Uid::effective() {
+            return Err(format!("switching to user {:?} needs root", u.name));
+        }
+    }
+    if let (Some(u), Some(dir)) = (&target, Path::new(status_file).parent()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        unistd::chown(dir, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+
+    // The bounding set first: dropping from it needs CAP_SETPCAP, which goes last.
+    let mut bounding_set_cleared = true;
+    for cap in 0..=last_cap() {
+        if cap != CAP_NET_RAW && prctl(libc::PR_CAPBSET_DROP, cap.into()).is_err() {
+            bounding_set_cleared = false;
+        }
+    }
+    // No ambient capabilities for anything we might execute (we execute nothing).
+    let _ = prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+    );
+
+    if let Some(u) = &target {
+        // Keep the permitted set across setuid; the effective set is rebuilt below.
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+        unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+        unistd::setgid(u.gid).map_err(|e| format!("setgid {}: {e}", u.gid))?;
+        unistd::setuid(u.uid).map_err(|e| format!("setuid {}: {e}", u.uid))?;
+        nix::sys::prctl::set_keepcaps(false).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    }
+    capset(1 << CAP_NET_RAW).map_err(|e| format!("capset(CAP_NET_RAW): {e}"))?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    Ok(Dropped {
+        uid: Uid::current().as_raw(),
+        gid: Gid::current().as_raw(),
+        bounding_set_cleared,
+    })
+}
