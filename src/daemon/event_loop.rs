@@ -296,6 +296,9 @@ impl Daemon {
                     self.port_failed(i, &e);
                 }
             }
+            for p in &mut self.ports {
+                p.flush();
+            }
             self.log_tx_errors();
             let now = monotonic();
             self.relay.handle_timeout(now);
@@ -397,7 +400,7 @@ impl Daemon {
                         right.get_mut(j - i - 1)
                     };
                     if let Some(port) = port {
-                        port.send(frame);
+                        port.queue(frame);
                     }
                 }
             }

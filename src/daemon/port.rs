@@ -50,7 +50,34 @@ pub struct Port {
     /// Kernel drops of the current handle, already folded into `counters.kernel_drops`.
     drops_seen: u64,
     /// The most recent send error, for the (rate-limited) log.
-    pub last_tx_error: Option<pcap::Error>,
+    pub last_tx_error: Option<std::io::Error>,
+    tx: TxQueue,
+}
+
+/// Frames waiting to leave through this port, sent together with one sendmmsg(2) when the loop
+/// has drained what was ready (or the queue is full): one system call per port and batch
+/// instead of one per frame. The buffers are allocated once, at start.
+struct TxQueue {
+    /// `board::RX_BATCH` slots of `board::SNAPLEN` bytes.
+    buf: Box<[u8]>,
+    lens: Vec<usize>,
+    iov: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+impl TxQueue {
+    fn new() -> TxQueue {
+        TxQueue {
+            buf: vec![0; board::RX_BATCH * board::SNAPLEN].into_boxed_slice(),
+            lens: Vec::with_capacity(board::RX_BATCH),
+            iov: Vec::with_capacity(board::RX_BATCH),
+            msgs: Vec::with_capacity(board::RX_BATCH),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.lens.len() == board::RX_BATCH
+    }
 }
 
 impl Port {
@@ -63,6 +90,7 @@ impl Port {
             counters: PortCounters::default(),
             drops_seen: 0,
             last_tx_error: None,
+            tx: TxQueue::new(),
         }
     }
 
@@ -123,20 +151,80 @@ impl Port {
         }
     }
 
-    /// Inject one frame; errors are counted, never fatal.
-    pub fn send(&mut self, frame: &[u8]) {
-        let Some(cap) = self.cap.as_mut() else {
-            // Closed (interface gone or down): already logged when it closed.
+    /// Queue one frame for [`Port::flush`]. Frames are copied (they live in the capture ring,
+    /// whose slot is handed back to the kernel with the next read).
+    pub fn queue(&mut self, frame: &[u8]) {
+        if frame.len() > board::SNAPLEN {
+            // Cannot happen with frames captured at SNAPLEN; never truncate one.
             self.counters.tx_errors += 1;
             return;
+        }
+        if self.tx.is_full() {
+            self.flush();
+        }
+        let at = self.tx.lens.len() * board::SNAPLEN;
+        self.tx.buf[at..at + frame.len()].copy_from_slice(frame);
+        self.tx.lens.push(frame.len());
+    }
+
+    /// Send what is queued; errors are counted, never fatal.
+    pub fn flush(&mut self) {
+        let n = self.tx.lens.len();
+        if n == 0 {
+            return;
+        }
+        let Some(fd) = self.cap.as_ref().map(|c| c.as_raw_fd()) else {
+            // Closed (interface gone or down): already logged when it closed.
+            self.counters.tx_errors += n as u64;
+            self.tx.lens.clear();
+            return;
         };
-        match cap.sendpacket(frame) {
-            Ok(()) => self.counters.tx += 1,
-            Err(e) => {
+        let q = &mut self.tx;
+        q.iov.clear();
+        q.msgs.clear();
+        let base = q.buf.as_mut_ptr();
+        for (k, &len) in q.lens.iter().enumerate() {
+            q.iov.push(libc::iovec {
+                // SAFETY: slot k lies within `buf` (k < RX_BATCH, len <= SNAPLEN).
+                iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
+                iov_len: len,
+            });
+        }
+        for k in 0..n {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid value (no name, no control).
+            let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
+            m.msg_hdr.msg_iov = &mut q.iov[k];
+            m.msg_hdr.msg_iovlen = 1;
+            q.msgs.push(m);
+        }
+        let mut sent = 0;
+        while sent < n {
+            // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`,
+            // which outlives the call; the fd is this port's open AF_PACKET socket, bound to its
+            // interface by libpcap (as pcap_inject's send() relies on).
+            let rc = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    q.msgs.as_mut_ptr().add(sent),
+                    (n - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if rc > 0 {
+                sent += rc as usize;
+                self.counters.tx += rc as u64;
+            } else {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The frame at `sent` failed: count it, go on with the rest.
                 self.counters.tx_errors += 1;
                 self.last_tx_error = Some(e);
+                sent += 1;
             }
         }
+        q.lens.clear();
     }
 
     /// Fold the kernel's ring-overflow count of the current handle into the counters.

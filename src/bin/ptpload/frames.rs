@@ -251,6 +251,8 @@ impl Builder {
 pub struct Seen {
     pub kind: MessageType,
     pub from: Who,
+    /// sourcePortIdentity as sent (for a sender that is not ours too).
+    pub source: PortIdentity,
     pub seq: u16,
     /// Delay_Resp: whom it answers.
     pub requesting: Who,
@@ -263,9 +265,11 @@ pub struct Seen {
 pub fn parse(frame: &[u8]) -> Option<Seen> {
     let p = PtpFrame::parse(frame).ok()?;
     let h: Header<&[u8]> = p.ptp(frame).ok()?;
+    let source = h.source_port_identity();
     Some(Seen {
         kind: h.message_type(),
-        from: Who::of(&h.source_port_identity()),
+        from: Who::of(&source),
+        source,
         seq: h.sequence_id(),
         requesting: h
             .requesting_port_identity()
