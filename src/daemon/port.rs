@@ -253,17 +253,29 @@ fn attach_kernel_filter(
         len: insns.len() as libc::c_ushort,
         filter: insns.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: pcap::BpfInstruction is repr(transparent) over libpcap's struct bpf_insn
-    // {u16 code; u8 jt; u8 jf; u32 k}, the layout of the kernel's struct sock_filter; the kernel
-    // copies the program during the call, while `program` is borrowed; the fd is the open
-    // AF_PACKET socket of `cap`.
+    // pcap::BpfInstruction is repr(transparent) over libpcap's struct bpf_insn {u16 code;
+    // u8 jt; u8 jf; u32 k}: the layout of the kernel's struct sock_filter, which `fprog` points
+    // to while `program` is borrowed; the kernel copies the program during the call.
+    setsockopt(cap, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+}
+
+/// setsockopt(2) on the capture socket with a plain-data option value.
+fn setsockopt<T>(
+    cap: &pcap::Capture<pcap::Active>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> std::io::Result<()> {
+    // SAFETY: the fd is the open AF_PACKET socket of `cap`, which outlives the call; `value`
+    // is a valid, initialised T and the length passed is its size; the kernel only reads it
+    // (and copies what it keeps, including anything it points to).
     let rc = unsafe {
         libc::setsockopt(
             cap.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&fprog as *const libc::sock_fprog).cast(),
-            core::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            level,
+            name,
+            (value as *const T).cast(),
+            core::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc == 0 {
@@ -287,23 +299,8 @@ fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, ifname: &str) -> Result<()
             mr_alen: 6,
             mr_address,
         };
-        // SAFETY: the fd is the open AF_PACKET socket of `cap`, which outlives this call;
-        // `mreq` is a valid, initialised packet_mreq and the length passed is its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                cap.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
-                (&mreq as *const libc::packet_mreq).cast(),
-                core::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(format!(
-                "{ifname}: joining multicast group: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        setsockopt(cap, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+            .map_err(|e| format!("{ifname}: joining multicast group: {e}"))?;
     }
     Ok(())
 }
