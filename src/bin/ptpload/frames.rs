@@ -39,6 +39,14 @@ impl Transport {
         }
     }
 
+    /// Where the PTP header starts in the frames [`Builder`] makes.
+    pub fn ptp_offset(self) -> u32 {
+        match self {
+            Transport::L2 => 14,
+            Transport::Udp4 => 14 + 20 + 8,
+        }
+    }
+
     pub fn ethertype(self) -> u16 {
         match self {
             Transport::L2 => ETH_P_1588,

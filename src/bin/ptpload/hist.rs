@@ -98,7 +98,10 @@ mod tests {
             assert!(i < BUCKETS);
             last = i;
             let mid = value(i) as f64;
-            assert!((mid - v as f64).abs() <= v as f64 / 60.0 + 1.0, "{v} -> {mid}");
+            assert!(
+                (mid - v as f64).abs() <= v as f64 / 60.0 + 1.0,
+                "{v} -> {mid}"
+            );
         }
     }
 

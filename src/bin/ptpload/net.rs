@@ -240,32 +240,49 @@ fn wait_writable(fd: &OwnedFd) {
     unsafe { libc::poll(&mut p, 1, 1) };
 }
 
-/// Kernel filter of the receive socket: PTP over Ethernet, anything 802.1Q-tagged (parsed in
-/// user space) and unfragmented UDPv4 to port 319 or 320. Classic BPF, jump offsets relative.
-fn ptp_filter() -> [libc::sock_filter; 14] {
+/// Kernel filter of the receive socket. Arrivals: PTP over Ethernet, anything 802.1Q-tagged
+/// (parsed in user space) and unfragmented UDPv4 to port 319 or 320. Copies of our own
+/// transmissions (the tap): Sync, Follow_Up and Announce all, Delay_Req and Delay_Resp only when
+/// `sequenceId % tap_every == 0`, so the latency of those is sampled and the ring and the meter
+/// do not carry one extra frame for every frame sent. `ptp_at`: offset of the PTP header in the
+/// frames we send. Classic BPF; jump offsets are relative to the next instruction.
+fn ptp_filter(ptp_at: u32, tap_every: u32) -> [libc::sock_filter; 23] {
+    const LDW_ABS: u16 = 0x20;
     const LDH_ABS: u16 = 0x28;
     const LDB_ABS: u16 = 0x30;
     const LDH_IND: u16 = 0x48;
     const LDX_MSH: u16 = 0xb1;
+    const AND: u16 = 0x54;
     const JEQ: u16 = 0x15;
     const JSET: u16 = 0x45;
     const RET: u16 = 0x06;
+    /// SKF_AD_OFF + SKF_AD_PKTTYPE: the packet type, as an ancillary load.
+    const PKTTYPE: u32 = 0xFFFF_F000 + 4;
     let i = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     [
-        i(LDH_ABS, 0, 0, 12),       // 0: EtherType
-        i(JEQ, 11, 0, 0x88F7),      // 1: PTP -> accept
-        i(JEQ, 10, 0, 0x8100),      // 2: tagged -> accept
-        i(JEQ, 0, 8, 0x0800),       // 3: not IPv4 -> drop
-        i(LDB_ABS, 0, 0, 23),       // 4: IP protocol
-        i(JEQ, 0, 6, 17),           // 5: not UDP -> drop
-        i(LDH_ABS, 0, 0, 20),       // 6: flags + fragment offset
-        i(JSET, 4, 0, 0x1FFF),      // 7: fragment -> drop
-        i(LDX_MSH, 0, 0, 14),       // 8: X = IP header length
-        i(LDH_IND, 0, 0, 14 + 2),   // 9: UDP destination port
-        i(JEQ, 2, 0, 319),          // 10: event -> accept
-        i(JEQ, 1, 0, 320),          // 11: general -> accept
-        i(RET, 0, 0, 0),            // 12: drop
-        i(RET, 0, 0, 0xFFFF),       // 13: accept
+        i(LDW_ABS, 0, 0, PKTTYPE),     // 0
+        i(JEQ, 0, 7, 4),               // 1: not PACKET_OUTGOING -> 9
+        i(LDB_ABS, 0, 0, ptp_at),      // 2: messageType
+        i(AND, 0, 0, 0x0F),            // 3
+        i(JEQ, 1, 0, 1),               // 4: Delay_Req -> 6
+        i(JEQ, 0, 16, 9),              // 5: not Delay_Resp -> accept (22)
+        i(LDB_ABS, 0, 0, ptp_at + 31), // 6: sequenceId, low byte
+        i(AND, 0, 0, tap_every - 1),   // 7
+        i(JEQ, 13, 12, 0),             // 8: sampled -> accept (22), else drop (21)
+        i(LDH_ABS, 0, 0, 12),          // 9: EtherType
+        i(JEQ, 11, 0, 0x88F7),         // 10: PTP -> accept
+        i(JEQ, 10, 0, 0x8100),         // 11: tagged -> accept
+        i(JEQ, 0, 8, 0x0800),          // 12: not IPv4 -> drop
+        i(LDB_ABS, 0, 0, 23),          // 13: IP protocol
+        i(JEQ, 0, 6, 17),              // 14: not UDP -> drop
+        i(LDH_ABS, 0, 0, 20),          // 15: flags + fragment offset
+        i(JSET, 4, 0, 0x1FFF),         // 16: fragment -> drop
+        i(LDX_MSH, 0, 0, 14),          // 17: X = IP header length
+        i(LDH_IND, 0, 0, 14 + 2),      // 18: UDP destination port
+        i(JEQ, 2, 0, 319),             // 19: event -> accept
+        i(JEQ, 1, 0, 320),             // 20: general -> accept
+        i(RET, 0, 0, 0),               // 21: drop
+        i(RET, 0, 0, 0xFFFF),          // 22: accept
     ]
 }
 
@@ -294,11 +311,17 @@ pub struct RxRing {
 }
 
 impl RxRing {
-    /// Open in the current namespace with about `ring_bytes` of ring.
-    pub fn open(ifname: &str, ring_bytes: usize) -> io::Result<RxRing> {
+    /// Open in the current namespace with about `ring_bytes` of ring; see [`ptp_filter`] for
+    /// `ptp_at` and `tap_every` (a power of two).
+    pub fn open(
+        ifname: &str,
+        ring_bytes: usize,
+        ptp_at: u32,
+        tap_every: u32,
+    ) -> io::Result<RxRing> {
         let index = ifindex(ifname)?;
         let fd = packet_socket()?;
-        let filter = ptp_filter();
+        let filter = ptp_filter(ptp_at, tap_every);
         let prog = libc::sock_fprog {
             len: filter.len() as u16,
             filter: filter.as_ptr() as *mut libc::sock_filter,
@@ -363,8 +386,13 @@ impl RxRing {
             mr_alen: 0,
             mr_address: [0; 8],
         };
-        setsockopt(&ring.fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
-            .map_err(|e| context(e, "PACKET_ADD_MEMBERSHIP"))?;
+        setsockopt(
+            &ring.fd,
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+        )
+        .map_err(|e| context(e, "PACKET_ADD_MEMBERSHIP"))?;
         Ok(ring)
     }
 
@@ -455,7 +483,14 @@ pub fn wait_readable(fds: &[i32], timeout_ns: u64) {
         tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
     };
     // SAFETY: `p` holds valid pollfds, `ts` a valid timespec, no signal mask.
-    unsafe { libc::ppoll(p.as_mut_ptr(), p.len() as libc::nfds_t, &ts, core::ptr::null()) };
+    unsafe {
+        libc::ppoll(
+            p.as_mut_ptr(),
+            p.len() as libc::nfds_t,
+            &ts,
+            core::ptr::null(),
+        )
+    };
 }
 
 /// CLOCK_MONOTONIC / CLOCK_REALTIME in ns.

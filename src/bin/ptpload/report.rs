@@ -158,8 +158,11 @@ pub fn table(r: &Report) -> String {
     );
     let secs = r.elapsed_s.max(1e-9);
     let (own_min, own_med, own_max) = spread(r.clients.iter().map(|c| c.delay_resp_own).collect());
-    let (oth_min, oth_med, oth_max) =
-        spread((0..r.clients.len()).map(|c| r.delay_resp_others(c)).collect());
+    let (oth_min, oth_med, oth_max) = spread(
+        (0..r.clients.len())
+            .map(|c| r.delay_resp_others(c))
+            .collect(),
+    );
     let _ = writeln!(
         out,
         "per client Delay_Resp for it: min {own_min} median {own_med} max {own_max} ({:.1}/s median); \
@@ -246,9 +249,9 @@ pub fn json(r: &Report) -> String {
         .iter()
         .map(|i| format!("\"{}\"", esc(&i.to_string())))
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "{{\"options\":{{\"upstream\":\"{}\",\"downstream\":[{}],\"clients\":{},\"rate\":{},\"sync_rate\":{},\"announce_rate\":{},\"jitter\":{},\"foreign\":{},\"transport\":\"{}\",\"domain\":{},\"duration_s\":{},\"max_frames\":{},\"batch\":{}}},\n",
+        "{{\"options\":{{\"upstream\":\"{}\",\"downstream\":[{}],\"clients\":{},\"rate\":{},\"sync_rate\":{},\"announce_rate\":{},\"jitter\":{},\"foreign\":{},\"transport\":\"{}\",\"domain\":{},\"duration_s\":{},\"max_frames\":{},\"batch\":{},\"tap_every\":{}}},",
         esc(&o.upstream.to_string()),
         ifaces.join(","),
         o.clients,
@@ -261,11 +264,12 @@ pub fn json(r: &Report) -> String {
         o.domain,
         o.duration_s,
         o.max_frames,
-        o.batch
+        o.batch,
+        o.tap_every
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "\"elapsed_s\":{:.3},\"offered_delay_req_per_s\":{:.1},\"total_sent\":{},\"stopped_by_max_frames\":{},\n",
+        "\"elapsed_s\":{:.3},\"offered_delay_req_per_s\":{:.1},\"total_sent\":{},\"stopped_by_max_frames\":{},",
         r.elapsed_s,
         r.delay_req.sent as f64 / r.elapsed_s.max(1e-9),
         r.total_sent(),
@@ -293,11 +297,14 @@ pub fn json(r: &Report) -> String {
         r.foreign_req.sent, r.foreign_req.leaked, r.foreign_resp.sent, r.foreign_resp.leaked
     );
     let (own_min, own_med, own_max) = spread(r.clients.iter().map(|c| c.delay_resp_own).collect());
-    let (oth_min, oth_med, oth_max) =
-        spread((0..r.clients.len()).map(|c| r.delay_resp_others(c)).collect());
-    let _ = write!(
+    let (oth_min, oth_med, oth_max) = spread(
+        (0..r.clients.len())
+            .map(|c| r.delay_resp_others(c))
+            .collect(),
+    );
+    let _ = writeln!(
         out,
-        "\"delay_resp_per_client\":{{\"own\":{{\"min\":{own_min},\"median\":{own_med},\"max\":{own_max}}},\"others\":{{\"min\":{oth_min},\"median\":{oth_med},\"max\":{oth_max}}}}},\n"
+        "\"delay_resp_per_client\":{{\"own\":{{\"min\":{own_min},\"median\":{own_med},\"max\":{own_max}}},\"others\":{{\"min\":{oth_min},\"median\":{oth_med},\"max\":{oth_max}}}}},"
     );
     out.push_str("\"ports\":[");
     for (i, p) in r.ports.iter().enumerate() {
@@ -319,9 +326,9 @@ pub fn json(r: &Report) -> String {
     }
     let limits = r.generator_limits();
     let reasons: Vec<String> = limits.iter().map(|s| format!("\"{}\"", esc(s))).collect();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "],\n\"generator\":{{\"cpu_s\":{:.3},\"cpu_share\":{:.3},\"late_sends\":{},\"max_lag_us\":{:.1},\"negative_latencies\":{},\"limited\":{},\"reasons\":[{}]}},\n",
+        "],\n\"generator\":{{\"cpu_s\":{:.3},\"cpu_share\":{:.3},\"late_sends\":{},\"max_lag_us\":{:.1},\"negative_latencies\":{},\"limited\":{},\"reasons\":[{}]}},",
         r.cpu_s,
         r.cpu_s / r.elapsed_s.max(1e-9),
         r.late_sends,

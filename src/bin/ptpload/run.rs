@@ -69,6 +69,8 @@ pub struct Options {
     pub max_frames: u64,
     pub batch: usize,
     pub ring_bytes: usize,
+    /// Latency of Delay_Req/Delay_Resp sampled on every `tap_every`-th sequenceId (power of 2).
+    pub tap_every: u32,
     pub seed: u64,
 }
 
@@ -107,10 +109,6 @@ impl Flow {
 
     pub fn expected(&self) -> u64 {
         self.sent * self.fanout
-    }
-
-    pub fn lost(&self) -> u64 {
-        self.expected().saturating_sub(self.received)
     }
 }
 
@@ -512,7 +510,7 @@ fn open_ports(o: &Options) -> io::Result<Vec<Port>> {
             net::in_netns(&i.netns, || {
                 Ok(Port {
                     tx: TxSocket::open(&i.name, ethertype, o.batch)?,
-                    rx: RxRing::open(&i.name, o.ring_bytes)?,
+                    rx: RxRing::open(&i.name, o.ring_bytes, o.transport.ptp_offset(), o.tap_every)?,
                     batch: Batch::new(o.batch),
                 })
             })
@@ -757,9 +755,7 @@ pub fn run(o: Options) -> io::Result<Report> {
                     )
                 });
                 next_k[c] += 1;
-                let due = start
-                    + next_k[c] * period
-                    + (rng.next_f64() * jitter as f64) as u64;
+                let due = start + next_k[c] * period + (rng.next_f64() * jitter as f64) as u64;
                 heap.push(Reverse((due, c as u32)));
                 work += 1;
             }

@@ -1,0 +1,219 @@
+//! Cost per frame of the core (`Relay::handle_frame`) for the frame mix of tests/bench.sh's
+//! scenario (a): 1000 clients on two downstream ports, each sending 16 Delay_Req/s and getting a
+//! Delay_Resp for each, a grandmaster's Sync + Follow_Up 16/s and Announce 1/s, plus 1 % foreign
+//! Delay_Req (upstream side) and Delay_Resp (unknown clients) that are dropped. L2, steer mode.
+//! Time advances as it would at that rate, so rate limits and aging act as in the daemon.
+//!
+//!   cargo bench --bench relay [-- --runs N --frames N]   several runs, median ns/frame, frames/s
+//!   <bench binary> --callgrind N    learn the clients, then N frames, nothing else: run under
+//!                                   `valgrind --tool=callgrind` for two N and take the difference
+//!                                   (tests/bench.sh --callgrind does) for instructions per frame
+//!   (no arguments, as `cargo test --all-targets` runs it) a quick sanity pass
+//!
+//! std only, no criterion: `cargo test --all-targets` builds it in seconds.
+
+use std::hint::black_box;
+use std::time::Instant as Wall;
+
+use ptpproxy::board;
+use ptpproxy::config::Config;
+use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::time::Instant;
+
+const CLIENTS: u32 = 1000;
+const RATE: u32 = 16;
+const DOWNSTREAM: u8 = 2;
+/// Foreign Delay_Req and foreign Delay_Resp, each per 100 Delay_Req.
+const FOREIGN_PER_100: u32 = 1;
+
+fn mac(kind: u8, n: u32) -> [u8; 6] {
+    let b = n.to_be_bytes();
+    [0x02, 0x70, kind, b[1], b[2], b[3]]
+}
+
+fn identity(kind: u8, n: u32) -> [u8; 10] {
+    let m = mac(kind, n);
+    [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5], 0, 1]
+}
+
+/// An L2 PTPv2 message (the layout ptpload sends).
+fn l2(kind: u8, src: [u8; 6], id: [u8; 10], seq: u16, requesting: Option<[u8; 10]>) -> Vec<u8> {
+    let len: usize = match kind {
+        0xB => 64,
+        0x9 => 54,
+        _ => 44,
+    };
+    let mut f = vec![0u8; (14 + len).max(60)];
+    f[..6].copy_from_slice(&[0x01, 0x1B, 0x19, 0, 0, 0]);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&[0x88, 0xF7]);
+    let p = &mut f[14..];
+    p[0] = kind;
+    p[1] = 0x02;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[20..30].copy_from_slice(&id);
+    p[30..32].copy_from_slice(&seq.to_be_bytes());
+    if let Some(r) = requesting {
+        p[44..54].copy_from_slice(&r);
+    }
+    f
+}
+
+/// One second of scenario (a), in arrival order: (ingress port, frame).
+fn one_second() -> Vec<(PortId, Vec<u8>)> {
+    let gm_mac = mac(b'm', 1);
+    let gm = identity(b'm', 1);
+    let mut out = Vec::new();
+    let mut foreign = 0u32;
+    for k in 0..RATE {
+        let seq = k as u16;
+        out.push((PortId(0), l2(0x0, gm_mac, gm, seq, None)));
+        out.push((PortId(0), l2(0x8, gm_mac, gm, seq, None)));
+        if k == 0 {
+            out.push((PortId(0), l2(0xB, gm_mac, gm, 0, None)));
+        }
+        for c in 0..CLIENTS {
+            let port = PortId(1 + (c % u32::from(DOWNSTREAM)) as u8);
+            let id = identity(b'l', c);
+            out.push((port, l2(0x1, mac(b'l', c), id, seq, None)));
+            out.push((PortId(0), l2(0x9, gm_mac, gm, seq, Some(id))));
+            if (k * CLIENTS + c) % (100 / FOREIGN_PER_100) == 0 {
+                let f = identity(b'f', foreign % 64);
+                out.push((PortId(0), l2(0x1, mac(b'f', foreign % 64), f, seq, None)));
+                out.push((PortId(0), l2(0x9, gm_mac, gm, seq, Some(f))));
+                foreign += 1;
+            }
+        }
+    }
+    out
+}
+
+struct Bench {
+    relay: Relay,
+    mix: Vec<(PortId, Vec<u8>)>,
+    scratch: Vec<u8>,
+    /// Simulated time per frame, ns.
+    step: u64,
+    now: u64,
+    at: usize,
+    forwarded: u64,
+    dropped: u64,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let config = Config::parse(
+            br#"{"upstream":"up","downstream":["dn1","dn2"],"delay_resp":"steer","max_delay_req_rate":1024}"#,
+        )
+        .expect("bench config");
+        let mix = one_second();
+        let now = 1_000_000_000;
+        Bench {
+            relay: Relay::new(&config, Instant(now), 0x5eed),
+            step: 1_000_000_000 / mix.len() as u64,
+            mix,
+            scratch: vec![0u8; board::SNAPLEN],
+            now,
+            at: 0,
+            forwarded: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Feed `n` frames; with `timeouts`, call handle_timeout every RX_BATCH frames as the
+    /// daemon's loop does after each drain.
+    fn feed(&mut self, n: usize, timeouts: bool) {
+        for i in 0..n {
+            let (port, frame) = &self.mix[self.at];
+            self.at += 1;
+            if self.at == self.mix.len() {
+                self.at = 0;
+            }
+            self.now += self.step;
+            match self
+                .relay
+                .handle_frame(Instant(self.now), *port, frame, &mut self.scratch)
+            {
+                Action::Forward { to, frame } => {
+                    black_box((to, frame));
+                    self.forwarded += 1;
+                }
+                Action::Drop(r) => {
+                    black_box(r);
+                    self.dropped += 1;
+                }
+            }
+            if timeouts && i % board::RX_BATCH == 0 {
+                self.relay.handle_timeout(Instant(self.now));
+            }
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    if let Some(n) = arg("--callgrind") {
+        let mut b = Bench::new();
+        let warm = b.mix.len();
+        b.feed(warm, true);
+        b.feed(n, true);
+        black_box(b.forwarded);
+        return;
+    }
+    let full = args.iter().any(|a| a == "--bench");
+    let runs = arg("--runs").unwrap_or(if full { 9 } else { 1 });
+    let frames = arg("--frames").unwrap_or(if full { 2_000_000 } else { 20_000 });
+
+    let mut b = Bench::new();
+    let mix_len = b.mix.len();
+    // Learn every client first: steady state, as in the daemon after the first second.
+    b.feed(mix_len, true);
+    let (f0, d0) = (b.forwarded, b.dropped);
+    b.feed(mix_len, true);
+    let (fwd, drop) = (b.forwarded - f0, b.dropped - d0);
+    let foreign = 2 * (RATE * CLIENTS * FOREIGN_PER_100 / 100) as u64;
+    assert_eq!(drop, foreign, "only the foreign frames are dropped");
+    assert_eq!(fwd + drop, mix_len as u64);
+
+    println!(
+        "relay::handle_frame, scenario (a) mix: {} frames/s of traffic ({} clients x {} Delay_Req/s + Delay_Resp, Sync/Follow_Up {}/s, Announce 1/s, {}% foreign), {} runs x {} frames",
+        mix_len, CLIENTS, RATE, RATE, FOREIGN_PER_100, runs, frames
+    );
+    for (label, timeouts) in [
+        ("handle_frame", false),
+        ("handle_frame + handle_timeout per 64", true),
+    ] {
+        let mut ns = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Wall::now();
+            b.feed(frames, timeouts);
+            ns.push(t.elapsed().as_nanos() as f64 / frames as f64);
+        }
+        let (lo, hi) = (
+            ns.iter().cloned().fold(f64::MAX, f64::min),
+            ns.iter().cloned().fold(0.0, f64::max),
+        );
+        let med = median(&mut ns);
+        println!(
+            "  {label:<40} median {med:7.1} ns/frame ({:>10.0} frames/s), min {lo:.1}, max {hi:.1}",
+            1e9 / med
+        );
+    }
+    println!(
+        "  clients in the table: {}, forwarded {} dropped {}",
+        b.relay.clients().len(),
+        b.forwarded,
+        b.dropped
+    );
+}

@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# Load benchmark: ptpproxy against a Linux bridge, same topology, same run (root required).
+#
+#   tests/bench.sh [--smoke] [--runs N] [--seconds S] [--ramp "R1 R2 ..."] [--ramp-seconds S]
+#                  [--clients N] [--transport l2|udp4] [--foreign F] [--only a|b|c]...
+#                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--soak SECONDS] [--keep]
+#
+# Topology (namespaces with a unique prefix, veth only, removed on exit):
+#
+#   [gm] gm0 ──── up [px] dn1 ──── cl1 [cl]
+#                         dn2 ──── cl2 [cl]
+#
+# ptpload (target/release/ptpload) emulates the grandmaster on gm0 and the clients, half on cl1 and
+# half on cl2. The forwarder in px is either ptpproxy (target/release/ptpproxy, config generated
+# here: upstream up, downstream dn1 dn2, steer, max_delay_req_rate 1024) or a Linux bridge br0 over
+# up, dn1, dn2 (multicast snooping off, so it floods PTP like a plain switch).
+# Scenarios, each through both forwarders, medians over --runs runs (alternating which goes first):
+#   (a) N clients x 16 Delay_Req/s   (b) N clients x 128 Delay_Req/s
+#   (c) a ramp of per-client rates (--ramp) up to the first step with loss: each forwarder's
+#       zero-loss maximum (a lossy step is tried once more before it counts).
+# Reported: loss per direction, one-way latency (kernel stamps, ptpload --help), Delay_Resp each
+# client had to look at for others, ptpproxy's CPU time (/proc/PID/stat) and peak RSS (VmHWM),
+# and whether ptpload itself was the limit. JSON of every run is kept in the run directory.
+#
+#   --smoke        ~10 s of traffic for CI: (a) through both forwarders and a short (b) through
+#                  ptpproxy. Not judged on performance; fails if ptpload or ptpproxy fails, if
+#                  nothing gets through, or if ptpproxy relays what it must drop.
+#   --runs N       runs per scenario and forwarder (3)          --seconds S   per run (10)
+#   --ramp "..."   per-client Delay_Req rates of (c) ("16 32 64 96 128 160 192 256 320 384 512")
+#   --ramp-seconds S  per ramp step (5)                         --clients N   (1000)
+#   --transport T  l2 or udp4 (l2)                              --foreign F   share (0.01)
+#   --only X       scenario a, b or c (repeatable; default all)
+#   --nice N       nice value for ptpload and ptpproxy (0)
+#   --rt PRIO      run ptpload and ptpproxy SCHED_FIFO at PRIO instead: on a machine shared with
+#                  other work (builds), keeps that work from deciding the result
+#   --pin          give the forwarder CPU 0 and ptpload CPU 1: ptpproxy is pinned there, and RPS
+#                  steers the receive processing of px's interfaces (where the bridge forwards and
+#                  ptpproxy's capture is fed) to CPU 0. Without it the bridge forwards inside
+#                  ptpload's sends, on ptpload's CPU, so its maximum is ptpload's. With it, all
+#                  kernel work of both directions lands on CPU 0 beside ptpproxy (and veth's
+#                  backlog overflows there first, as ptpload's send errors show)
+#   --perf         perf record -g ptpproxy during its (b) runs; top symbols printed
+#   --callgrind    instructions per frame of Relay::handle_frame (benches/relay.rs under callgrind)
+#   --soak S       also run (a) through ptpproxy for S seconds, sampling its RSS every 10 s
+#   --keep         keep the run directory
+# Binaries: $PTPPROXY / $PTPLOAD, else built here with `cargo build --release`.
+# Ends with "N passed, N failed" (checks: the tools ran, frames got through, ptpproxy dropped what
+# it must and exited cleanly; performance targets are reported, not judged).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+
+SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
+RAMP="16 32 64 96 128 160 192 256 320 384 512"
+NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
+ONLY=()
+while (($#)); do
+	case $1 in
+	--smoke) SMOKE=1 ;;
+	--runs) RUNS=${2:?}; shift ;;
+	--seconds) SECONDS_PER_RUN=${2:?}; shift ;;
+	--ramp) RAMP=${2:?}; shift ;;
+	--ramp-seconds) RAMP_SECONDS=${2:?}; shift ;;
+	--clients) CLIENTS=${2:?}; shift ;;
+	--transport) TRANSPORT=${2:?}; shift ;;
+	--foreign) FOREIGN=${2:?}; shift ;;
+	--only) ONLY+=("${2:?}"); shift ;;
+	--nice) NICE=${2:?}; shift ;;
+	--rt) RT=${2:?}; shift ;;
+	--pin) PIN=1 ;;
+	--perf) PERF=1 ;;
+	--callgrind) CALLGRIND=1 ;;
+	--soak) SOAK=${2:?}; shift ;;
+	--keep) KEEP=1 ;;
+	-h | --help)
+		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		exit 0
+		;;
+	*)
+		echo "unknown argument: $1 (see --help)" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+for v in RUNS SECONDS_PER_RUN RAMP_SECONDS CLIENTS SOAK; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || {
+		echo "$v must be a whole number" >&2
+		exit 2
+	}
+done
+if ! [[ $RT =~ ^[0-9]+$ ]] || ((RT > 99)); then
+	echo "--rt must be 0..99" >&2
+	exit 2
+fi
+# How ptpload and ptpproxy are started: nice value, or SCHED_FIFO priority with --rt; CPUs.
+SCHED=(nice -n "$NICE")
+((RT == 0)) || SCHED=(chrt -f "$RT")
+GEN_SCHED=("${SCHED[@]}")
+FWD_SCHED=("${SCHED[@]}")
+if ((PIN)) && (($(nproc) >= 2)); then
+	GEN_SCHED=(taskset -c 1 "${SCHED[@]}")
+	FWD_SCHED=(taskset -c 0 "${SCHED[@]}")
+else
+	PIN=0
+fi
+[[ $NICE =~ ^-?[0-9]+$ ]] || {
+	echo "--nice must be a number" >&2
+	exit 2
+}
+((RUNS >= 1 && SECONDS_PER_RUN >= 1 && SECONDS_PER_RUN <= 600 && SOAK <= 3600)) || {
+	echo "--runs >= 1, --seconds 1..600, --soak <= 3600" >&2
+	exit 2
+}
+[[ $EUID -eq 0 ]] || {
+	echo "must run as root (network namespaces, raw sockets)" >&2
+	exit 1
+}
+
+PASSED=0 FAILED=0
+pass() {
+	PASSED=$((PASSED + 1))
+	echo "  ok   $*"
+}
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "  FAIL $*"
+}
+
+# ---- binaries ----
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
+	(cd "$REPO" && cargo build --release --bin ptpproxy --bin ptpload 2>&1 | tail -n 1)
+fi
+PTPPROXY=${PTPPROXY:-$TARGET_DIR/release/ptpproxy}
+PTPLOAD=${PTPLOAD:-$TARGET_DIR/release/ptpload}
+for b in "$PTPPROXY" "$PTPLOAD"; do
+	[[ -x $b ]] || {
+		echo "binary not found: $b" >&2
+		exit 1
+	}
+done
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- topology ----
+PREFIX="pb$$-"
+RUN=$(mktemp -d /tmp/ptpproxy-bench.XXXXXX)
+NODES=()
+BG_PIDS=()
+PROXY_TPID= # the `timeout` wrapping ptpproxy
+PROXY_PID=
+
+ns() { printf '%s%s\n' "$PREFIX" "$1"; }
+nsx() {
+	local n=$1
+	shift
+	ip netns exec "$(ns "$n")" "$@"
+}
+
+cleanup() {
+	local pid node p
+	for pid in "${BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	for node in "${NODES[@]}"; do
+		# anything still inside one of our namespaces was started by this script
+		for p in $(ip netns pids "$(ns "$node")" 2>/dev/null || true); do
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		ip netns del "$(ns "$node")" 2>/dev/null || true
+	done
+	NODES=()
+	if ((KEEP)); then
+		echo "run directory kept: $RUN"
+	else
+		rm -rf "$RUN"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ns_add() {
+	ip netns add "$(ns "$1")"
+	NODES+=("$1")
+	nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+	nsx "$1" ip link set dev lo up
+}
+
+# veth NODE_A IF_A NODE_B IF_B MAC_B
+veth() {
+	ip link add name "$2" netns "$(ns "$1")" type veth peer name "$4" address "$5" netns "$(ns "$3")"
+	nsx "$1" ip link set dev "$2" up
+	nsx "$3" ip link set dev "$4" up
+}
+
+ns_add gm
+ns_add px
+ns_add cl
+# The reference is the kernel's plain bridge: no bridge-netfilter hooks (per namespace).
+for t in iptables ip6tables arptables; do
+	nsx px sysctl -qw "net.bridge.bridge-nf-call-$t=0" 2>/dev/null || true
+done
+veth gm gm0 px up 02:00:00:00:f0:00
+veth cl cl1 px dn1 02:00:00:00:f0:01
+veth cl cl2 px dn2 02:00:00:00:f0:02
+if ((PIN)); then
+	for i in up dn1 dn2; do
+		nsx px sh -c "echo 1 >/sys/class/net/$i/queues/rx-0/rps_cpus" 2>/dev/null ||
+			echo "note: RPS not available on $i: the bridge forwards on the sender's CPU" >&2
+	done
+fi
+
+# ---- forwarders ----
+CONFIG=$RUN/ptpproxy.json
+cat >"$CONFIG" <<EOF
+{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
+ "delay_resp": "steer", "correction": "none", "allow_downstream_masters": false,
+ "client_timeout_s": 60, "max_delay_req_rate": 1024,
+ "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false}
+EOF
+"$PTPPROXY" --check-config -c "$CONFIG" >/dev/null
+
+alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+wait_for() { # SECONDS CMD...
+	local tries=$(($1 * 10))
+	shift
+	while ((tries-- > 0)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# descendant PID NAME: the first process named NAME below PID (ip netns exec, nice and timeout
+# may each fork or exec depending on their versions)
+descendant() {
+	local queue=("$1") p c
+	while ((${#queue[@]})); do
+		p=${queue[0]}
+		queue=("${queue[@]:1}")
+		if [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$2" ]]; then
+			echo "$p"
+			return 0
+		fi
+		# shellcheck disable=SC2013 # the file is one line of space-separated PIDs
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
+	done
+	return 1
+}
+
+proxy_start() {
+	rm -f "$RUN/status.json"
+	nsx px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "$CONFIG" -f >>"$RUN/ptpproxy.log" 2>&1 &
+	PROXY_TPID=$!
+	BG_PIDS+=("$PROXY_TPID")
+	wait_for 10 test -s "$RUN/status.json" || {
+		echo "ptpproxy wrote no status file; its log:" >&2
+		tail -n 20 "$RUN/ptpproxy.log" >&2
+		return 1
+	}
+	PROXY_PID=$(descendant "$PROXY_TPID" ptpproxy)
+	[[ -n $PROXY_PID ]] || {
+		echo "ptpproxy's process not found under PID $PROXY_TPID" >&2
+		return 1
+	}
+	echo "$PROXY_PID" >"$RUN/proxy.pid"
+}
+
+# proxy_stop: TERM, bounded wait; returns ptpproxy's exit status (124: had to be killed)
+proxy_stop() {
+	local rc=0 tries=100
+	[[ -n $PROXY_TPID ]] || return 0
+	kill -TERM "$PROXY_PID" 2>/dev/null || true
+	while alive "$PROXY_PID" && ((tries-- > 0)); do sleep 0.1; done
+	if alive "$PROXY_PID"; then
+		kill -KILL "$PROXY_TPID" "$PROXY_PID" 2>/dev/null || true
+		rc=124
+	fi
+	local wrc=0
+	wait "$PROXY_TPID" 2>/dev/null || wrc=$?
+	((rc != 0)) || rc=$wrc
+	PROXY_TPID='' PROXY_PID=''
+	return "$rc"
+}
+
+bridge_start() {
+	nsx px ip link add br0 type bridge mcast_snooping 0 stp_state 0 forward_delay 0
+	local i
+	for i in up dn1 dn2; do nsx px ip link set dev "$i" master br0; done
+	nsx px ip link set dev br0 up
+	sleep 0.5
+}
+
+bridge_stop() { nsx px ip link del br0; }
+
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+# run_load FORWARDER LABEL RATE SECONDS: one ptpload run through FORWARDER (started and stopped
+# here), JSON in $RUN/LABEL.json plus "$RUN/LABEL.proxy" (cpu_s, vmhwm_kib, exit status) for ptpproxy.
+run_load() {
+	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0 c1 hwm prc=0
+	if [[ $fwd == ptpproxy ]]; then
+		proxy_start || {
+			fail "$label: ptpproxy did not start"
+			return 1
+		}
+	else
+		bridge_start
+	fi
+	c0=0
+	[[ $fwd == ptpproxy ]] && c0=$(cpu_ticks "$PROXY_PID")
+	t0=$(date +%s.%N)
+	"${GEN_SCHED[@]}" timeout -k 5 $((secs + 60)) "$PTPLOAD" \
+		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
+		--clients "$CLIENTS" --rate "$rate" --foreign "$FOREIGN" --transport "$TRANSPORT" \
+		--duration "$secs" --quiet --json "$RUN/$label.json" >"$RUN/$label.log" 2>&1 || rc=$?
+	t1=$(date +%s.%N)
+	if [[ $fwd == ptpproxy ]]; then
+		c1=$(cpu_ticks "$PROXY_PID")
+		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PROXY_PID/status")
+		proxy_stop || prc=$?
+		echo "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" \
+			'BEGIN { printf "%.3f %.3f", (b - a) / t, w1 - w0 }') $hwm $prc" >"$RUN/$label.proxy"
+		((prc == 0)) || fail "$label: ptpproxy exited with status $prc"
+	else
+		bridge_stop
+	fi
+	if ((rc != 0)); then
+		fail "$label: ptpload exited with status $rc: $(tail -n 3 "$RUN/$label.log")"
+		return 1
+	fi
+	return 0
+}
+
+want() { # scenario letter
+	((${#ONLY[@]} == 0)) && return 0
+	local x
+	for x in "${ONLY[@]}"; do [[ $x == "$1" ]] && return 0; done
+	return 1
+}
+
+# summarize TITLE LABEL_PREFIX: the table of one scenario (medians over its runs)
+summarize() {
+	python3 - "$RUN" "$1" "$2" <<'PY'
+import glob, json, os, statistics, sys
+run, title, prefix = sys.argv[1:4]
+def load(fwd):
+    out = []
+    for f in sorted(glob.glob(f"{run}/{prefix}-{fwd}-*.json")):
+        j = json.load(open(f))
+        p = f[:-5] + ".proxy"
+        if os.path.exists(p):
+            cpu, wall, hwm, rc = open(p).read().split()
+            j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
+        out.append(j)
+    return out
+runs = {f: load(f) for f in ("bridge", "ptpproxy")}
+def med(f, get):
+    v = [get(j) for j in runs[f]]
+    return statistics.median(v) if v else float("nan")
+rows = [
+    ("offered Delay_Req/s", lambda j: j["offered_delay_req_per_s"], "{:.0f}"),
+    ("up (Delay_Req) lost %", lambda j: 100 * j["up"]["loss_ratio"], "{:.4f}"),
+    ("down (Resp/Sync/FU/Ann) lost %", lambda j: 100 * j["down"]["loss_ratio"], "{:.4f}"),
+]
+for d in ("up", "down"):
+    for q in ("p50", "p99", "p999", "max"):
+        rows.append((f"{d} latency {q} us", (lambda d, q: lambda j: j[d]["latency"][q + "_us"])(d, q), "{:.1f}"))
+rows += [
+    ("Delay_Resp for others /client/s", lambda j: j["delay_resp_per_client"]["others"]["median"] / j["elapsed_s"], "{:.0f}"),
+    ("foreign frames leaked", lambda j: j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"], "{:.0f}"),
+    ("ptpload cpu % of a core", lambda j: 100 * j["generator"]["cpu_share"], "{:.0f}"),
+]
+n = {f: len(runs[f]) for f in runs}
+print(f"\n{title}  (median of {n['bridge']} bridge / {n['ptpproxy']} ptpproxy runs)")
+print(f"  {'metric':<34}{'bridge':>12}{'ptpproxy':>12}{'ratio':>9}")
+for name, get, fmt in rows:
+    b, p = med("bridge", get), med("ptpproxy", get)
+    ratio = f"{p / b:.2f}x" if b and b == b and p == p else "-"
+    print(f"  {name:<34}{fmt.format(b):>12}{fmt.format(p):>12}{ratio:>9}")
+pr = [j for j in runs["ptpproxy"] if "proxy" in j]
+if pr:
+    cpu = statistics.median(100 * j["proxy"]["cpu_s"] / j["proxy"]["wall_s"] for j in pr)
+    hwm = max(j["proxy"]["vmhwm_kib"] for j in pr)
+    print(f"  {'ptpproxy cpu % of a core':<34}{'':>12}{cpu:>12.1f}")
+    print(f"  {'ptpproxy peak RSS (VmHWM) KiB':<34}{'':>12}{hwm:>12d}")
+for f in runs:
+    lim = [r for j in runs[f] for r in j["generator"]["reasons"]]
+    if lim:
+        print(f"  note: ptpload may have been the limit in {f} runs: {lim[0]}" + (f" (+{len(lim) - 1} more)" if len(lim) > 1 else ""))
+PY
+}
+
+# ---- scenarios ----
+scenario() { # LETTER RATE TITLE
+	local letter=$1 rate=$2 title=$3 r order f
+	echo "== ($letter) $title"
+	for ((r = 1; r <= RUNS; r++)); do
+		order="bridge ptpproxy"
+		((r % 2 == 0)) && order="ptpproxy bridge"
+		for f in $order; do
+			run_load "$f" "$letter-$f-$r" "$rate" "$SECONDS_PER_RUN" || true
+		done
+	done
+	summarize "($letter) $title" "$letter" | tee -a "$RUN/summary.txt"
+}
+
+# zero_loss FILE: true if nothing was lost either way
+zero_loss() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j["up"]["lost"] == 0 and j["down"]["lost"] == 0 else 1)' "$1"
+}
+
+ramp() {
+	local f rate best limited label tries
+	echo "== (c) ramp: per-client Delay_Req/s $RAMP, $RAMP_SECONDS s per step"
+	for f in bridge ptpproxy; do
+		best=0 limited=
+		for rate in $RAMP; do
+			tries=0
+			while ((tries < 2)); do
+				tries=$((tries + 1))
+				label="c-$f-$rate-$tries"
+				run_load "$f" "$label" "$rate" "$RAMP_SECONDS" || break 2
+				zero_loss "$RUN/$label.json" && break
+			done
+			python3 - "$RUN/$label.json" "$f" "$rate" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(f"  {sys.argv[2]:<9} {int(sys.argv[3]):>4}/client/s offered {j['offered_delay_req_per_s']:>8.0f} Delay_Req/s: "
+      f"lost up {j['up']['lost']} down {j['down']['lost']}, p99 up {j['up']['latency']['p99_us']:.0f} us "
+      f"down {j['down']['latency']['p99_us']:.0f} us, ptpload cpu {100 * j['generator']['cpu_share']:.0f}%"
+      + (" [generator limit]" if j["generator"]["limited"] else ""))
+PY
+			zero_loss "$RUN/$label.json" || break
+			best=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["offered_delay_req_per_s"]))' "$RUN/$label.json")
+			limited=$(python3 -c 'import json,sys; print("yes" if json.load(open(sys.argv[1]))["generator"]["limited"] else "")' "$RUN/$label.json")
+		done
+		echo "$f $best ${limited:-no}" >>"$RUN/ramp.txt"
+	done
+	python3 - "$RUN/ramp.txt" <<'PY' | tee -a "$RUN/summary.txt"
+import sys
+best = {}
+for line in open(sys.argv[1]):
+    f, b, lim = line.split()
+    best[f] = (int(b), lim)
+print("\n(c) zero-loss maximum, Delay_Req/s offered (as many Delay_Resp back; frames through the forwarder ~2x)")
+for f, (b, lim) in best.items():
+    print(f"  {f:<9} {b:>8}" + ("  (ptpload was the limit at this step: the forwarder may do more)" if lim == "yes" else ""))
+if "bridge" in best and "ptpproxy" in best and best["bridge"][0]:
+    print(f"  ratio ptpproxy / bridge: {best['ptpproxy'][0] / best['bridge'][0]:.2f}x")
+PY
+}
+
+perf_top() { # the (b) profile of ptpproxy
+	local data=$RUN/perf-b.data
+	[[ -s $data ]] || return 0
+	echo "== perf: ptpproxy during (b), top symbols (self)"
+	{ perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null || true; } |
+		awk '/^ +[0-9.]+%/ && n++ < 30' | tee -a "$RUN/summary.txt"
+}
+
+callgrind() {
+	local exe out n1=20000 n2=120000 i1 i2
+	echo "== callgrind: instructions per frame of Relay::handle_frame, scenario (a) mix"
+	exe=$(cd "$REPO" && cargo bench --bench relay --no-run --message-format=json 2>/dev/null |
+		python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "relay" and m.get("executable"):
+        print(m["executable"])')
+	[[ -x $exe ]] || {
+		fail "callgrind: bench binary not built"
+		return
+	}
+	for n in $n1 $n2; do
+		out=$RUN/callgrind.$n
+		valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" --callgrind "$n" >/dev/null 2>&1
+	done
+	i1=$(awk '/^(summary|totals):/ {print $2; exit}' "$RUN/callgrind.$n1")
+	i2=$(awk '/^(summary|totals):/ {print $2; exit}' "$RUN/callgrind.$n2")
+	echo "  $(((i2 - i1) / (n2 - n1))) instructions per frame ($i1 Ir for $n1 frames, $i2 Ir for $n2)" |
+		tee -a "$RUN/summary.txt"
+}
+
+if ((SMOKE)); then
+	echo "== smoke: (a) for 3 s through each forwarder, (b) for 2 s through ptpproxy"
+	run_load bridge smoke-bridge 16 3 && pass "ptpload through the bridge"
+	run_load ptpproxy smoke-ptpproxy 16 3 && pass "ptpload through ptpproxy (a), ptpproxy exited cleanly"
+	run_load ptpproxy smoke-ptpproxy-b 128 2 && pass "ptpload through ptpproxy (b), ptpproxy exited cleanly"
+	for label in smoke-bridge smoke-ptpproxy smoke-ptpproxy-b; do
+		[[ -s $RUN/$label.json ]] || continue
+		if python3 - "$RUN/$label.json" <<'PY'; then
+import json, sys
+j = json.load(open(sys.argv[1]))
+up, down = j["up"], j["down"]
+print(f"    up {up['received']}/{up['expected']} (p99 {up['latency']['p99_us']:.0f} us), "
+      f"down {down['received']}/{down['expected']} (p99 {down['latency']['p99_us']:.0f} us)")
+sys.exit(0 if up["received"] > 0 and down["received"] > 0 else 1)
+PY
+			pass "$label: frames got through both ways"
+		else
+			fail "$label: nothing got through one way"
+		fi
+		[[ $label == smoke-bridge ]] && continue
+		if python3 - "$RUN/$label.json" <<'PY'; then
+import json, sys
+j = json.load(open(sys.argv[1]))
+leaked = j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"]
+wrong = j["flows"]["delay_resp"]["wrong_port"]
+print(f"    foreign leaked {leaked}, Delay_Resp on another client's port {wrong}")
+sys.exit(0 if leaked == 0 and wrong == 0 else 1)
+PY
+			pass "$label: foreign frames dropped, Delay_Resp steered"
+		else
+			fail "$label: ptpproxy relayed frames it must drop"
+		fi
+	done
+	echo
+	echo "$PASSED passed, $FAILED failed"
+	((FAILED == 0))
+	exit
+fi
+
+echo "ptpproxy bench: $CLIENTS clients ($TRANSPORT, foreign $FOREIGN), $RUNS runs x $SECONDS_PER_RUN s, ${SCHED[*]}, $( ((PIN)) && echo "forwarder on CPU 0, ptpload on CPU 1" || echo "not pinned"), run dir $RUN"
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+if want a; then scenario a 16 "$CLIENTS clients x 16 Delay_Req/s"; fi
+if want b; then
+	if ((PERF)); then
+		# Profile only the first ptpproxy run of (b): start perf when that ptpproxy is up.
+		(
+			for _ in $(seq 600); do
+				[[ -n $(ls "$RUN"/b-ptpproxy-*.log 2>/dev/null) ]] && break
+				sleep 0.1
+			done
+			pid=$(cat "$RUN/proxy.pid" 2>/dev/null || true)
+			[[ -n $pid ]] && timeout $((SECONDS_PER_RUN + 5)) perf record -g -p "$pid" -o "$RUN/perf-b.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1
+		) &
+		BG_PIDS+=("$!")
+	fi
+	scenario b 128 "$CLIENTS clients x 128 Delay_Req/s"
+	((PERF)) && perf_top
+fi
+if want c; then ramp; fi
+if ((SOAK > 0)); then
+	echo "== soak: (a) through ptpproxy for $SOAK s, VmRSS every 10 s"
+	proxy_start
+	"${GEN_SCHED[@]}" timeout -k 5 $((SOAK + 60)) "$PTPLOAD" \
+		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
+		--clients "$CLIENTS" --rate 16 --foreign "$FOREIGN" --transport "$TRANSPORT" \
+		--duration "$SOAK" --quiet --json "$RUN/soak.json" >"$RUN/soak.log" 2>&1 &
+	soak_pid=$!
+	while alive "$soak_pid"; do
+		printf '  t=%ss VmRSS %s KiB VmHWM %s KiB\n' "$(($(date +%s) - $(stat -c %Y "$RUN/soak.log")))" \
+			"$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")" "$(awk '/^VmHWM/ {print $2}' "/proc/$PROXY_PID/status")"
+		sleep 10
+	done
+	wait "$soak_pid" || fail "soak: ptpload failed"
+	proxy_stop || fail "soak: ptpproxy exit status $?"
+fi
+if ((CALLGRIND)); then callgrind; fi
+
+for f in "$RUN"/*.json; do
+	[[ -e $f ]] || continue
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$f" || fail "$(basename "$f"): not valid JSON"
+done
+((FAILED == 0)) && pass "every run completed"
+echo
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))

@@ -1,0 +1,247 @@
+//! The core allocates nothing after construction: a counting global allocator watches
+//! `Relay::handle_frame`, `handle_timeout` and `poll_timeout` over a realistic mix — thousands
+//! of clients on four downstream ports (more than the table holds, so admission refuses some),
+//! L2 and UDPv4 with checksums left partial by the sender (rewritten in the scratch buffer),
+//! unicast Delay_Resp (destination MAC rewritten), rate limiting, aging, clients moving between
+//! ports, Delay_Resp for unknown clients, malformed frames, other domains and peer delay.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use ptpproxy::board;
+use ptpproxy::config::Config;
+use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::stats::DropReason;
+use ptpproxy::time::Instant;
+use ptpproxy::wire::ip::{checksum_fold, sum_words};
+
+struct Counting;
+
+thread_local! {
+    /// Only this test's thread, only while armed: the harness's own threads allocate freely.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocator calls on this thread while armed.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: every method forwards to the system allocator unchanged; counting has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        // SAFETY: `ptr` came from System through us with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: `ptr` came from System through us with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+const DOWNSTREAM: u32 = 4;
+/// More identities than the table holds (board::MAX_CLIENTS on this board).
+const CLIENTS: u32 = board::MAX_CLIENTS as u32 + board::MAX_CLIENTS as u32 / 2;
+
+fn mac(kind: u8, n: u32) -> [u8; 6] {
+    let b = n.to_be_bytes();
+    [0x02, 0x70, kind, b[1], b[2], b[3]]
+}
+
+fn identity(kind: u8, n: u32) -> [u8; 10] {
+    let m = mac(kind, n);
+    [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5], 0, 1]
+}
+
+/// A PTPv2 message, L2 or UDPv4 (with the UDP checksum left partial, as a veth sender leaves it).
+fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8; 10]>) -> Vec<u8> {
+    let len: usize = match kind {
+        0xB => 64,
+        0x9 | 0x2 | 0x3 | 0xA => 54,
+        _ => 44,
+    };
+    let ptp_at = if udp { 14 + 20 + 8 } else { 14 };
+    let mut f = vec![0u8; ptp_at + len];
+    if udp {
+        f[..6].copy_from_slice(&[0x01, 0x00, 0x5E, 0, 0x01, 0x81]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((20 + 8 + len) as u16).to_be_bytes());
+        ip[8] = 1;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[10, 100, src[4], src[5]]);
+        ip[16..20].copy_from_slice(&[224, 0, 1, 129]);
+        let c = !checksum_fold(sum_words(ip));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let port: u16 = if matches!(kind, 0x0 | 0x1) { 319 } else { 320 };
+        let udp_len = (8 + len) as u16;
+        f[34..36].copy_from_slice(&port.to_be_bytes());
+        f[36..38].copy_from_slice(&port.to_be_bytes());
+        f[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        let pseudo = sum_words(&[10, 100, src[4], src[5]])
+            + sum_words(&[224, 0, 1, 129])
+            + 17
+            + u32::from(udp_len);
+        f[40..42].copy_from_slice(&checksum_fold(pseudo).to_be_bytes());
+    } else {
+        f[..6].copy_from_slice(&[0x01, 0x1B, 0x19, 0, 0, 0]);
+        f[12..14].copy_from_slice(&[0x88, 0xF7]);
+    }
+    f[6..12].copy_from_slice(&src);
+    let p = &mut f[ptp_at..];
+    p[0] = kind;
+    p[1] = 0x02;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[20..30].copy_from_slice(&id);
+    if let Some(r) = requesting {
+        p[44..54].copy_from_slice(&r);
+    }
+    f
+}
+
+#[test]
+fn handle_frame_and_timeout_do_not_allocate() {
+    let config = Config::parse(
+        br#"{"upstream":"up","downstream":["d1","d2","d3","d4"],"delay_resp":"unicast",
+             "client_timeout_s":2,"max_delay_req_rate":8}"#,
+    )
+    .expect("config");
+    let gm_mac = mac(b'm', 1);
+    let gm = identity(b'm', 1);
+    // Every frame is built before the allocator is armed.
+    let reqs: Vec<Vec<u8>> = (0..CLIENTS)
+        .map(|c| frame(c % 3 == 0, 0x1, mac(b'l', c), identity(b'l', c), None))
+        .collect();
+    let resps: Vec<Vec<u8>> = (0..CLIENTS)
+        .map(|c| frame(c % 3 == 0, 0x9, gm_mac, gm, Some(identity(b'l', c))))
+        .collect();
+    let mut master: Vec<Vec<u8>> = [0x0, 0x8, 0xB, 0xC]
+        .into_iter()
+        .map(|k| frame(false, k, gm_mac, gm, None))
+        .collect();
+    master.push(frame(true, 0x0, gm_mac, gm, None));
+    let mut odd = vec![
+        frame(false, 0x2, gm_mac, gm, None), // Pdelay_Req
+        frame(false, 0x9, gm_mac, gm, Some(identity(b'f', 1))), // unknown client
+        frame(false, 0x1, mac(b'f', 2), identity(b'f', 2), None), // Delay_Req upstream
+        frame(false, 0x0, mac(b'l', 5), identity(b'l', 5), None), // rogue master
+        frame(true, 0x1, mac(b'l', 7), identity(b'l', 7), None)[..30].to_vec(), // truncated
+    ];
+    let mut other_domain = frame(false, 0x0, gm_mac, gm, None);
+    other_domain[14 + 4] = 99;
+    odd.push(other_domain);
+    let mut v1 = frame(false, 0x1, mac(b'l', 9), identity(b'l', 9), None);
+    v1[14 + 1] = 0x01;
+    odd.push(v1);
+
+    let t0 = 1_000_000_000_000u64;
+    let mut relay = Relay::new(&config, Instant(t0), 42);
+    let mut scratch = vec![0u8; board::SNAPLEN];
+    let mut forwarded = 0u64;
+    let mut rewritten = 0u64;
+
+    ARMED.with(|a| a.set(true));
+    // 12 simulated seconds in 50 ms steps. Seconds 0-4: every client asks (the table fills and
+    // refuses the rest); the first third asks twice per step (over 8/s: rate-limited); from
+    // second 5 the upper half goes silent for 4 s (ages out after 2 s, then comes back as new
+    // clients), and from second 7 the clients between a third and a half move to another port.
+    for step in 0..240u64 {
+        let now = t0 + step * 50_000_000;
+        let sec = step / 20;
+        for c in 0..CLIENTS {
+            if sec >= 5 && c >= CLIENTS / 2 && sec < 9 {
+                continue;
+            }
+            if (c as u64 + step) % 4 != 0 && c >= CLIENTS / 3 {
+                continue;
+            }
+            let moved = u32::from(sec >= 7 && (CLIENTS / 3..CLIENTS / 2).contains(&c));
+            let port = PortId(1 + ((c + moved) % DOWNSTREAM) as u8);
+            let times = if c < CLIENTS / 3 { 2 } else { 1 };
+            for _ in 0..times {
+                let (req, resp) = (&reqs[c as usize], &resps[c as usize]);
+                match relay.handle_frame(Instant(now), port, req, &mut scratch) {
+                    Action::Forward { frame, .. } => {
+                        forwarded += 1;
+                        rewritten += u64::from(frame.as_ptr() != req.as_ptr());
+                    }
+                    Action::Drop(_) => {}
+                }
+                match relay.handle_frame(Instant(now), PortId::UPSTREAM, resp, &mut scratch) {
+                    Action::Forward { frame, .. } => {
+                        forwarded += 1;
+                        rewritten += u64::from(frame.as_ptr() != resp.as_ptr());
+                    }
+                    Action::Drop(_) => {}
+                }
+            }
+        }
+        for f in master.iter().chain(&odd) {
+            let _ = relay.handle_frame(Instant(now), PortId::UPSTREAM, f, &mut scratch);
+            let _ = relay.handle_frame(Instant(now), PortId(2), f, &mut scratch);
+        }
+        if relay.poll_timeout() <= Instant(now) {
+            relay.handle_timeout(Instant(now));
+        }
+    }
+    ARMED.with(|a| a.set(false));
+
+    let allocations = allocations();
+    let s = relay.stats();
+    // The mix did exercise what it claims to.
+    assert!(s.clients_learned >= board::MAX_CLIENTS as u64, "{s:?}");
+    assert!(s.clients_aged > 0, "aging: {s:?}");
+    assert!(s.clients_moved > 0, "moves: {s:?}");
+    assert!(s.dropped(DropReason::RateLimited) > 0, "{s:?}");
+    assert!(
+        s.dropped(DropReason::TableFull) + s.dropped(DropReason::PortShareFull) > 0,
+        "admission: {s:?}"
+    );
+    assert!(s.dropped(DropReason::UnknownClient) > 0, "{s:?}");
+    assert!(
+        s.delay_resp_unicast > 0 && s.udp_checksums_completed > 0,
+        "{s:?}"
+    );
+    assert!(
+        forwarded > 100_000 && rewritten > 0,
+        "{forwarded} {rewritten}"
+    );
+    assert_eq!(
+        allocations, 0,
+        "the relay allocated {allocations} times after construction"
+    );
+}
+
+#[test]
+fn the_counter_sees_an_allocation() {
+    let before = allocations();
+    ARMED.with(|a| a.set(true));
+    let v = std::hint::black_box(vec![1u8; 64]);
+    drop(v);
+    ARMED.with(|a| a.set(false));
+    assert!(allocations() >= before + 2);
+}
