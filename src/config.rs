@@ -66,6 +66,8 @@ pub struct Config {
     pub promiscuous: bool,
     /// Unprivileged user to run as once the ports are open (CAP_NET_RAW is kept).
     pub user: Option<heapless::String<USER_MAX>>,
+    /// SCHED_FIFO priority (1..=99) with memory locked, or 0 for the normal scheduler.
+    pub realtime_priority: u32,
 }
 
 /// A rejected configuration: which field, what is wrong, how to fix it.
@@ -167,7 +169,7 @@ pub const FILE_FIELD: &str = "(file)";
 pub const UNKNOWN_KEY_FIELD: &str = "(unknown key)";
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "upstream",
     "downstream",
     "domains",
@@ -180,6 +182,7 @@ pub const KEYS: [&str; 12] = [
     "status_interval_s",
     "promiscuous",
     "user",
+    "realtime_priority",
 ];
 
 // Defaults for the optional keys (`upstream` and `downstream` have none).
@@ -192,6 +195,9 @@ pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
 pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
 pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
+pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
+/// SCHED_FIFO priorities (0: the normal scheduler).
+pub const REALTIME_PRIORITY_RANGE: RangeInclusive<u32> = 0..=99;
 /// Longest user name (useradd's limit).
 pub const USER_MAX: usize = 32;
 
@@ -272,6 +278,7 @@ enum Key {
     StatusIntervalS,
     Promiscuous,
     User,
+    RealtimePriority,
 }
 
 impl Key {
@@ -288,6 +295,7 @@ impl Key {
         Key::StatusIntervalS,
         Key::Promiscuous,
         Key::User,
+        Key::RealtimePriority,
     ];
 
     fn name(self) -> &'static str {
@@ -341,6 +349,10 @@ impl Key {
                 "not a whole number of seconds from 1 to 3600",
                 "write e.g. 5 (no quotes, no fraction)",
             ),
+            Key::RealtimePriority => (
+                "not a whole number from 0 to 99",
+                "write e.g. 10 (no quotes), or 0 for the normal scheduler",
+            ),
             Key::User => (
                 "not a user name in quotes",
                 "write e.g. \"user\": \"nobody\"",
@@ -372,6 +384,7 @@ struct Raw<'a> {
     status_interval_s: Option<u32>,
     promiscuous: Option<bool>,
     user: Option<&'a str>,
+    realtime_priority: Option<u32>,
 }
 
 /// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
@@ -512,7 +525,8 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                     problem: "unknown key (keys are lower case, with '_')",
                     fix: "remove it; valid keys: upstream, downstream, domains, delay_resp, \
                           correction, allow_downstream_masters, client_timeout_s, \
-                          max_delay_req_rate, status_file, status_interval_s, promiscuous, user",
+                          max_delay_req_rate, status_file, status_interval_s, promiscuous, user, \
+                          realtime_priority",
                 };
                 let context = Context::UnknownKey(name);
                 return Err(trace.reject(ConfigRejection { error, context }));
@@ -547,6 +561,7 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                 Key::StatusIntervalS => raw.status_interval_s = Some(map.next_value()?),
                 Key::Promiscuous => raw.promiscuous = Some(map.next_value()?),
                 Key::User => raw.user = Some(map.next_value()?),
+                Key::RealtimePriority => raw.realtime_priority = Some(map.next_value()?),
             }
             trace.reading = None;
             trace.last = Some(key);
@@ -821,6 +836,16 @@ impl<'a> Raw<'a> {
                 None => None,
                 Some(name) => Some(user_name(name)?),
             },
+            realtime_priority: number(
+                self.realtime_priority,
+                DEFAULT_REALTIME_PRIORITY,
+                REALTIME_PRIORITY_RANGE,
+                ConfigError {
+                    field: "realtime_priority",
+                    problem: "out of range: 0 to 99",
+                    fix: "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
+                },
+            )?,
         })
     }
 }
@@ -1005,6 +1030,7 @@ mod tests {
             status_interval_s: DEFAULT_STATUS_INTERVAL_S,
             promiscuous: DEFAULT_PROMISCUOUS,
             user: None,
+            realtime_priority: 0,
         }
     }
 
@@ -1036,6 +1062,7 @@ mod tests {
             status_interval_s: 5,
             promiscuous: false,
             user: None,
+            realtime_priority: 0,
         };
         assert_eq!(config, expected);
         // The example spells out exactly the defaults.
@@ -1311,6 +1338,19 @@ mod tests {
     }
 
     #[test]
+    fn realtime_priority() {
+        let with = |v: &str| {
+            Config::parse(minimal_with(&format!(r#""realtime_priority": {v}"#)).as_bytes())
+        };
+        assert_eq!(with("0").unwrap().realtime_priority, 0);
+        assert_eq!(with("99").unwrap().realtime_priority, 99);
+        for bad in ["100", "-1", "\"10\"", "1.5"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        assert_eq!(with("100").unwrap_err().field, "realtime_priority");
+    }
+
+    #[test]
     fn messages_read_well() {
         let text = |json: &str| {
             Config::parse_detailed(json.as_bytes())
@@ -1319,7 +1359,7 @@ mod tests {
         };
         let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
                           allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
-                          status_file, status_interval_s, promiscuous, user";
+                          status_file, status_interval_s, promiscuous, user, realtime_priority";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

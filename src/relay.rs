@@ -397,6 +397,7 @@ mod tests {
             status_interval_s: 5,
             promiscuous: false,
             user: None,
+            realtime_priority: 0,
         }
     }
 

@@ -181,9 +181,18 @@ impl Daemon {
             self.log.notice("reload: configuration unchanged");
             return;
         }
-        if new.user != self.config.user {
-            self.log
-                .warn("reload: a changed \"user\" takes effect only after a restart");
+        for (changed, key) in [
+            (new.user != self.config.user, "user"),
+            (
+                new.realtime_priority != self.config.realtime_priority,
+                "realtime_priority",
+            ),
+        ] {
+            if changed {
+                self.log.warn(&format!(
+                    "reload: a changed \"{key}\" takes effect only after a restart"
+                ));
+            }
         }
         // Keep the open handles (and their counters) of ports that keep name and role.
         let mut old_ports: Vec<Option<Port>> = self.ports.drain(..).map(Some).collect();
@@ -230,6 +239,15 @@ impl Daemon {
         )
         .map_err(|e| format!("signalfd: {e}"))?;
         self.open_ports();
+        if self.config.realtime_priority > 0 {
+            match privileges::set_realtime(self.config.realtime_priority) {
+                Ok(()) => self.log.notice(&format!(
+                    "scheduling: SCHED_FIFO priority {}, memory locked",
+                    self.config.realtime_priority
+                )),
+                Err(e) => self.log.err(&format!("realtime scheduling not set: {e}")),
+            }
+        }
         match privileges::drop_privileges(self.config.user.as_deref(), &self.config.status_file) {
             Ok(d) => self.log.notice(&format!(
                 "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}",

@@ -136,3 +136,26 @@ pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped,
         bounding_set_cleared,
     })
 }
+
+/// Run under SCHED_FIFO at `priority` with all memory locked, so that neither another task nor
+/// a page fault delays the relay (while the capture rings fill). Needs CAP_SYS_NICE and
+/// CAP_IPC_LOCK: call it before [`drop_privileges`].
+pub fn set_realtime(priority: u32) -> Result<(), String> {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+        .map_err(|e| format!("mlockall: {e}"))?;
+    let param = libc::sched_param {
+        sched_priority: priority as libc::c_int,
+    };
+    // SAFETY: sched_setscheduler(2) on this process (pid 0) with a valid sched_param that the
+    // kernel only reads during the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "SCHED_FIFO {priority}: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
