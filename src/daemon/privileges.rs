@@ -144,9 +144,9 @@ pub fn set_realtime(priority: u32) -> Result<(), String> {
     use nix::sys::mman::{mlockall, MlockAllFlags};
     mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
         .map_err(|e| format!("mlockall: {e}"))?;
-    let param = libc::sched_param {
-        sched_priority: priority as libc::c_int,
-    };
+    // SAFETY: sched_param is plain integers (musl adds SCHED_SPORADIC fields); zero is valid.
+    let mut param: libc::sched_param = unsafe { core::mem::zeroed() };
+    param.sched_priority = priority as libc::c_int;
     // SAFETY: sched_setscheduler(2) on this process (pid 0) with a valid sched_param that the
     // kernel only reads during the call.
     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
