@@ -46,8 +46,13 @@ check_configs() {
     return $rc
 }
 step "check shipped configs" check_configs
-step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh .ci/run
+step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh tests/qemu/*.sh tests/qemu/init \
+    cross/*.sh cross/yocto/*.sh cross/openwrt/ptpproxy/files/ptpproxy.init .ci/run
+step "shellcheck (POSIX sh init script)" shellcheck -s sh rootfs-overlay/etc/init.d/ptpproxy
 step "end to end (ptp4l in namespaces)" tests/e2e.sh
+step "init script (busybox, namespaces)" tests/initscript.sh
+step "static cross builds, every board" tests/cross.sh
+step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
 
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"

@@ -147,9 +147,17 @@ pub fn set_realtime(priority: u32) -> Result<(), String> {
     // SAFETY: sched_param is plain integers (musl adds SCHED_SPORADIC fields); zero is valid.
     let mut param: libc::sched_param = unsafe { core::mem::zeroed() };
     param.sched_priority = priority as libc::c_int;
+    // The system call itself: musl's sched_setscheduler() wrapper always fails with ENOSYS.
     // SAFETY: sched_setscheduler(2) on this process (pid 0) with a valid sched_param that the
     // kernel only reads during the call.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0 as libc::pid_t,
+            libc::SCHED_FIFO,
+            &param as *const libc::sched_param,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# tests/initscript.sh: the firmware's init script, rootfs-overlay/etc/init.d/ptpproxy, run by
+# `busybox sh` with busybox's applets first on PATH (start-stop-daemon included), as on a busybox
+# image, against the host build target/release/ptpproxy (DAEMON=...) in a network namespace with
+# veth pairs. Needs root, iproute2, util-linux (unshare), busybox, python3 (a syslog socket).
+#
+# The scenario runs inside the namespace and a private mount namespace with its own tmpfs on
+# /run, so the script's default pidfile /var/run/ptpproxy.pid and the status file are the real
+# paths without touching the host's, and a small listener on /var/run/syslog (the syslog crate's
+# fallback after /dev/log) collects what ptpproxy logs.
+# shellcheck disable=SC2016 # check/wait_for get '...' conditions that eval expands when they run
+# shellcheck disable=SC2317 # helpers are called through check, wait_for and eval
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+INIT=$ROOT/rootfs-overlay/etc/init.d/ptpproxy
+
+passed=0
+failed=0
+ok() {
+    passed=$((passed + 1))
+    echo "ok - $*"
+}
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL - $*"
+}
+indent() { sed 's/^/    /'; }
+check() { # check DESCRIPTION CMD...
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# ------------------------------------------------------------------ inside the namespaces
+
+inner() {
+    local tmp=$1 pfx=$2
+    local bb=$tmp/bb run daemon=$ROOT/target/release/ptpproxy log=$tmp/syslog.txt
+    local pidfile=/var/run/ptpproxy.pid status=/var/run/ptpproxy/status.json
+    local config=$tmp/config.json bad=$tmp/bad.json
+
+    run=$(readlink -f /var/run)
+    mount -t tmpfs -o mode=0755 ptpproxy-test "$run"
+    # Syslog for ptpproxy: /dev/log is the host's (or absent), /var/run/syslog is ours.
+    python3 -u -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", 0) as f:
+    while True:
+        f.write(s.recv(65536).rstrip(b"\n") + b"\n")
+' /var/run/syslog "$log" &
+    local syslogd=$!
+    # shellcheck disable=SC2064 # expand now: these are this function's locals
+    trap "kill $syslogd 2>/dev/null || true" EXIT
+    wait_for 5 test -S /var/run/syslog || { fail "syslog listener did not start"; return; }
+    if [ -e /dev/log ] && [ ! -L /dev/log ]; then
+        mount --bind /var/run/syslog /dev/log
+    fi
+
+    mkdir -p "$bb"
+    busybox --install -s "$bb"
+    initd() { # the init script as a busybox system runs it
+        env -i PATH="$bb:/usr/sbin:/usr/bin:/sbin:/bin" DAEMON="${DAEMON:-$daemon}" \
+            CONFIG="${CONFIG:-$config}" STOP_TIMEOUT=5 busybox sh "$INIT" "$@"
+    }
+    write_config() { # write_config DOWNSTREAM...
+        local d list=""
+        for d in "$@"; do list="$list${list:+, }\"$pfx$d\""; done
+        cat >"$config.tmp" <<EOF
+{"upstream": "${pfx}u0", "downstream": [$list], "domains": [0], "delay_resp": "steer",
+ "status_file": "$status", "status_interval_s": 1, "client_timeout_s": 60}
+EOF
+        mv "$config.tmp" "$config"
+    }
+    ours() { # ours PID: alive, named ptpproxy, in this network namespace
+        [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+            [ "$(cat "/proc/$1/comm")" = ptpproxy ] &&
+            [ "$(readlink "/proc/$1/ns/net")" = "$(readlink /proc/self/ns/net)" ]
+    }
+    no_ptpproxy_here() { # no ptpproxy process in this network namespace
+        local p
+        for p in /proc/[0-9]*; do
+            [ "$(cat "$p/comm" 2>/dev/null)" = ptpproxy ] || continue
+            [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ] && return 1
+        done
+        return 0
+    }
+    status_field() { # status_field KEY: a number from the status file
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$status" "$1" 2>/dev/null
+    }
+    status_ports() {
+        python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(open(sys.argv[1]))["ports"]))' "$status" 2>/dev/null
+    }
+
+    local out rc pid pid2 up1 up2
+    write_config d0
+
+    rc=0
+    out=$(initd status) || rc=$?
+    check "status before start: 3 (stopped): $out" [ "$rc" -eq 3 ]
+
+    rc=0
+    out=$(initd start 2>&1) || rc=$?
+    indent <<<"$out"
+    check "start: exit 0" [ "$rc" -eq 0 ]
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    check "start: pidfile $pidfile names a running ptpproxy in the namespace (pid ${pid:-none})" ours "$pid"
+    rc=0
+    out=$(initd status) || rc=$?
+    check "status while running: 0: $out" [ "$rc" -eq 0 ]
+    rc=0
+    out=$(initd start 2>&1) || rc=$?
+    check "start again: exit 0, same process: $out" \
+        eval '[ "$rc" -eq 0 ] && [ "$(cat "$pidfile")" = "$pid" ]'
+    check "status file written by the same process" \
+        wait_for 10 eval '[ "$(status_field pid)" = "$pid" ]'
+    check "syslog: ptpproxy opened its ports" wait_for 5 grep -q "port ${pfx}d0 opened" "$log"
+    up1=$(status_field uptime_s)
+
+    # Reload: a new downstream port appears without a restart.
+    write_config d0 e0
+    rc=0
+    out=$(initd reload 2>&1) || rc=$?
+    check "reload: exit 0: $out" [ "$rc" -eq 0 ]
+    check "reload: syslog says the new configuration was applied" wait_for 5 grep -q "reload: applied" "$log"
+    check "reload: the status file lists the new port ${pfx}e0" \
+        wait_for 10 eval '[[ " $(status_ports) " == *" ${pfx}e0 "* ]]'
+    check "reload: same process (pid $pid) still running" ours "$pid"
+    sleep 1
+    up2=$(status_field uptime_s)
+    check "reload: uptime went on ($up1 s -> $up2 s), no restart" [ "${up2:-0}" -ge "${up1:-999999}" ]
+    echo "    ports after reload: $(status_ports)"
+
+    # An invalid new file: reload refuses with the reason and the daemon keeps running.
+    cp "$config" "$config.good"
+    echo '{"upstream": "eth0", "downstream": ["lan1"], "delay_resp": "sideways"}' >"$config"
+    rc=0
+    out=$(initd reload 2>&1) || rc=$?
+    check "reload of an invalid file: refused (exit $rc) naming the field: $out" \
+        eval '[ "$rc" -ne 0 ] && grep -q "\"delay_resp\"" <<<"$out"'
+    check "reload of an invalid file: same process still running" ours "$pid"
+    rc=0
+    out=$(initd restart 2>&1) || rc=$?
+    check "restart with an invalid file: refused (exit $rc), old process still running: $out" \
+        eval '[ "$rc" -ne 0 ] && ours "$pid"'
+    mv "$config.good" "$config"
+
+    rc=0
+    out=$(initd restart 2>&1) || rc=$?
+    indent <<<"$out"
+    pid2=$(cat "$pidfile" 2>/dev/null || true)
+    check "restart: exit 0, a new process (pid $pid -> ${pid2:-none})" \
+        eval '[ "$rc" -eq 0 ] && [ "$pid2" != "$pid" ] && ours "$pid2" && ! kill -0 "$pid" 2>/dev/null'
+
+    rc=0
+    out=$(initd stop 2>&1) || rc=$?
+    indent <<<"$out"
+    check "stop: exit 0" [ "$rc" -eq 0 ]
+    check "stop: process $pid2 gone, pidfile removed" \
+        eval '! kill -0 "$pid2" 2>/dev/null && [ ! -e "$pidfile" ]'
+    rc=0
+    out=$(initd status) || rc=$?
+    check "status after stop: 3 (stopped): $out" [ "$rc" -eq 3 ]
+    check "stop: ptpproxy logged that it is stopping (SIGTERM)" grep -q "stopping" "$log"
+    rc=0
+    out=$(initd stop 2>&1) || rc=$?
+    check "stop when stopped: exit 0: $out" [ "$rc" -eq 0 ]
+
+    # A pidfile whose process is gone: LSB status 1.
+    sh -c 'echo $$' >"$pidfile"
+    rc=0
+    out=$(initd status) || rc=$?
+    check "status with a stale pidfile: 1 (dead): $out" [ "$rc" -eq 1 ]
+    rm -f "$pidfile"
+
+    # An invalid configuration: nothing starts, the reason is printed.
+    echo '{"upstream": "eth0", "downstream": ["lan1"], "delay_resp": "sideways"}' >"$bad"
+    rc=0
+    out=$(CONFIG=$bad initd start 2>&1) || rc=$?
+    echo "    $out"
+    check "start with an invalid config: refused (exit $rc)" [ "$rc" -ne 0 ]
+    check "start with an invalid config: prints the reason naming the field" \
+        grep -q '"delay_resp".*fix:' <<<"$out"
+    check "start with an invalid config: no process, no pidfile" \
+        eval 'no_ptpproxy_here && [ ! -e "$pidfile" ]'
+    rc=0
+    out=$(DAEMON=$tmp/nonexistent initd start 2>&1) || rc=$?
+    check "start without the binary: exit 5 (not installed): $out" [ "$rc" -eq 5 ]
+
+    echo "    syslog lines collected: $(wc -l <"$log")"
+    sed -n '1,12s/^/    | /p' "$log"
+    echo "$passed $failed" >"$tmp/result"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s.
+wait_for() {
+    local n=$(($1 * 10))
+    shift
+    while [ "$n" -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
+if [ "${1:-}" = --inner ]; then
+    inner "$2" "$3"
+    exit 0
+fi
+
+# ------------------------------------------------------------------ outside: setup and cleanup
+
+[ "$(id -u)" -eq 0 ] || { echo "tests/initscript.sh: needs root (network namespaces)" >&2; exit 1; }
+need=()
+command -v busybox >/dev/null || need+=(busybox)
+command -v ip >/dev/null || need+=(iproute2)
+command -v unshare >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -x target/release/ptpproxy ] || cargo build --release
+
+pfx=pxi$$
+pfx=${pfx:0:9}
+ns=$pfx
+tmp=$(mktemp -d /tmp/ptpproxy-initscript.XXXXXX)
+cleanup() {
+    local p
+    if ip netns list 2>/dev/null | grep -qw "$ns"; then
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$ns"
+for pair in u d e; do
+    ip -n "$ns" link add "${pfx}${pair}0" type veth peer name "${pfx}${pair}1"
+    ip -n "$ns" link set "${pfx}${pair}0" up
+    ip -n "$ns" link set "${pfx}${pair}1" up
+done
+ip -n "$ns" link set lo up
+
+echo "init script: $INIT (busybox sh, busybox start-stop-daemon), namespace $ns"
+rc=0
+ip netns exec "$ns" unshare --mount --propagation private "$0" --inner "$tmp" "$pfx" || rc=$?
+if [ -f "$tmp/result" ]; then
+    read -r passed failed <"$tmp/result"
+else
+    echo "FAIL - the scenario did not finish (exit $rc)"
+    failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
