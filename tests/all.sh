@@ -50,6 +50,8 @@ step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh tests/qem
     cross/*.sh cross/yocto/*.sh cross/openwrt/ptpproxy/files/ptpproxy.init .ci/run
 step "shellcheck (POSIX sh init script)" shellcheck -s sh rootfs-overlay/etc/init.d/ptpproxy
 step "end to end (ptp4l in namespaces)" tests/e2e.sh
+step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least privilege)" tests/hardening.sh
+step "benchmark smoke (ptpproxy vs Linux bridge, 10 s)" tests/bench.sh --smoke
 step "init script (busybox, namespaces)" tests/initscript.sh
 step "static cross builds, every board" tests/cross.sh
 step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh

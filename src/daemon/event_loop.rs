@@ -34,7 +34,7 @@ pub struct Daemon {
     status_buf: String,
     status_errors: RateLimit,
     port_errors: Vec<RateLimit>,
-    tx_errors: RateLimit,
+    tx_errors: Vec<RateLimit>,
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the core's time base (never jumps with the wall clock).
@@ -80,7 +80,7 @@ impl Daemon {
             status_buf: String::with_capacity(status::capacity_hint()),
             status_errors: RateLimit::new(StdDuration::from_secs(60)),
             port_errors,
-            tx_errors: RateLimit::new(StdDuration::from_secs(10)),
+            tx_errors: Vec::new(),
         }
     }
 
@@ -273,13 +273,11 @@ impl Daemon {
         let mut ready: Ready = heapless::Vec::new();
         loop {
             let now = monotonic();
-            let deadline = self.relay.poll_timeout().min(self.next_status).min(
-                if self.ports.iter().all(Port::is_open) {
-                    Instant(u64::MAX)
-                } else {
-                    self.next_reopen
-                },
-            );
+            let deadline = self
+                .relay
+                .poll_timeout()
+                .min(self.next_status)
+                .min(self.next_reopen);
             let wait_ms = deadline
                 .saturating_since(now)
                 .0
@@ -326,6 +324,7 @@ impl Daemon {
                     + ptpproxy::time::Duration::from_secs(u64::from(self.config.status_interval_s));
             }
             if now >= self.next_reopen {
+                self.check_ports();
                 if !self.ports.iter().all(Port::is_open) {
                     self.open_ports();
                 }
@@ -334,26 +333,56 @@ impl Daemon {
         }
     }
 
-    /// Send errors are counted per frame and logged at most every 10 s.
+    /// Send errors are counted per frame and logged at most every 10 s per port.
     fn log_tx_errors(&mut self) {
-        let Some(i) = self.ports.iter().position(|p| p.last_tx_error.is_some()) else {
-            return;
-        };
-        if let Some(n) = self.tx_errors.allow(std::time::Instant::now()) {
-            let p = &mut self.ports[i];
-            let e = p
-                .last_tx_error
-                .take()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            let msg = format!(
-                "port {}: send failed: {e} ({} send errors on this port so far, {n} reports not logged)",
-                p.name, p.counters.tx_errors
-            );
-            self.log.warn(&msg);
+        self.tx_errors.resize_with(self.ports.len(), || {
+            RateLimit::new(StdDuration::from_secs(10))
+        });
+        for (p, limit) in self.ports.iter_mut().zip(&mut self.tx_errors) {
+            let Some(e) = p.last_tx_error.take() else {
+                continue;
+            };
+            if let Some(n) = limit.allow(std::time::Instant::now()) {
+                let msg = format!(
+                    "port {}: send failed: {e} ({} send errors on this port so far, {n} reports not logged)",
+                    p.name, p.counters.tx_errors
+                );
+                self.log.warn(&msg);
+            }
         }
+    }
+
+    /// Once a second: close ports whose interface was deleted or re-created (their socket is
+    /// bound to an interface index that no longer exists and would never be readable again),
+    /// and log link transitions. Sampling once a second bounds these lines to one per second
+    /// and port, however fast a link flaps.
+    fn check_ports(&mut self) {
+        let links: Vec<(String, bool)> = match nix::ifaddrs::getifaddrs() {
+            Ok(addrs) => addrs
+                .map(|a| {
+                    use nix::net::if_::InterfaceFlags as F;
+                    let up = a.flags.contains(F::IFF_UP) && a.flags.contains(F::IFF_RUNNING);
+                    (a.interface_name, up)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         for p in &mut self.ports {
-            p.last_tx_error = None;
+            if p.interface_replaced() {
+                p.close();
+                self.log.notice(&format!(
+                    "port {}: interface deleted or re-created; reopening",
+                    p.name
+                ));
+            }
+            let up = links.iter().any(|(n, up)| *up && *n == p.name);
+            if p.link_up != Some(up) {
+                if p.link_up.is_some() {
+                    let state = if up { "up" } else { "down" };
+                    self.log.notice(&format!("port {}: link {state}", p.name));
+                }
+                p.link_up = Some(up);
+            }
         }
     }
 

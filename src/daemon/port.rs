@@ -52,6 +52,11 @@ pub struct Port {
     /// The most recent send error, for the (rate-limited) log.
     pub last_tx_error: Option<std::io::Error>,
     tx: TxQueue,
+    /// Interface index the open handle is bound to: a deleted and re-created interface gets a
+    /// new one, and the old socket never becomes readable again.
+    ifindex: u32,
+    /// Administrative and operational state at the last check (`None`: not checked yet).
+    pub link_up: Option<bool>,
 }
 
 /// Frames waiting to leave through this port, sent together with one sendmmsg(2) when the loop
@@ -91,11 +96,25 @@ impl Port {
             drops_seen: 0,
             last_tx_error: None,
             tx: TxQueue::new(),
+            ifindex: 0,
+            link_up: None,
         }
     }
 
     pub fn is_open(&self) -> bool {
         self.cap.is_some()
+    }
+
+    /// True if the open handle's interface was deleted (and maybe re-created under the same
+    /// name): the handle is useless and must be reopened.
+    pub fn interface_replaced(&self) -> bool {
+        self.is_open()
+            && nix::net::if_::if_nametoindex(self.name.as_str()).ok() != Some(self.ifindex)
+    }
+
+    /// Open and its link up (as far as known): what the status file reports as "up".
+    pub fn is_up(&self) -> bool {
+        self.is_open() && self.link_up != Some(false)
     }
 
     /// Open (or reopen) the capture handle.
@@ -119,10 +138,14 @@ impl Port {
             .map_err(|e| format!("{}: compiling the filter: {e}", self.name))?;
         attach_kernel_filter(&cap, &program)
             .map_err(|e| format!("{}: kernel filter: {e}", self.name))?;
+        let index = nix::net::if_::if_nametoindex(self.name.as_str())
+            .map_err(|e| format!("{}: interface index: {e}", self.name))?;
         if !self.promiscuous {
-            join_ptp_groups(&cap, &self.name)?;
+            join_ptp_groups(&cap, index)
+                .map_err(|e| format!("{}: joining multicast group: {e}", self.name))?;
         }
         self.cap = Some(cap);
+        self.ifindex = index;
         self.drops_seen = 0;
         self.counters.opens += 1;
         Ok(())
@@ -287,9 +310,7 @@ fn setsockopt<T>(
 
 /// Receive the PTP groups without promiscuous mode: PACKET_ADD_MEMBERSHIP on the capture socket
 /// (the membership lives as long as the socket).
-fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, ifname: &str) -> Result<(), String> {
-    let index = nix::net::if_::if_nametoindex(ifname)
-        .map_err(|e| format!("{ifname}: interface index: {e}"))?;
+fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, index: u32) -> std::io::Result<()> {
     for group in GROUPS {
         let mut mr_address = [0u8; 8];
         mr_address[..6].copy_from_slice(&group);
@@ -299,8 +320,7 @@ fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, ifname: &str) -> Result<()
             mr_alen: 6,
             mr_address,
         };
-        setsockopt(cap, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
-            .map_err(|e| format!("{ifname}: joining multicast group: {e}"))?;
+        setsockopt(cap, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
             if i == 0 { "" } else { "," },
             Escaped(&p.name),
             if i == 0 { "upstream" } else { "downstream" },
-            p.is_open(),
+            p.is_up(),
             stats.rx[i],
             c.tx,
             c.tx_errors,

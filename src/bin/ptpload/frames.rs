@@ -3,8 +3,8 @@
 //! Built and read with `ptpproxy::wire` (the same views the relay uses): the PTP common header
 //! through [`HeaderRepr::emit`], received frames through [`PtpFrame::parse`]. Every emulated
 //! party has a clockIdentity that says who it is (`02:70:XX:ff:fe:NN:NN:NN`, XX = `l` client,
-//! `f` foreign client, `m` master) and a MAC derived from it, so a received frame is mapped back
-//! to its sender without a table.
+//! `f` foreign client, `m` master, `x` a `--flood` sender) and a MAC derived from it, so a
+//! received frame is mapped back to its sender without a table.
 
 use ptpproxy::wire::ip::{checksum_fold, sum_words};
 use ptpproxy::wire::ptp::{Header, HeaderRepr};
@@ -24,6 +24,7 @@ const UDP4_GROUP: [u8; 4] = [224, 0, 1, 129];
 const KIND_CLIENT: u8 = b'l';
 const KIND_FOREIGN: u8 = b'f';
 const KIND_MASTER: u8 = b'm';
+const KIND_FLOOD: u8 = b'x';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -61,6 +62,8 @@ pub enum Who {
     Master,
     Client(u32),
     Foreign(u32),
+    /// A `--flood` sender (flood.rs).
+    Flood(u32),
     /// Not one of ours.
     Other,
 }
@@ -71,6 +74,7 @@ impl Who {
             Who::Master => (KIND_MASTER, 1),
             Who::Client(n) => (KIND_CLIENT, n),
             Who::Foreign(n) => (KIND_FOREIGN, n),
+            Who::Flood(n) => (KIND_FLOOD, n),
             Who::Other => (0, 0),
         }
     }
@@ -96,6 +100,7 @@ impl Who {
         let net = match k {
             KIND_MASTER => 98,
             KIND_FOREIGN => 97,
+            KIND_FLOOD => 96,
             _ => 100 + b[1],
         };
         [10, net, b[2], b[3]]
@@ -110,6 +115,7 @@ impl Who {
         match c[2] {
             KIND_CLIENT => Who::Client(n),
             KIND_FOREIGN => Who::Foreign(n),
+            KIND_FLOOD => Who::Flood(n),
             KIND_MASTER if n == 1 => Who::Master,
             _ => Who::Other,
         }

@@ -7,9 +7,12 @@
 //! "foreign" Delay_Req (upstream side) and Delay_Resp (for clients that never asked) that a
 //! selective relay must drop, and measures per direction what was sent, received and lost and
 //! the one-way latency through the forwarder from kernel timestamps on both ends (net.rs).
+//! `--flood` adds misbehaving senders (fake clients, rogue masters, malformed frames: flood.rs)
+//! for the hardening tests, and every port's arrivals are watched for silences (link flaps).
 //! Frames are built and read with `ptpproxy::wire`. Bounded by `--duration` and `--max-frames`;
 //! it touches no interface but those it is given.
 
+mod flood;
 mod frames;
 mod hist;
 mod net;
@@ -18,6 +21,7 @@ mod run;
 
 use std::process::ExitCode;
 
+use flood::{Flood, FloodMsg};
 use frames::Transport;
 use run::{Iface, Options, MAX_DOWN};
 
@@ -48,8 +52,26 @@ current namespace. Needs CAP_NET_RAW and CAP_SYS_ADMIN (root).
                       two, 8): the send stamps come from the kernel's copy of each sent frame,
                       which costs ring space and CPU; Sync/Follow_Up/Announce are always timed
   --seed N            random seed (1)
+  --gap-ms MS         list every silence of at least MS in a port's arrivals of the well-behaved
+                      flows (the master's frames, our clients' Delay_Req and Delay_Resp) (250)
   --json FILE         also write the results as JSON
   --quiet             no table on stdout
+
+Misbehaving senders (tests/hardening.sh), from identities 02:70:78:ff:fe:NN:NN:NN with MACs
+02:70:78:NN:NN:NN; what of them reaches each port is counted:
+  --flood NETNS:IF:RATE  send RATE frames/s on IF (may be one of --downstream); up to 4, each
+                      with identities of its own; the options below apply to all (none)
+  --flood-msg KIND    delay_req: a fake client's Delay_Req; rogue: Sync, Follow_Up, Announce in
+                      turn; signaling: Signaling; malformed: 14 kinds of broken frames in turn
+                      (truncated, bad version, lying messageLength, reserved type, QinQ, bad IPv4
+                      header, fragment, bad UDP length, huge TLV length, wrong domain) (delay_req)
+  --flood-at S        start S s after the clients' first Delay_Req; negative: before it (the
+                      clients then start -S s after ptpload) (0)
+  --flood-for S       flood for S s (0: until the end)
+  --flood-identities N  cycle N identities (1: one client far above its rate); 0: a fresh
+                      identity and MAC for every frame (0)
+  --flood-single-mac  every frame of a --flood from one MAC, 02:70:78:ff:ff:f0 for the first
+                      (identities still vary)
 Exit status: 0 when the run completed (whatever it measured), 1 on a setup error, 2 on usage.";
 
 fn usage(problem: &str) -> ExitCode {
@@ -85,7 +107,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         ring_bytes: 8 << 20,
         tap_every: 8,
         seed: 1,
+        flood: Vec::new(),
+        gap_ns: 250_000_000,
     };
+    let mut flood: Vec<(Iface, f64)> = Vec::new();
+    let (mut flood_msg, mut flood_at, mut flood_for, mut flood_ids, mut single_mac) =
+        (FloodMsg::DelayReq, 0.0, 0.0, 0u32, false);
     let mut json = None;
     let mut quiet = false;
     let mut have_up = false;
@@ -149,6 +176,31 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 }
             }
             "--seed" => o.seed = num(a, it.next())?,
+            "--gap-ms" => o.gap_ns = range(a, num::<u64>(a, it.next())?, 1, 60_000)? * 1_000_000,
+            "--flood" => {
+                let v = it.next().ok_or("--flood needs NETNS:IF:RATE")?;
+                let (i, r) = v
+                    .rsplit_once(':')
+                    .ok_or(format!("--flood: {v:?} is not NETNS:IF:RATE"))?;
+                let iface = Iface::parse(i).ok_or(format!("--flood: bad interface {i:?}"))?;
+                let rate: f64 = r
+                    .parse()
+                    .map_err(|_| format!("--flood: rate {r:?} is not a number"))?;
+                if flood.len() == flood::MAX_SOURCES {
+                    return Err(format!("at most {} --flood", flood::MAX_SOURCES));
+                }
+                flood.push((iface, range(a, rate, 0.1, 2_000_000.0)?));
+            }
+            "--flood-msg" => {
+                let v = it.next().ok_or("--flood-msg needs a kind")?;
+                flood_msg = FloodMsg::parse(v).ok_or(format!(
+                    "--flood-msg: delay_req, rogue, signaling or malformed, not {v:?}"
+                ))?;
+            }
+            "--flood-at" => flood_at = range(a, num(a, it.next())?, -60.0, 3600.0)?,
+            "--flood-for" => flood_for = range(a, num(a, it.next())?, 0.0, 3600.0)?,
+            "--flood-identities" => flood_ids = num(a, it.next())?,
+            "--flood-single-mac" => single_mac = true,
             "--json" => json = Some(it.next().ok_or("--json needs a file")?.clone()),
             "--quiet" => quiet = true,
             "-h" | "--help" => return Err(String::new()),
@@ -164,6 +216,22 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     if o.sync_rate == 0.0 {
         o.sync_rate = o.rate;
     }
+    o.flood = flood
+        .into_iter()
+        .enumerate()
+        .map(|(i, (iface, rate))| Flood {
+            iface,
+            rate,
+            at_s: flood_at,
+            for_s: flood_for,
+            identities: flood_ids,
+            single_mac,
+            msg: flood_msg,
+            transport: o.transport,
+            domain: o.domain,
+            source: i as u32,
+        })
+        .collect();
     Ok(Args {
         opts: o,
         json,

@@ -122,6 +122,10 @@ impl Batch {
         self.lens.len()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.frames.len()
+    }
+
     pub fn is_full(&self) -> bool {
         self.lens.len() == self.frames.len()
     }
@@ -244,9 +248,10 @@ fn wait_writable(fd: &OwnedFd) {
 /// (parsed in user space) and unfragmented UDPv4 to port 319 or 320. Copies of our own
 /// transmissions (the tap): Sync, Follow_Up and Announce all, Delay_Req and Delay_Resp only when
 /// `sequenceId % tap_every == 0`, so the latency of those is sampled and the ring and the meter
-/// do not carry one extra frame for every frame sent. `ptp_at`: offset of the PTP header in the
-/// frames we send. Classic BPF; jump offsets are relative to the next instruction.
-fn ptp_filter(ptp_at: u32, tap_every: u32) -> [libc::sock_filter; 23] {
+/// do not carry one extra frame for every frame sent; none of the `--flood` senders' (source MAC
+/// 02:70:78:…), which are not timed. `ptp_at`: offset of the PTP header in the frames we send.
+/// Classic BPF; jump offsets are relative to the next instruction.
+fn ptp_filter(ptp_at: u32, tap_every: u32) -> [libc::sock_filter; 25] {
     const LDW_ABS: u16 = 0x20;
     const LDH_ABS: u16 = 0x28;
     const LDB_ABS: u16 = 0x30;
@@ -261,28 +266,30 @@ fn ptp_filter(ptp_at: u32, tap_every: u32) -> [libc::sock_filter; 23] {
     let i = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     [
         i(LDW_ABS, 0, 0, PKTTYPE),     // 0
-        i(JEQ, 0, 7, 4),               // 1: not PACKET_OUTGOING -> 9
-        i(LDB_ABS, 0, 0, ptp_at),      // 2: messageType
-        i(AND, 0, 0, 0x0F),            // 3
-        i(JEQ, 1, 0, 1),               // 4: Delay_Req -> 6
-        i(JEQ, 0, 16, 9),              // 5: not Delay_Resp -> accept (22)
-        i(LDB_ABS, 0, 0, ptp_at + 31), // 6: sequenceId, low byte
-        i(AND, 0, 0, tap_every - 1),   // 7
-        i(JEQ, 13, 12, 0),             // 8: sampled -> accept (22), else drop (21)
-        i(LDH_ABS, 0, 0, 12),          // 9: EtherType
-        i(JEQ, 11, 0, 0x88F7),         // 10: PTP -> accept
-        i(JEQ, 10, 0, 0x8100),         // 11: tagged -> accept
-        i(JEQ, 0, 8, 0x0800),          // 12: not IPv4 -> drop
-        i(LDB_ABS, 0, 0, 23),          // 13: IP protocol
-        i(JEQ, 0, 6, 17),              // 14: not UDP -> drop
-        i(LDH_ABS, 0, 0, 20),          // 15: flags + fragment offset
-        i(JSET, 4, 0, 0x1FFF),         // 16: fragment -> drop
-        i(LDX_MSH, 0, 0, 14),          // 17: X = IP header length
-        i(LDH_IND, 0, 0, 14 + 2),      // 18: UDP destination port
-        i(JEQ, 2, 0, 319),             // 19: event -> accept
-        i(JEQ, 1, 0, 320),             // 20: general -> accept
-        i(RET, 0, 0, 0),               // 21: drop
-        i(RET, 0, 0, 0xFFFF),          // 22: accept
+        i(JEQ, 0, 9, 4),               // 1: not PACKET_OUTGOING -> 11
+        i(LDB_ABS, 0, 0, 8),           // 2: source MAC, third byte
+        i(JEQ, 19, 0, 0x78),           // 3: 'x', a --flood sender -> drop (23)
+        i(LDB_ABS, 0, 0, ptp_at),      // 4: messageType
+        i(AND, 0, 0, 0x0F),            // 5
+        i(JEQ, 1, 0, 1),               // 6: Delay_Req -> 8
+        i(JEQ, 0, 16, 9),              // 7: not Delay_Resp -> accept (24)
+        i(LDB_ABS, 0, 0, ptp_at + 31), // 8: sequenceId, low byte
+        i(AND, 0, 0, tap_every - 1),   // 9
+        i(JEQ, 13, 12, 0),             // 10: sampled -> accept (24), else drop (23)
+        i(LDH_ABS, 0, 0, 12),          // 11: EtherType
+        i(JEQ, 11, 0, 0x88F7),         // 12: PTP -> accept
+        i(JEQ, 10, 0, 0x8100),         // 13: tagged -> accept
+        i(JEQ, 0, 8, 0x0800),          // 14: not IPv4 -> drop
+        i(LDB_ABS, 0, 0, 23),          // 15: IP protocol
+        i(JEQ, 0, 6, 17),              // 16: not UDP -> drop
+        i(LDH_ABS, 0, 0, 20),          // 17: flags + fragment offset
+        i(JSET, 4, 0, 0x1FFF),         // 18: fragment -> drop
+        i(LDX_MSH, 0, 0, 14),          // 19: X = IP header length
+        i(LDH_IND, 0, 0, 14 + 2),      // 20: UDP destination port
+        i(JEQ, 2, 0, 319),             // 21: event -> accept
+        i(JEQ, 1, 0, 320),             // 22: general -> accept
+        i(RET, 0, 0, 0),               // 23: drop
+        i(RET, 0, 0, 0xFFFF),          // 24: accept
     ]
 }
 

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::flood::{Flood, FloodMsg, MALFORMED};
 use crate::hist::Hist;
-use crate::run::{Flow, Report};
+use crate::run::{FloodReport, Flow, Report};
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -182,6 +183,54 @@ pub fn table(r: &Report) -> String {
             p.name, p.tx, p.rx, p.taps, p.tx_errors, p.ring_drops, p.delay_req_flooded, p.other
         );
     }
+    for p in &r.ports {
+        if !p.gaps.is_empty() {
+            let list: Vec<String> = p
+                .gaps
+                .iter()
+                .map(|&(a, b)| format!("{:.0} ms", (b - a) as f64 / 1e6))
+                .collect();
+            let _ = writeln!(
+                out,
+                "gaps       {}: {} silence(s) of at least {} ms: {}",
+                p.name,
+                p.gaps.len(),
+                o.gap_ns / 1_000_000,
+                list.join(", ")
+            );
+        }
+    }
+    for (f, fl) in r.flood.iter().zip(&o.flood) {
+        let kinds: Vec<String> = fl
+            .msg
+            .kinds()
+            .iter()
+            .zip(&f.by_kind)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "flood      {} on {} at {}/s{}: sent {} ({:.0}/s over {:.2} s, {} send errors; {}); \
+             at the master: {} Delay_Req from {} identities, {} answered; arrivals per port: {}",
+            fl.msg.name(),
+            fl.iface,
+            fl.rate,
+            if fl.single_mac { ", one MAC" } else { "" },
+            f.sent,
+            f.sent as f64 / f.elapsed_s.max(1e-9),
+            f.elapsed_s,
+            f.tx_errors,
+            kinds.join(", "),
+            f.delay_req_at_master,
+            f.identities_at_master,
+            f.answered,
+            r.ports
+                .iter()
+                .map(|p| format!("{} {}+{} resp", p.name, p.flood_rx, p.flood_delay_resp))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let limits = r.generator_limits();
     let _ = writeln!(
         out,
@@ -241,6 +290,54 @@ fn total_json(t: &Total) -> String {
     )
 }
 
+fn flood_json(r: &Report) -> String {
+    let all: Vec<String> = r
+        .flood
+        .iter()
+        .zip(&r.opts.flood)
+        .map(|(f, fl)| one_flood_json(f, fl))
+        .collect();
+    format!("[{}]", all.join(","))
+}
+
+fn one_flood_json(f: &FloodReport, fl: &Flood) -> String {
+    let kinds: Vec<String> = fl
+        .msg
+        .kinds()
+        .iter()
+        .zip(&f.by_kind)
+        .map(|(k, n)| format!("\"{k}\":{n}"))
+        .collect();
+    // What ptpproxy is expected to do with each kind (a drop reason of its status file, or
+    // "forwarded.<class>"): malformed frames only.
+    let expected: Vec<String> = if fl.msg == FloodMsg::Malformed {
+        MALFORMED
+            .iter()
+            .map(|(k, reason)| format!("\"{k}\":\"{reason}\""))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    format!(
+        "{{\"iface\":\"{}\",\"msg\":\"{}\",\"rate\":{},\"at_s\":{},\"for_s\":{},\"identities\":{},\"single_mac\":{},\"sent\":{},\"tx_errors\":{},\"elapsed_s\":{:.3},\"by_kind\":{{{}}},\"expected\":{{{}}},\"delay_req_at_master\":{},\"identities_at_master\":{},\"answered\":{}}}",
+        esc(&fl.iface.to_string()),
+        fl.msg.name(),
+        fl.rate,
+        fl.at_s,
+        fl.for_s,
+        fl.identities,
+        fl.single_mac,
+        f.sent,
+        f.tx_errors,
+        f.elapsed_s,
+        kinds.join(","),
+        expected.join(","),
+        f.delay_req_at_master,
+        f.identities_at_master,
+        f.answered
+    )
+}
+
 pub fn json(r: &Report) -> String {
     let o = &r.opts;
     let mut out = String::new();
@@ -251,7 +348,7 @@ pub fn json(r: &Report) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "{{\"options\":{{\"upstream\":\"{}\",\"downstream\":[{}],\"clients\":{},\"rate\":{},\"sync_rate\":{},\"announce_rate\":{},\"jitter\":{},\"foreign\":{},\"transport\":\"{}\",\"domain\":{},\"duration_s\":{},\"max_frames\":{},\"batch\":{},\"tap_every\":{}}},",
+        "{{\"options\":{{\"upstream\":\"{}\",\"downstream\":[{}],\"clients\":{},\"rate\":{},\"sync_rate\":{},\"announce_rate\":{},\"jitter\":{},\"foreign\":{},\"transport\":\"{}\",\"domain\":{},\"duration_s\":{},\"max_frames\":{},\"batch\":{},\"tap_every\":{},\"gap_ms\":{}}},",
         esc(&o.upstream.to_string()),
         ifaces.join(","),
         o.clients,
@@ -265,7 +362,8 @@ pub fn json(r: &Report) -> String {
         o.duration_s,
         o.max_frames,
         o.batch,
-        o.tap_every
+        o.tap_every,
+        o.gap_ns / 1_000_000
     );
     let _ = writeln!(
         out,
@@ -310,7 +408,7 @@ pub fn json(r: &Report) -> String {
     for (i, p) in r.ports.iter().enumerate() {
         let _ = write!(
             out,
-            "{}{{\"name\":\"{}\",\"role\":\"{}\",\"tx\":{},\"tx_errors\":{},\"rx\":{},\"taps\":{},\"ring_drops\":{},\"delay_resp_group\":{},\"delay_req_flooded\":{},\"other\":{}}}",
+            "{}{{\"name\":\"{}\",\"role\":\"{}\",\"tx\":{},\"tx_errors\":{},\"rx\":{},\"taps\":{},\"ring_drops\":{},\"delay_resp_group\":{},\"delay_req_flooded\":{},\"other\":{},\"flood_rx\":{},\"flood_delay_resp\":{},\"first_rx_ns\":{},\"last_rx_ns\":{},\"max_gap_ms\":{:.1},\"gaps\":[{}]}}",
             if i == 0 { "" } else { "," },
             esc(&p.name),
             if i == 0 { "upstream" } else { "downstream" },
@@ -321,14 +419,25 @@ pub fn json(r: &Report) -> String {
             p.ring_drops,
             p.delay_resp_group,
             p.delay_req_flooded,
-            p.other
+            p.other,
+            p.flood_rx,
+            p.flood_delay_resp,
+            p.first_rx_ns,
+            p.last_rx_ns,
+            p.max_gap_ns as f64 / 1e6,
+            p.gaps
+                .iter()
+                .map(|(a, b)| format!("[{a},{b}]"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
     }
+    let _ = writeln!(out, "],\n\"flood\":{},", flood_json(r));
     let limits = r.generator_limits();
     let reasons: Vec<String> = limits.iter().map(|s| format!("\"{}\"", esc(s))).collect();
     let _ = writeln!(
         out,
-        "],\n\"generator\":{{\"cpu_s\":{:.3},\"cpu_share\":{:.3},\"late_sends\":{},\"max_lag_us\":{:.1},\"negative_latencies\":{},\"limited\":{},\"reasons\":[{}]}},",
+        "\"generator\":{{\"cpu_s\":{:.3},\"cpu_share\":{:.3},\"late_sends\":{},\"max_lag_us\":{:.1},\"negative_latencies\":{},\"limited\":{},\"reasons\":[{}]}},",
         r.cpu_s,
         r.cpu_s / r.elapsed_s.max(1e-9),
         r.late_sends,

@@ -7,11 +7,12 @@
 //! Latency never depends on this loop's own delays: both ends are kernel timestamps (net.rs).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::io;
 
 use ptpproxy::wire::{MessageType, PortIdentity};
 
+use crate::flood::Flood;
 use crate::frames::{self, Builder, Msg, Seen, Transport, Who};
 use crate::hist::Hist;
 use crate::net::{self, Batch, RxRing, TxSocket};
@@ -72,6 +73,10 @@ pub struct Options {
     /// Latency of Delay_Req/Delay_Resp sampled on every `tap_every`-th sequenceId (power of 2).
     pub tap_every: u32,
     pub seed: u64,
+    /// Misbehaving senders (`--flood`), if any.
+    pub flood: Vec<Flood>,
+    /// Silences of at least this long in a port's arrivals are listed (ns).
+    pub gap_ns: u64,
 }
 
 /// Sequence numbers a client may have in flight before a late frame counts as lost.
@@ -82,6 +87,10 @@ const MASTER_WINDOW: usize = 1024;
 const BUDGET: usize = 4096;
 /// A send later than this after its deadline counts as late (the generator fell behind).
 const LATE_NS: u64 = 1_000_000;
+/// Gaps listed per port (the longest is always in `max_gap_ns`).
+const MAX_GAPS: usize = 64;
+/// The flood is sent in bursts of at most this much time's worth (fewer wake-ups).
+const FLOOD_SLACK_NS: u64 = 500_000;
 
 /// One message class in one direction.
 #[derive(Default, Clone)]
@@ -159,6 +168,18 @@ pub struct PortCounts {
     pub delay_req_flooded: u64,
     /// Frames not ours or not expected here.
     pub other: u64,
+    /// Frames from `--flood` identities that arrived here (a relay's leaks or admissions).
+    pub flood_rx: u64,
+    /// Delay_Resp for `--flood` identities that arrived here.
+    pub flood_delay_resp: u64,
+    /// Arrivals of the well-behaved flows (the master's frames and our clients' Delay_Resp on a
+    /// client port, our clients' Delay_Req on the master's): first and last kernel stamp
+    /// (CLOCK_REALTIME ns), the longest silence between two, and every silence of at least
+    /// `--gap-ms` as (last arrival before, first after).
+    pub first_rx_ns: u64,
+    pub last_rx_ns: u64,
+    pub max_gap_ns: u64,
+    pub gaps: Vec<(u64, u64)>,
 }
 
 #[derive(Default, Clone)]
@@ -188,6 +209,24 @@ pub struct Report {
     pub stopped_by_max_frames: bool,
     /// Latency samples dropped because the arrival stamp preceded the send stamp.
     pub negative: u64,
+    /// One per `--flood`.
+    pub flood: Vec<FloodReport>,
+}
+
+/// What the `--flood` senders did and what of it reached the master.
+#[derive(Default, Clone)]
+pub struct FloodReport {
+    pub sent: u64,
+    pub tx_errors: u64,
+    /// Frames sent per kind (FloodMsg::kinds order).
+    pub by_kind: Vec<u64>,
+    /// From the first flood frame to the last, s.
+    pub elapsed_s: f64,
+    /// Flood Delay_Req that reached the master, and how many identities they came from.
+    pub delay_req_at_master: u64,
+    pub identities_at_master: u64,
+    /// Delay_Resp the master sent to flood identities.
+    pub answered: u64,
 }
 
 impl Report {
@@ -285,6 +324,10 @@ struct Meter {
     /// Delay_Req the master read and must answer: (who asked, sequenceId, arrival stamp).
     answer: Vec<(PortIdentity, u16, u64)>,
     negative: u64,
+    gap_ns: u64,
+    /// Per `--flood` source: its Delay_Req at the master and the identities they came from.
+    flood_req_at_master: Vec<u64>,
+    flood_ids_at_master: Vec<HashSet<u32>>,
 }
 
 fn master_index(kind: MessageType) -> Option<usize> {
@@ -379,7 +422,32 @@ impl Meter {
         }
     }
 
+    /// A well-behaved flow arrived on `port` at `ts`: track first, last and the silences.
+    fn alive(&mut self, port: usize, ts: u64) {
+        let p = &mut self.ports[port];
+        if p.first_rx_ns == 0 {
+            p.first_rx_ns = ts;
+        } else if ts > p.last_rx_ns {
+            let gap = ts - p.last_rx_ns;
+            p.max_gap_ns = p.max_gap_ns.max(gap);
+            if gap >= self.gap_ns && p.gaps.len() < MAX_GAPS {
+                p.gaps.push((p.last_rx_ns, ts));
+            }
+        }
+        p.last_rx_ns = p.last_rx_ns.max(ts);
+    }
+
     fn at_master(&mut self, s: &Seen, ts: u64) {
+        if let Who::Flood(n) = s.from {
+            self.ports[0].flood_rx += 1;
+            let src = Flood::source_of(n);
+            if s.kind == MessageType::DelayReq && src < self.flood_req_at_master.len() {
+                self.flood_req_at_master[src] += 1;
+                self.flood_ids_at_master[src].insert(n);
+                self.answer.push((s.source, s.seq, ts));
+            }
+            return;
+        }
         if s.kind != MessageType::DelayReq {
             self.ports[0].other += 1;
             return;
@@ -402,6 +470,7 @@ impl Meter {
         slot.req_rx_ts = ts;
         let tx = slot.req_tx_ts;
         self.delay_req.received += 1;
+        self.alive(0, ts);
         if tx != 0 {
             self.latency(Which::Req, tx, ts);
         }
@@ -409,10 +478,18 @@ impl Meter {
 
     fn at_clients(&mut self, d: usize, s: &Seen, ts: u64) {
         let port = d + 1;
+        if let Who::Flood(_) = s.from {
+            self.ports[port].flood_rx += 1;
+            return;
+        }
         match s.kind {
             MessageType::DelayResp => {
                 if s.group_dst {
                     self.ports[port].delay_resp_group += 1;
+                }
+                if let Who::Flood(_) = s.requesting {
+                    self.ports[port].flood_delay_resp += 1;
+                    return;
                 }
                 if let Who::Foreign(_) = s.requesting {
                     self.foreign_resp.leaked += 1;
@@ -444,6 +521,7 @@ impl Meter {
                 slot.resp_rx_ts = ts;
                 let tx = slot.resp_tx_ts;
                 self.delay_resp.received += 1;
+                self.alive(port, ts);
                 self.counts[c].delay_resp_own += 1;
                 if s.group_dst {
                     self.counts[c].own_group += 1;
@@ -477,6 +555,7 @@ impl Meter {
                     slot.early[d] = ts;
                 }
                 self.master_flows[m].received += 1;
+                self.alive(port, ts);
                 if tx != 0 {
                     self.latency(Which::Master(m), tx, ts);
                 }
@@ -494,7 +573,7 @@ enum Which {
 
 impl Who {
     /// The client whose MAC this is (inverse of [`Who::mac`]).
-    fn of_mac(mac: &[u8; 6]) -> Who {
+    pub(crate) fn of_mac(mac: &[u8; 6]) -> Who {
         Who::of(&PortIdentity {
             clock_identity: [mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]],
             port_number: 1,
@@ -527,8 +606,95 @@ fn log_interval(rate: f64) -> i8 {
     (-rate.log2().round()).clamp(-7.0, 7.0) as i8
 }
 
+/// The `--flood` sender while it runs.
+struct FloodState {
+    opts: Flood,
+    tx: TxSocket,
+    batch: Batch,
+    next: u64,
+    end: u64,
+    period: u64,
+    k: u64,
+    first: u64,
+    last: u64,
+    report: FloodReport,
+}
+
+impl FloodState {
+    fn open(f: &Flood, batch: usize) -> io::Result<FloodState> {
+        let tx = net::in_netns(&f.iface.netns, || {
+            TxSocket::open(&f.iface.name, f.transport.ethertype(), batch)
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("--flood {}: {e}", f.iface)))?;
+        Ok(FloodState {
+            opts: f.clone(),
+            tx,
+            batch: Batch::new(batch),
+            next: u64::MAX,
+            end: 0,
+            period: (1e9 / f.rate) as u64,
+            k: 0,
+            first: 0,
+            last: 0,
+            report: FloodReport {
+                by_kind: vec![0; f.msg.kinds().len()],
+                ..FloodReport::default()
+            },
+        })
+    }
+
+    /// Send what is due at `now` (at most `budget` frames); returns how many.
+    fn send_due(&mut self, now: u64, wall: u64, budget: usize) -> usize {
+        let mut n = 0;
+        while self.next <= now && self.next < self.end && n < budget {
+            if self.batch.is_full() {
+                self.flush();
+            }
+            let (f, k) = (&self.opts, self.k);
+            let mut which = 0;
+            self.batch.push(|buf| {
+                let (len, w) = f.build(k, wall, buf);
+                which = w;
+                len
+            });
+            self.report.by_kind[which] += 1;
+            if self.first == 0 {
+                self.first = now;
+            }
+            self.last = now;
+            self.k += 1;
+            self.next += self.period;
+            n += 1;
+        }
+        self.flush();
+        n
+    }
+
+    fn flush(&mut self) {
+        let s = self.tx.send(&mut self.batch);
+        self.report.sent += s.ok;
+        self.report.tx_errors += s.errors;
+    }
+
+    /// When the loop should wake for the flood next (a burst's worth later than due).
+    fn wake(&self) -> u64 {
+        if self.next >= self.end {
+            u64::MAX
+        } else {
+            self.next.saturating_add(
+                (self.period * (self.batch.capacity() as u64 - 1)).min(FLOOD_SLACK_NS),
+            )
+        }
+    }
+}
+
 pub fn run(o: Options) -> io::Result<Report> {
     let mut ports = open_ports(&o)?;
+    let mut flood = o
+        .flood
+        .iter()
+        .map(|f| FloodState::open(f, o.batch))
+        .collect::<io::Result<Vec<_>>>()?;
     net::tight_timers();
     // Frames that reached the rings between bind and now are not part of the run.
     for p in &mut ports {
@@ -569,6 +735,9 @@ pub fn run(o: Options) -> io::Result<Report> {
             .collect(),
         answer: Vec::with_capacity(BUDGET * (ndown + 1)),
         negative: 0,
+        gap_ns: o.gap_ns,
+        flood_req_at_master: vec![0; o.flood.len()],
+        flood_ids_at_master: vec![HashSet::new(); o.flood.len()],
     };
 
     let mut rng = Rng(o.seed | 1);
@@ -588,8 +757,25 @@ pub fn run(o: Options) -> io::Result<Report> {
         log_interval(o.announce_rate),
     );
 
-    let start = net::clock_ns(libc::CLOCK_MONOTONIC) + 20_000_000;
+    // The clients' first Delay_Req: a flood that starts before them (--flood-at < 0) gets its
+    // lead first.
+    let t0 = net::clock_ns(libc::CLOCK_MONOTONIC) + 20_000_000;
+    let lead = o
+        .flood
+        .iter()
+        .map(|f| (-f.at_s * 1e9).max(0.0) as u64)
+        .max()
+        .unwrap_or(0);
+    let start = t0 + lead;
     let end = start + (o.duration_s * 1e9) as u64;
+    for (fs, f) in flood.iter_mut().zip(&o.flood) {
+        fs.next = (start as i64 + (f.at_s * 1e9) as i64).max(t0 as i64) as u64;
+        fs.end = if f.for_s > 0.0 {
+            (fs.next + (f.for_s * 1e9) as u64).min(end)
+        } else {
+            end
+        };
+    }
     let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::with_capacity(n);
     let mut next_k = vec![0u64; n];
     let mut next_seq = vec![0u16; n];
@@ -597,7 +783,9 @@ pub fn run(o: Options) -> io::Result<Report> {
         let due = start + (rng.next_f64() * jitter as f64) as u64;
         heap.push(Reverse((due, c as u32)));
     }
-    let (mut next_sync, mut next_announce, mut next_foreign) = (start, start, start);
+    // No foreign frame at all without --foreign (not even the first one).
+    let first_foreign = if foreign_rate > 0.0 { start } else { u64::MAX };
+    let (mut next_sync, mut next_announce, mut next_foreign) = (start, start, first_foreign);
     let (mut sync_seq, mut announce_seq, mut foreign_seq) = (0u16, 0u16, 0u32);
     let fds: Vec<i32> = ports.iter().map(|p| p.rx.raw_fd()).collect();
     let cpu0 = net::cpu_ns();
@@ -621,6 +809,11 @@ pub fn run(o: Options) -> io::Result<Report> {
             }
         }
         let mut work = 0usize;
+        if stopped_at.is_none() {
+            for fs in &mut flood {
+                work += fs.send_due(now, wall, BUDGET);
+            }
+        }
         if stopped_at.is_none() && now >= start {
             let up = &mut ports[0];
             let mut put = |msg: Msg, port: &mut Port| {
@@ -787,7 +980,13 @@ pub fn run(o: Options) -> io::Result<Report> {
                         slot.resp_sent = true;
                     }
                 }
-                m.delay_resp.sent += 1;
+                if let Who::Flood(n) = Who::of(&id) {
+                    if let Some(fs) = flood.get_mut(Flood::source_of(n)) {
+                        fs.report.answered += 1;
+                    }
+                } else {
+                    m.delay_resp.sent += 1;
+                }
                 let up = &mut ports[0];
                 if up.batch.is_full() {
                     flush(up, &mut m.ports, 0);
@@ -811,7 +1010,8 @@ pub fn run(o: Options) -> io::Result<Report> {
             m.answer.clear();
             flush(&mut ports[0], &mut m.ports, 0);
         }
-        sent_total = m.ports.iter().map(|p| p.tx).sum();
+        sent_total = m.ports.iter().map(|p| p.tx).sum::<u64>()
+            + flood.iter().map(|f| f.report.sent).sum::<u64>();
         if work == 0 {
             let now = net::clock_ns(libc::CLOCK_MONOTONIC);
             let next = match stopped_at {
@@ -820,6 +1020,9 @@ pub fn run(o: Options) -> io::Result<Report> {
                     let mut next = next_sync.min(next_announce).min(next_foreign).min(end);
                     if let Some(&Reverse((due, _))) = heap.peek() {
                         next = next.min(due);
+                    }
+                    for fs in &flood {
+                        next = next.min(fs.wake());
                     }
                     next
                 }
@@ -837,6 +1040,21 @@ pub fn run(o: Options) -> io::Result<Report> {
         }
     }
     let stop = stopped_at.unwrap_or(end);
+    let flood = flood
+        .into_iter()
+        .enumerate()
+        .map(|(i, fs)| {
+            if let Some(e) = &fs.tx.last_error {
+                eprintln!("ptpload: --flood {}: last send error: {e}", fs.opts.iface);
+            }
+            FloodReport {
+                elapsed_s: fs.last.saturating_sub(fs.first) as f64 / 1e9,
+                delay_req_at_master: m.flood_req_at_master[i],
+                identities_at_master: m.flood_ids_at_master[i].len() as u64,
+                ..fs.report
+            }
+        })
+        .collect();
     let [sync, follow_up, announce] = m.master_flows;
     Ok(Report {
         elapsed_s: stop.saturating_sub(start) as f64 / 1e9,
@@ -855,6 +1073,7 @@ pub fn run(o: Options) -> io::Result<Report> {
         max_lag_ns: max_lag,
         stopped_by_max_frames: by_max,
         negative: m.negative,
+        flood,
     })
 }
 
