@@ -52,6 +52,7 @@ step "shellcheck (POSIX sh init script)" shellcheck -s sh rootfs-overlay/etc/ini
 step "end to end (ptp4l in namespaces)" tests/e2e.sh
 step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least privilege)" tests/hardening.sh
 step "benchmark smoke (ptpproxy vs Linux bridge, 10 s)" tests/bench.sh --smoke
+step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh
 step "static cross builds, every board" tests/cross.sh
 step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
