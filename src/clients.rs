@@ -135,14 +135,30 @@ impl ClientTable {
         let interval = self.interval();
         // One second's worth of burst: tolerance = (rate - 1) intervals.
         let tolerance = Duration(interval.0 * u64::from(self.limits.max_rate.max(1) - 1));
-        if let Some(c) = self.clients.get_mut(&id) {
-            c.last_seen = now;
-            let moved = c.port != port;
-            if moved {
-                self.per_port[c.port.index()] -= 1;
-                self.per_port[port.index()] += 1;
-                c.port = port;
+        if let Some(known) = self.clients.get(&id).copied() {
+            let moved = known.port != port;
+            // A known identity on another port, or behind another MAC, is admitted there by the
+            // same rules as a newcomer; refused, it is not refreshed and ages out where it was.
+            let mut counts = self.per_port;
+            counts[known.port.index()] -= 1;
+            counts[port.index()] += 1;
+            if moved && !self.shares_covered(&counts) {
+                return Err(DropReason::PortShareFull);
             }
+            let new_mac = known.mac != mac;
+            if new_mac && self.macs.get(&mac).copied().unwrap_or(0) >= MAX_IDENTITIES_PER_MAC {
+                return Err(DropReason::MacLimit);
+            }
+            self.per_port = counts;
+            if new_mac {
+                release_mac(&mut self.macs, &known.mac);
+                count_mac(&mut self.macs, mac);
+            }
+            let Some(c) = self.clients.get_mut(&id) else {
+                return Err(DropReason::UnknownClient);
+            };
+            c.last_seen = now;
+            c.port = port;
             c.mac = mac;
             c.ip = ip;
             if now < c.tat - tolerance {
@@ -169,13 +185,7 @@ impl ClientTable {
             return Err(DropReason::TableFull);
         }
         self.per_port[port.index()] += 1;
-        match self.macs.get_mut(&mac) {
-            Some(n) => *n += 1,
-            // Cannot fail: the MAC map has as many slots as the client map.
-            None => {
-                let _ = self.macs.insert(mac, 1);
-            }
-        }
+        count_mac(&mut self.macs, mac);
         Ok(Learned::New)
     }
 
@@ -202,6 +212,16 @@ impl ClientTable {
         } else {
             Err(DropReason::PortShareFull)
         }
+    }
+
+    /// The fairness invariant for per-port `counts`: the free entries cover what every
+    /// downstream port still has of its guaranteed share.
+    fn shares_covered(&self, counts: &[usize; board::MAX_PORTS]) -> bool {
+        let share = self.port_share();
+        let unused: usize = (1..=self.limits.downstream_ports)
+            .map(|p| share.saturating_sub(counts.get(p).copied().unwrap_or(0)))
+            .sum();
+        board::MAX_CLIENTS - self.clients.len() >= unused
     }
 
     /// Remove clients silent for longer than the timeout; returns how many left.
@@ -239,10 +259,24 @@ fn forget(
     c: &Client,
 ) {
     per_port[c.port.index()] -= 1;
-    if let Some(n) = macs.get_mut(&c.mac) {
+    release_mac(macs, &c.mac);
+}
+
+fn count_mac(macs: &mut FixedMap<EthernetAddress, u8>, mac: EthernetAddress) {
+    match macs.get_mut(&mac) {
+        Some(n) => *n += 1,
+        // Cannot fail: the MAC map has as many slots as the client map.
+        None => {
+            let _ = macs.insert(mac, 1);
+        }
+    }
+}
+
+fn release_mac(macs: &mut FixedMap<EthernetAddress, u8>, mac: &EthernetAddress) {
+    if let Some(n) = macs.get_mut(mac) {
         *n -= 1;
         if *n == 0 {
-            macs.remove(&c.mac);
+            macs.remove(mac);
         }
     }
 }
@@ -458,6 +492,50 @@ mod tests {
             assert!(t
                 .handle_delay_req(now, b, PortId(1), mac(2), ClientIp::None)
                 .is_ok());
+        }
+    }
+
+    #[test]
+    fn a_move_must_fit_the_new_ports_share_and_a_new_mac_its_limit() {
+        let mut t = table(2);
+        let share = t.port_share() as u32;
+        for n in 0..share {
+            t.handle_delay_req(T0, id(n), PortId(2), mac(n), ClientIp::None)
+                .unwrap();
+        }
+        // Port 1 may fill its own share; port 2's clients then cannot move onto it.
+        for n in 0..share {
+            let k = 100_000 + n;
+            t.handle_delay_req(T0, id(k), PortId(1), mac(k), ClientIp::None)
+                .unwrap();
+        }
+        let t1 = T0 + Duration::from_secs(1);
+        assert_eq!(
+            t.handle_delay_req(t1, id(0), PortId(1), mac(0), ClientIp::None),
+            Err(DropReason::PortShareFull)
+        );
+        assert_eq!(t.get(&id(0)).unwrap().port, PortId(2));
+        assert_eq!(
+            t.get(&id(0)).unwrap().last_seen,
+            T0,
+            "a refused move is not a refresh"
+        );
+        // A known identity behind another MAC moves that MAC's count.
+        let other = mac(999_999);
+        t.handle_delay_req(t1, id(1), PortId(2), other, ClientIp::None)
+            .unwrap();
+        assert_eq!(t.get(&id(1)).unwrap().mac, other);
+        t.expire(T0 + Duration::from_secs(61)); // all but id(1) go
+        assert_eq!(t.len(), 1);
+        // mac(1) holds nothing any more: 8 new identities fit behind it.
+        for n in 0..u32::from(MAX_IDENTITIES_PER_MAC) {
+            let k = 200_000 + n;
+            let now = T0 + Duration::from_secs(62);
+            assert!(
+                t.handle_delay_req(now, id(k), PortId(2), mac(1), ClientIp::None)
+                    .is_ok(),
+                "{n}"
+            );
         }
     }
 

@@ -147,9 +147,29 @@ impl Model {
         let rate = u64::from(self.limits.max_rate.max(1));
         let interval = Duration(1_000_000_000 / rate);
         let tolerance = Duration(interval.0 * (rate - 1));
-        if self.clients.contains_key(&id) {
+        if let Some(&known) = self.clients.get(&id) {
+            let moved = known.port != port;
+            // A move must fit the new port's share (counted as if the client had left its old
+            // port); a new MAC must be under its identity limit. Refused: nothing changes.
+            if moved {
+                let mut counts = self.per_port;
+                counts[known.port.index()] -= 1;
+                counts[port.index()] += 1;
+                let share = self.share();
+                let unused: usize = (1..=self.limits.downstream_ports)
+                    .map(|p| share.saturating_sub(counts[p]))
+                    .sum();
+                if self.cap - self.clients.len() < unused {
+                    return Err(DropReason::PortShareFull);
+                }
+            }
+            if known.mac != mac
+                && self.per_mac.get(&mac).copied().unwrap_or(0)
+                    >= usize::from(MAX_IDENTITIES_PER_MAC)
+            {
+                return Err(DropReason::MacLimit);
+            }
             let mut c = self.remove(&id);
-            let moved = c.port != port;
             c.port = port;
             c.mac = mac;
             c.ip = ip;
@@ -310,6 +330,10 @@ impl Harness {
                 (c.port, c.mac, c.ip, c.last_seen, c.delay_req),
                 (m.port, m.mac, m.ip, m.last_seen, m.delay_req)
             );
+        } else if let Some(b) = before {
+            // A refused known client stays as it was (a refused move or MAC is no refresh).
+            let c = self.table.get(&id).expect("a refused known client stays");
+            assert_eq!((c.port, c.mac, c.last_seen), (b.port, b.mac, b.last_seen));
         } else {
             assert!(self.table.get(&id).is_none());
         }

@@ -252,6 +252,34 @@ impl Harness {
         (cap - len <= reserved).then_some(DropReason::PortShareFull)
     }
 
+    /// A known client on another port must fit that port's share (counted as if it had left
+    /// its old one); behind another MAC, that MAC's identity limit. Refused: nothing changes.
+    fn readmission(
+        &self,
+        known: &Shadow,
+        port: PortId,
+        mac: EthernetAddress,
+    ) -> Option<DropReason> {
+        if known.port != port {
+            let cap = self.relay.clients().capacity();
+            let n = self.downstream();
+            let share = cap / n;
+            let mut counts = self.per_port;
+            counts[known.port.index()] -= 1;
+            counts[port.index()] += 1;
+            let unused: usize = (1..=n).map(|p| share.saturating_sub(counts[p])).sum();
+            if cap - self.shadow.len() < unused {
+                return Some(DropReason::PortShareFull);
+            }
+        }
+        if known.mac != mac
+            && self.per_mac.get(&mac).copied().unwrap_or(0) >= usize::from(MAX_IDENTITIES_PER_MAC)
+        {
+            return Some(DropReason::MacLimit);
+        }
+        None
+    }
+
     fn oracle(&self, from: PortId, frame: &[u8]) -> Expect {
         let p = match PtpFrame::parse(frame) {
             Ok(p) => p,
@@ -298,7 +326,10 @@ impl Harness {
                 if from_up {
                     return Expect::Drop(DropReason::DelayReqFromUpstream);
                 }
-                if self.shadow.contains_key(&h.source_port_identity()) {
+                if let Some(known) = self.shadow.get(&h.source_port_identity()) {
+                    if let Some(r) = self.readmission(known, from, p.src) {
+                        return Expect::Drop(r);
+                    }
                     return Expect::KnownDelayReq;
                 }
                 if let Some(r) = self.admission(from, p.src) {
