@@ -37,7 +37,8 @@ named_enum! {
         BadUdp => "bad_udp",
         /// versionPTP other than 2.
         BadVersion => "bad_version",
-        /// messageLength too short for its type or longer than the frame.
+        /// messageLength shorter than its message type needs (a messageLength beyond the bytes
+        /// present counts as `truncated`).
         BadLength => "bad_length",
         /// Unicast PTP: the kernel's own IP/bridge path delivers it.
         Unicast => "unicast",
