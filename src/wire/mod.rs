@@ -38,7 +38,8 @@ pub enum Error {
     BadUdpLength,
     /// versionPTP is not 2.
     UnsupportedVersion(u8),
-    /// messageLength smaller than the message type needs, or larger than the bytes present.
+    /// messageLength smaller than the message type needs (larger than the bytes present is
+    /// `Truncated`).
     BadMessageLength(u16),
 }
 
