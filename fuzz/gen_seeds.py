@@ -195,7 +195,7 @@ def relay_seeds(by_transport):
 
 
 def finding_seeds():
-    """The relay-level reproducers of the findings in fuzz/README.md ("Known findings")."""
+    """The relay-level reproducers of the findings in fuzz/README.md ("Findings")."""
     def req(port, clock, pn_sel, mac_sel, b4, seq=1):
         b3 = clock | (pn_sel << 3) | (mac_sel << 5)
         return bytes([0, port, 3, 0, 0x01, 0, b3, b4]) + struct.pack("!H", seq) + bytes([0, 0, 0, 0])

@@ -12,7 +12,7 @@
 //!
 //! `PTPPROXY_FUZZ_KNOWN` (comma-separated) lets a long run go past reported findings:
 //! `mac-change` keeps a known client's MAC as it was; `share-move` stops checking the fairness
-//! guarantee once a client has moved between ports. See `fuzz/README.md`, "Known findings".
+//! guarantee once a client has moved between ports. See `fuzz/README.md`, "Findings".
 #![no_main]
 
 use arbitrary::Arbitrary;
