@@ -18,7 +18,7 @@ use std::time::Instant as Wall;
 use ptpproxy::board;
 use ptpproxy::config::Config;
 use ptpproxy::relay::{Action, PortId, Relay};
-use ptpproxy::time::Instant;
+use ptpproxy::time::{Instant, Timestamp};
 
 const CLIENTS: u32 = 1000;
 const RATE: u32 = 16;
@@ -130,12 +130,15 @@ impl Bench {
                 self.at = 0;
             }
             self.now += self.step;
-            match self
-                .relay
-                .handle_frame(Instant(self.now), *port, frame, &mut self.scratch)
-            {
-                Action::Forward { to, frame } => {
-                    black_box((to, frame));
+            match self.relay.handle_frame(
+                Instant(self.now),
+                *port,
+                frame,
+                Timestamp(self.now as i64),
+                &mut self.scratch,
+            ) {
+                Action::Forward { to, frame, timing } => {
+                    black_box((to, frame, timing));
                     self.forwarded += 1;
                 }
                 Action::Drop(r) => {

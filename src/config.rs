@@ -47,7 +47,10 @@ pub enum DelayRespMode {
 /// Residence-time correction of relayed event messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Correction {
+    /// Frames keep their correctionField.
     None,
+    /// ptpproxy adds its residence time (a software end-to-end transparent clock).
+    Residence,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,7 +332,7 @@ impl Key {
                 "not a mode in quotes",
                 "use \"steer\", \"unicast\" or \"flood\"",
             ),
-            Key::Correction => ("not a mode in quotes", "use \"none\""),
+            Key::Correction => ("not a mode in quotes", "use \"none\" or \"residence\""),
             Key::AllowDownstreamMasters | Key::Promiscuous => {
                 ("not true or false", "write true or false, without quotes")
             }
@@ -762,20 +765,13 @@ impl<'a> Raw<'a> {
         let correction = match self.correction {
             None => DEFAULT_CORRECTION,
             Some("none") => Correction::None,
-            Some("residence") => {
-                return Err(ConfigError {
-                    field: "correction",
-                    problem: "\"residence\" is not supported yet (a later release adds it)",
-                    fix: "use \"none\"",
-                }
-                .into())
-            }
+            Some("residence") => Correction::Residence,
             Some(other) => {
                 return Err(ConfigRejection {
                     error: ConfigError {
                         field: "correction",
                         problem: "unknown mode",
-                        fix: "use \"none\"",
+                        fix: "use \"none\" or \"residence\"",
                     },
                     context: Context::Value(other),
                 })
@@ -1262,7 +1258,6 @@ mod tests {
             // modes
             ("delay_resp", r#""delay_resp": "Steer""#),
             ("delay_resp", r#""delay_resp": 1"#),
-            ("correction", r#""correction": "residence""#),
             ("correction", r#""correction": "off""#),
             ("correction", r#""correction": false"#),
             // flags
@@ -1374,9 +1369,14 @@ mod tests {
             .starts_with("\"(unknown key)\": unknown key"));
 
         assert_eq!(
-            text(&minimal_with(r#""correction": "residence""#)),
-            "\"correction\": \"residence\" is not supported yet (a later release adds it); \
-             fix: use \"none\""
+            Config::parse(minimal_with(r#""correction": "residence""#).as_bytes())
+                .unwrap()
+                .correction,
+            Correction::Residence
+        );
+        assert_eq!(
+            text(&minimal_with(r#""correction": "Residence""#)),
+            "\"correction\": unknown mode (\"Residence\"); fix: use \"none\" or \"residence\""
         );
         assert_eq!(
             text(r#"{"upstream": "eth0", "downstream": ["lan1", "lan2", "lan1"]}"#),

@@ -28,6 +28,13 @@ impl Hasher for Fnv {
     }
 }
 
+/// The table's hash of `k` under `seed` (FNV-1a, then a finalizer), for other fixed tables.
+pub fn keyed_hash<K: Hash>(seed: u64, k: &K) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325 ^ seed);
+    k.hash(&mut h);
+    h.finish()
+}
+
 pub struct FixedMap<K, V> {
     slots: Box<[Option<(K, V)>]>,
     len: usize,
@@ -67,9 +74,7 @@ impl<K: Copy + Eq + Hash, V: Copy> FixedMap<K, V> {
     }
 
     fn home(&self, k: &K) -> usize {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325 ^ self.seed);
-        k.hash(&mut h);
-        h.finish() as usize & self.mask()
+        keyed_hash(self.seed, k) as usize & self.mask()
     }
 
     fn find(&self, k: &K) -> Option<usize> {

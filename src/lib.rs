@@ -21,6 +21,7 @@
 pub mod board;
 pub mod clients;
 pub mod config;
+pub mod correction;
 pub mod fixed_map;
 pub mod relay;
 pub mod stats;

@@ -10,9 +10,10 @@
 
 use crate::board;
 use crate::clients::{ClientIp, ClientTable, Learned, Limits};
-use crate::config::{Config, DelayRespMode};
+use crate::config::{Config, Correction, DelayRespMode};
+use crate::correction::{Event, PendingKey, Rewrite, Timing};
 use crate::stats::{DropReason, Forwarded, Stats};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, Timestamp};
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 
 /// Index of a port: 0 is upstream, 1.. are the downstream ports in configuration order.
@@ -89,8 +90,13 @@ pub enum Action<'a> {
     /// Not relayed; the reason was counted.
     Drop(DropReason),
     /// Send `frame` (the input, or a rewritten copy in the caller's scratch buffer) out of each
-    /// port in `to`.
-    Forward { to: PortSet, frame: &'a [u8] },
+    /// port in `to`, applying `timing` to each copy as it leaves
+    /// ([`crate::correction::Corrector::on_egress`]).
+    Forward {
+        to: PortSet,
+        frame: &'a [u8],
+        timing: Timing,
+    },
 }
 
 /// How often the client table is aged.
@@ -103,6 +109,7 @@ struct Policy {
     domains: [u64; 4],
     delay_resp: DelayRespMode,
     allow_downstream_masters: bool,
+    correction: Correction,
 }
 
 impl Policy {
@@ -116,6 +123,7 @@ impl Policy {
             domains,
             delay_resp: config.delay_resp,
             allow_downstream_masters: config.allow_downstream_masters,
+            correction: config.correction,
         }
     }
 
@@ -165,12 +173,15 @@ impl Relay {
         self.clients.remap_ports(&map);
         self.clients.set_limits(limits(new));
         let mut rx = [0; board::MAX_PORTS];
+        let mut dropped_on = [[0; DropReason::COUNT]; board::MAX_PORTS];
         for (i, to) in map.iter().enumerate() {
             if let Some(to) = to {
                 rx[to.index()] = self.stats.rx[i];
+                dropped_on[to.index()] = self.stats.dropped_on[i];
             }
         }
         self.stats.rx = rx;
+        self.stats.dropped_on = dropped_on;
         self.policy = Policy::from_config(new);
     }
 
@@ -187,7 +198,8 @@ impl Relay {
         }
     }
 
-    /// Decide what happens to one frame that arrived on `from` at `now`.
+    /// Decide what happens to one frame that arrived on `from` at `now` (the core's monotonic
+    /// time), captured at `captured` (its capture timestamp, for the residence correction).
     ///
     /// `scratch` is where a rewritten copy is built (unicast Delay_Resp, a UDP checksum left
     /// for the NIC to fill in); it should hold `board::SNAPLEN` bytes. A frame that does not
@@ -197,6 +209,7 @@ impl Relay {
         now: Instant,
         from: PortId,
         frame: &'a [u8],
+        captured: Timestamp,
         scratch: &'a mut [u8],
     ) -> Action<'a> {
         if let Some(rx) = self.stats.rx.get_mut(from.index()) {
@@ -204,19 +217,25 @@ impl Relay {
         }
         let parsed = match PtpFrame::parse(frame) {
             Ok(p) => p,
-            Err(e) => return self.drop(e.into()),
+            Err(e) => return self.drop(from, e.into()),
         };
         let (to, dst) = match self.decide(now, from, &parsed, frame) {
-            Ok(Verdict { to, .. }) if to.is_empty() => return self.drop(DropReason::NoEgress),
+            Ok(Verdict { to, .. }) if to.is_empty() => {
+                return self.drop(from, DropReason::NoEgress)
+            }
             Ok(v) => (v.to, v.dst),
-            Err(reason) => return self.drop(reason),
+            Err(reason) => return self.drop(from, reason),
+        };
+        let timing = match self.policy.correction {
+            Correction::None => Timing::None,
+            Correction::Residence => timing_of(&parsed, frame, captured),
         };
         let complete_checksum = parsed.udp_checksum_is_partial(frame);
         if dst.is_none() && !complete_checksum {
-            return Action::Forward { to, frame };
+            return Action::Forward { to, frame, timing };
         }
         let Some(copy) = scratch.get_mut(..frame.len()) else {
-            return Action::Forward { to, frame };
+            return Action::Forward { to, frame, timing };
         };
         copy.copy_from_slice(frame);
         if let Some(dst) = dst {
@@ -226,11 +245,18 @@ impl Relay {
             parsed.complete_udp_checksum(copy);
             self.stats.udp_checksums_completed += 1;
         }
-        Action::Forward { to, frame: copy }
+        Action::Forward {
+            to,
+            frame: copy,
+            timing,
+        }
     }
 
-    fn drop<'a>(&mut self, reason: DropReason) -> Action<'a> {
+    fn drop<'a>(&mut self, from: PortId, reason: DropReason) -> Action<'a> {
         self.stats.dropped[reason as usize] += 1;
+        if let Some(d) = self.stats.dropped_on.get_mut(from.index()) {
+            d[reason as usize] += 1;
+        }
         Action::Drop(reason)
     }
 
@@ -334,6 +360,53 @@ impl Relay {
         }
         self.stats.delay_resp_steered += 1;
         Ok(Verdict::to(to))
+    }
+}
+
+/// The residence correction a forwarded frame needs (`"correction": "residence"`).
+fn timing_of(parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
+    let Ok(msg) = parsed.ptp(frame) else {
+        return Timing::None;
+    };
+    let key = |event, port_identity| PendingKey {
+        event,
+        domain: msg.domain_number(),
+        port_identity,
+        sequence_id: msg.sequence_id(),
+    };
+    // The field is 8 bytes into the header; IPv4's checksum may be absent (zero).
+    let checksum_at = parsed.udp_offset.and_then(|u| {
+        let absent = matches!(parsed.transport, Transport::Udp4 { .. })
+            && frame.get(u + 6..u + 8) == Some(&[0, 0]);
+        (!absent).then_some(u + 6)
+    });
+    let rewrite = Rewrite {
+        correction_at: (parsed.ptp_offset + 8) as u16,
+        checksum_at: checksum_at.map(|c| c as u16),
+    };
+    let spi = msg.source_port_identity();
+    match msg.message_type() {
+        MessageType::Sync if msg.two_step() => Timing::Remember {
+            captured,
+            key: key(Event::Sync, spi),
+        },
+        MessageType::Sync => Timing::OneStep { captured, rewrite },
+        MessageType::DelayReq => Timing::Remember {
+            captured,
+            key: key(Event::DelayReq, spi),
+        },
+        MessageType::FollowUp => Timing::Apply {
+            key: key(Event::Sync, spi),
+            rewrite,
+        },
+        MessageType::DelayResp => match msg.requesting_port_identity() {
+            Some(requesting) => Timing::Apply {
+                key: key(Event::DelayReq, requesting),
+                rewrite,
+            },
+            None => Timing::None,
+        },
+        _ => Timing::None,
     }
 }
 
@@ -459,8 +532,8 @@ mod tests {
         frame: &[u8],
     ) -> Result<(PortSet, Vec<u8>), DropReason> {
         let mut scratch = [0u8; board::SNAPLEN];
-        match relay.handle_frame(now, from, frame, &mut scratch) {
-            Action::Forward { to, frame } => Ok((to, frame.to_vec())),
+        match relay.handle_frame(now, from, frame, Timestamp(0), &mut scratch) {
+            Action::Forward { to, frame, .. } => Ok((to, frame.to_vec())),
             Action::Drop(r) => Err(r),
         }
     }

@@ -124,6 +124,8 @@ pub struct Stats {
     /// Frames relayed, per message class (once per frame, whatever the number of ports).
     pub forwarded: [u64; Forwarded::COUNT],
     pub dropped: [u64; DropReason::COUNT],
+    /// The same, per ingress port (PortId index): where a flood or a rogue comes from.
+    pub dropped_on: [[u64; DropReason::COUNT]; board::MAX_PORTS],
     /// Delay_Resp sent to the requesting client's port only.
     pub delay_resp_steered: u64,
     /// Delay_Resp steered and rewritten to the client's unicast MAC.
@@ -146,6 +148,7 @@ impl Default for Stats {
             tx: [0; board::MAX_PORTS],
             forwarded: [0; Forwarded::COUNT],
             dropped: [0; DropReason::COUNT],
+            dropped_on: [[0; DropReason::COUNT]; board::MAX_PORTS],
             delay_resp_steered: 0,
             delay_resp_unicast: 0,
             delay_resp_flooded: 0,
@@ -160,6 +163,11 @@ impl Default for Stats {
 impl Stats {
     pub fn dropped(&self, r: DropReason) -> u64 {
         self.dropped[r as usize]
+    }
+
+    /// Frames from port index `port` dropped for `r`.
+    pub fn dropped_on(&self, port: usize, r: DropReason) -> u64 {
+        self.dropped_on.get(port).map_or(0, |d| d[r as usize])
     }
 
     pub fn forwarded(&self, f: Forwarded) -> u64 {

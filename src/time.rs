@@ -46,3 +46,22 @@ impl Sub<Duration> for Instant {
         Instant(self.0.saturating_sub(d.0))
     }
 }
+
+/// When a frame was captured or sent: nanoseconds on the clock the kernel timestamps frames
+/// with (CLOCK_REALTIME in the daemon, the clock of libpcap's timestamps), kept apart from
+/// [`Instant`] because that clock can be stepped. Only differences of two stamps taken close
+/// together are used (residence times), and those are checked for sanity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// From a `timespec`-like pair (seconds, nanoseconds).
+    pub const fn from_parts(secs: i64, nanos: i64) -> Timestamp {
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    /// `self - earlier` in nanoseconds (negative if the clock went back).
+    pub const fn nanos_since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}

@@ -10,9 +10,10 @@ use std::cell::Cell;
 
 use ptpproxy::board;
 use ptpproxy::config::Config;
-use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::correction::{Corrector, Timing};
+use ptpproxy::relay::{Action, PortId, PortSet, Relay};
 use ptpproxy::stats::DropReason;
-use ptpproxy::time::Instant;
+use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::ip::{checksum_fold, sum_words};
 
 struct Counting;
@@ -123,11 +124,20 @@ fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8
     f
 }
 
+/// What the sender does per egress port: copy the frame out and apply its residence correction.
+fn egress(c: &mut Corrector, to: PortSet, frame: &[u8], timing: &Timing, now: u64, tx: &mut [u8]) {
+    for port in to.iter() {
+        let copy = &mut tx[..frame.len()];
+        copy.copy_from_slice(frame);
+        c.on_egress(timing, port, Timestamp(now as i64 + 20_000), copy);
+    }
+}
+
 #[test]
 fn handle_frame_and_timeout_do_not_allocate() {
     let config = Config::parse(
         br#"{"upstream":"up","downstream":["d1","d2","d3","d4"],"delay_resp":"unicast",
-             "client_timeout_s":2,"max_delay_req_rate":8}"#,
+             "client_timeout_s":2,"max_delay_req_rate":8,"correction":"residence"}"#,
     )
     .expect("config");
     let gm_mac = mac(b'm', 1);
@@ -143,7 +153,11 @@ fn handle_frame_and_timeout_do_not_allocate() {
         .into_iter()
         .map(|k| frame(false, k, gm_mac, gm, None))
         .collect();
-    master.push(frame(true, 0x0, gm_mac, gm, None));
+    // A two-step Sync (over UDP; its checksum is the partial one, which the flag does not
+    // change), whose residence the Follow_Up picks up.
+    let mut two_step = frame(true, 0x0, gm_mac, gm, None);
+    two_step[42 + 6] = 0x02;
+    master.push(two_step);
     let mut odd = vec![
         frame(false, 0x2, gm_mac, gm, None), // Pdelay_Req
         frame(false, 0x9, gm_mac, gm, Some(identity(b'f', 1))), // unknown client
@@ -161,6 +175,8 @@ fn handle_frame_and_timeout_do_not_allocate() {
     let t0 = 1_000_000_000_000u64;
     let mut relay = Relay::new(&config, Instant(t0), 42);
     let mut scratch = vec![0u8; board::SNAPLEN];
+    let mut tx = vec![0u8; board::SNAPLEN];
+    let mut corrector = Corrector::with_capacity(256, 7);
     let mut forwarded = 0u64;
     let mut rewritten = 0u64;
 
@@ -184,25 +200,34 @@ fn handle_frame_and_timeout_do_not_allocate() {
             let times = if c < CLIENTS / 3 { 2 } else { 1 };
             for _ in 0..times {
                 let (req, resp) = (&reqs[c as usize], &resps[c as usize]);
-                match relay.handle_frame(Instant(now), port, req, &mut scratch) {
-                    Action::Forward { frame, .. } => {
+                let at = Timestamp(now as i64);
+                match relay.handle_frame(Instant(now), port, req, at, &mut scratch) {
+                    Action::Forward { to, frame, timing } => {
                         forwarded += 1;
                         rewritten += u64::from(frame.as_ptr() != req.as_ptr());
+                        egress(&mut corrector, to, frame, &timing, now, &mut tx);
                     }
                     Action::Drop(_) => {}
                 }
-                match relay.handle_frame(Instant(now), PortId::UPSTREAM, resp, &mut scratch) {
-                    Action::Forward { frame, .. } => {
+                match relay.handle_frame(Instant(now), PortId::UPSTREAM, resp, at, &mut scratch) {
+                    Action::Forward { to, frame, timing } => {
                         forwarded += 1;
                         rewritten += u64::from(frame.as_ptr() != resp.as_ptr());
+                        egress(&mut corrector, to, frame, &timing, now, &mut tx);
                     }
                     Action::Drop(_) => {}
                 }
             }
         }
         for f in master.iter().chain(&odd) {
-            let _ = relay.handle_frame(Instant(now), PortId::UPSTREAM, f, &mut scratch);
-            let _ = relay.handle_frame(Instant(now), PortId(2), f, &mut scratch);
+            for port in [PortId::UPSTREAM, PortId(2)] {
+                let at = Timestamp(now as i64);
+                if let Action::Forward { to, frame, timing } =
+                    relay.handle_frame(Instant(now), port, f, at, &mut scratch)
+                {
+                    egress(&mut corrector, to, frame, &timing, now, &mut tx);
+                }
+            }
         }
         if relay.poll_timeout() <= Instant(now) {
             relay.handle_timeout(Instant(now));
@@ -229,6 +254,12 @@ fn handle_frame_and_timeout_do_not_allocate() {
     assert!(
         forwarded > 100_000 && rewritten > 0,
         "{forwarded} {rewritten}"
+    );
+    // And the residence correction ran: remembered, applied, evicted when its table was full.
+    let c = corrector.stats();
+    assert!(
+        c.remembered > 0 && c.delay_resp > 0 && c.follow_up > 0,
+        "{c:?}"
     );
     assert_eq!(
         allocations, 0,

@@ -10,7 +10,7 @@
 use ptpproxy::board;
 use ptpproxy::config::Config;
 use ptpproxy::relay::{Action, PortId, Relay};
-use ptpproxy::time::Instant;
+use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::PtpFrame;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,8 +76,14 @@ fn replay(transport: &str, config_json: &str) -> String {
         relay.handle_timeout(now);
         let what = describe(data);
         let ms = (t - t0) / 1_000_000;
-        let _ = match relay.handle_frame(now, PortId(*port), data, &mut scratch) {
-            Action::Forward { to, frame } => {
+        let _ = match relay.handle_frame(
+            now,
+            PortId(*port),
+            data,
+            Timestamp(*t as i64),
+            &mut scratch,
+        ) {
+            Action::Forward { to, frame, .. } => {
                 let names: Vec<&str> = to.iter().map(|p| PORTS[p.index()]).collect();
                 let rewrite = if frame != &data[..] {
                     format!(" dst={:02x?}", &frame[..6])

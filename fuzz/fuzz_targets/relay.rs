@@ -14,7 +14,9 @@
 //! checksum (completed only when the input's was partial, and then it verifies), and parses
 //! again with the same PTP message; the counters move by exactly one drop reason or one
 //! forwarded class, plus what goes with it (rx of the ingress port, Delay_Resp mode, learned,
-//! moved, checksums completed). After each event: the client table equals the shadow (same
+//! moved, checksums completed). With `"correction": "residence"`, each forwarded copy also goes
+//! through `Corrector::on_egress` per egress port: it parses as the same frame, differs only in
+//! correctionField and UDP checksum, and a checksum that verified still does. After each event: the client table equals the shadow (same
 //! identities, ports, MACs, last-seen times), holds at most `capacity()`, per-port counts equal
 //! a recount, no MAC holds more than MAX_IDENTITIES_PER_MAC identities.
 //!
@@ -29,10 +31,11 @@
 use libfuzzer_sys::fuzz_target;
 use ptpproxy::board;
 use ptpproxy::clients::{ClientIp, MAX_IDENTITIES_PER_MAC};
-use ptpproxy::config::{Config, DelayRespMode};
+use ptpproxy::config::{Config, Correction, DelayRespMode};
+use ptpproxy::correction::{Corrector, Timing};
 use ptpproxy::relay::{Action, PortId, PortSet, Relay};
 use ptpproxy::stats::{DropReason, Forwarded, Stats};
-use ptpproxy::time::{Duration, Instant};
+use ptpproxy::time::{Duration, Instant, Timestamp};
 use ptpproxy::wire::{EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 use ptpproxy_fuzz::{
     build_frame, config, start_time, step, udp_checksum_verifies, udp_of, Cursor, Map,
@@ -68,6 +71,8 @@ struct Harness {
     frames: u64,
     scratch: Vec<u8>,
     last_frame: Vec<u8>,
+    /// The residence correction, applied to every forwarded copy as the daemon's sender does.
+    corrector: Corrector,
     /// Frames sent by floods so far (at most FLOOD_BUDGET).
     flooded: usize,
     /// The fairness guarantee (free entries cover every port's unused share) holds from the
@@ -116,6 +121,7 @@ fn run(data: &[u8]) {
         frames: 0,
         scratch: vec![0u8; board::SNAPLEN],
         last_frame: Vec::new(),
+        corrector: Corrector::with_capacity(16, seed),
         mac_changed: false,
         fair_valid: true,
         flooded: 0,
@@ -378,14 +384,24 @@ impl Harness {
         let before = self.relay.stats().clone();
         let known_before = source.and_then(|id| self.shadow.get(&id).copied());
         let now = self.now;
-        let action = self.relay.handle_frame(now, from, frame, &mut self.scratch);
+        let action = self.relay.handle_frame(
+            now,
+            from,
+            frame,
+            Timestamp(now.0 as i64),
+            &mut self.scratch,
+        );
         self.frames += 1;
         // Copy out what the action borrows, to check it with `self` free again.
         let outcome = match action {
             Action::Drop(r) => Err(r),
-            Action::Forward { to, frame: out } => {
+            Action::Forward {
+                to,
+                frame: out,
+                timing,
+            } => {
                 let same = std::ptr::eq(out, frame);
-                Ok((to, out.to_vec(), same))
+                Ok((to, out.to_vec(), same, timing))
             }
         };
         let after = self.relay.stats().clone();
@@ -400,6 +416,7 @@ impl Harness {
                 );
                 let mut b = before.clone();
                 b.dropped[r as usize] += 1;
+                b.dropped_on[from.index()][r as usize] += 1;
                 b.rx = after.rx;
                 assert_eq!(b, after, "a drop bumps exactly one counter: {r:?}");
                 if parsed.is_some() {
@@ -414,7 +431,8 @@ impl Harness {
                     assert!(self.relay.clients().get(&id).is_none() || known_before.is_some());
                 }
             }
-            Ok((to, out, same)) => {
+            Ok((to, out, same, timing)) => {
+                self.egress(to, &out, &timing);
                 let Expect::Forward(want) = expect else {
                     assert_eq!(
                         expect,
@@ -545,6 +563,43 @@ impl Harness {
                 );
             } else if let Some(r) = csum {
                 assert_eq!(out[r.clone()], frame[r]);
+            }
+        }
+    }
+
+    /// Send `out` through the residence correction on every port of `to`: each corrected copy
+    /// parses as the same frame, differs only in correctionField and UDP checksum, and a
+    /// checksum that verified still does.
+    fn egress(&mut self, to: PortSet, out: &[u8], timing: &Timing) {
+        if self.cfg.correction == Correction::None {
+            assert_eq!(*timing, Timing::None);
+            return;
+        }
+        let p = PtpFrame::parse(out).expect("forwarded frames parse");
+        let field = p.ptp_offset + 8..p.ptp_offset + 16;
+        let csum = udp_of(&p, out).map(|(r, _)| r.start + 6..r.start + 8);
+        let verified = udp_checksum_verifies(&p, out);
+        for (k, port) in to.iter().enumerate() {
+            let mut copy = out.to_vec();
+            // Egress a few µs to a few ms after capture (sometimes before: a clock step).
+            let spread = (self.frames as i64 * 7919 + k as i64 * 104_729) % 3_000_000 - 10_000;
+            let egress = Timestamp(self.now.0 as i64 + spread);
+            self.corrector.on_egress(timing, port, egress, &mut copy);
+            let q = PtpFrame::parse(&copy).expect("a corrected frame parses");
+            assert_eq!(q, p);
+            for (i, (a, b)) in copy.iter().zip(out).enumerate() {
+                if a != b {
+                    assert!(
+                        field.contains(&i) || csum.as_ref().is_some_and(|r| r.contains(&i)),
+                        "byte {i} changed by the correction"
+                    );
+                }
+            }
+            if verified {
+                assert!(
+                    udp_checksum_verifies(&q, &copy),
+                    "the correction broke the UDP checksum"
+                );
             }
         }
     }
@@ -686,15 +741,19 @@ impl Harness {
         let after = self.relay.stats().clone();
         let mut b = before.clone();
         b.rx = [0; board::MAX_PORTS];
+        b.dropped_on = [[0; DropReason::COUNT]; board::MAX_PORTS];
         for (i, to) in map.iter().enumerate() {
             if let Some(j) = to {
                 b.rx[*j] = before.rx[i];
+                b.dropped_on[*j] = before.dropped_on[i];
             }
         }
         assert_eq!(
             b, after,
-            "a reload moves rx counters with their ports, nothing else"
+            "a reload moves rx and drop counters with their ports, nothing else"
         );
+        // As the daemon does: remembered residences are keyed by port index.
+        self.corrector.clear();
         let ids: Vec<PortIdentity> = self.shadow.keys().copied().collect();
         for id in ids {
             let s = self.shadow[&id];

@@ -125,10 +125,11 @@ pub fn config(a: u8, b: u8, c: u8, d: u8) -> Config {
         r#"{{"upstream": "{up}", "downstream": {names:?}, "domains": {domains:?},
             "delay_resp": "{mode}", "allow_downstream_masters": {masters},
             "client_timeout_s": {timeout}, "max_delay_req_rate": {rate},
-            "status_file": "/tmp/ptpproxy-fuzz.json"}}"#,
+            "correction": "{correction}", "status_file": "/tmp/ptpproxy-fuzz.json"}}"#,
         up = if a & 0x20 != 0 { "eth1" } else { "eth0" },
         mode = ["steer", "unicast", "flood", "steer"][usize::from(a & 3)],
         masters = a & 4 != 0,
+        correction = if d & 8 != 0 { "residence" } else { "none" },
         timeout = 2 + u32::from(b & 0x0F),
         rate = RATES[usize::from(b >> 4)],
     );

@@ -10,7 +10,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::time::{clock_gettime, ClockId};
 use ptpproxy::board;
-use ptpproxy::config::Config;
+use ptpproxy::config::{Config, Correction};
+use ptpproxy::correction::Corrector;
 use ptpproxy::relay::{Action, PortId, Relay};
 use ptpproxy::stats::DropReason;
 use ptpproxy::time::Instant;
@@ -26,6 +27,8 @@ pub struct Daemon {
     pub config_path: String,
     pub config: Config,
     pub relay: Relay,
+    /// The residence correction's pending table (used with `"correction": "residence"`).
+    pub corrector: Corrector,
     pub ports: Vec<Port>,
     pub log: Log,
     started: Instant,
@@ -70,6 +73,7 @@ impl Daemon {
             .collect();
         Daemon {
             relay: Relay::new(&config, now, random_seed()),
+            corrector: Corrector::new(random_seed()),
             config_path,
             config,
             ports,
@@ -126,6 +130,7 @@ impl Daemon {
             uptime_s: now.saturating_since(self.started).as_secs(),
             now,
             relay: &self.relay,
+            corrector: &self.corrector,
             ports: &self.ports,
         };
         let _ = status::render(&mut self.status_buf, &snap);
@@ -156,6 +161,22 @@ impl Daemon {
             if s.dropped(*r) > 0 {
                 line.push_str(&format!(" {}={}", r.name(), s.dropped(*r)));
             }
+        }
+        if self.config.correction == Correction::Residence {
+            let c = self.corrector.stats();
+            line.push_str(&format!(
+                "; residence mean={}ns max={}ns one_step={} follow_up={} delay_resp={} \
+                 unmatched follow_up={} delay_resp={} evicted={} out_of_range={}",
+                c.residence_mean_ns(),
+                c.residence_max_ns,
+                c.one_step,
+                c.follow_up,
+                c.delay_resp,
+                c.follow_up_unmatched,
+                c.delay_resp_unmatched,
+                c.evicted,
+                c.out_of_range
+            ));
         }
         for (i, p) in self.ports.iter().enumerate() {
             line.push_str(&format!(
@@ -222,6 +243,8 @@ impl Daemon {
             .map(|_| RateLimit::new(StdDuration::from_secs(10)))
             .collect();
         self.relay.reconfigure(&self.config, &new);
+        // Remembered residences are keyed by port index, which a reload may renumber.
+        self.corrector.clear();
         self.config = new;
         self.log.notice(&format!(
             "reload: applied {}, {} clients kept",
@@ -312,8 +335,8 @@ impl Daemon {
                     self.port_failed(i, &e);
                 }
             }
-            for p in &mut self.ports {
-                p.flush();
+            for (j, p) in self.ports.iter_mut().enumerate() {
+                p.flush(PortId(j as u8), &mut self.corrector);
             }
             self.log_tx_errors();
             let now = monotonic();
@@ -435,19 +458,19 @@ impl Daemon {
                 Err(e) => return Err(e.to_string()),
             };
             let now = monotonic();
-            if let Action::Forward { to, frame } =
+            if let Action::Forward { to, frame, timing } =
                 self.relay
-                    .handle_frame(now, PortId(i as u8), frame.data, scratch)
+                    .handle_frame(now, PortId(i as u8), frame.data, frame.captured, scratch)
             {
-                for j in to.iter() {
-                    let j = j.index();
+                for id in to.iter() {
+                    let j = id.index();
                     let port = if j < i {
                         left.get_mut(j)
                     } else {
                         right.get_mut(j - i - 1)
                     };
                     if let Some(port) = port {
-                        port.queue(frame);
+                        port.queue(frame, timing, id, &mut self.corrector);
                     }
                 }
             }

@@ -6,6 +6,9 @@
 //! the kernel drops everything else before it reaches the ring.
 
 use ptpproxy::board;
+use ptpproxy::correction::{Corrector, Timing};
+use ptpproxy::relay::PortId;
+use ptpproxy::time::Timestamp;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Kernel filter: inbound multicast PTP over Ethernet, UDPv4 or UDPv6, untagged or with one
@@ -36,10 +39,18 @@ pub struct PortCounters {
     pub opens: u64,
 }
 
-/// A captured frame. (Its pcap timestamp, nanosecond precision, is requested at open for the
-/// residence-time correction.)
+/// A captured frame and when the kernel received it (libpcap's timestamp, nanosecond precision,
+/// CLOCK_REALTIME: the clock [`now`] reads).
 pub struct Received<'a> {
     pub data: &'a [u8],
+    pub captured: Timestamp,
+}
+
+/// The clock of the capture timestamps, read right before frames that need it are sent.
+pub fn now() -> Timestamp {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+        .expect("CLOCK_REALTIME is always available");
+    Timestamp::from_parts(t.tv_sec(), t.tv_nsec())
 }
 
 pub struct Port {
@@ -66,6 +77,8 @@ struct TxQueue {
     /// `board::RX_BATCH` slots of `board::SNAPLEN` bytes.
     buf: Box<[u8]>,
     lens: Vec<usize>,
+    /// What each queued frame needs as it leaves (residence correction).
+    timings: Vec<Timing>,
     iov: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
 }
@@ -75,6 +88,7 @@ impl TxQueue {
         TxQueue {
             buf: vec![0; board::RX_BATCH * board::SNAPLEN].into_boxed_slice(),
             lens: Vec::with_capacity(board::RX_BATCH),
+            timings: Vec::with_capacity(board::RX_BATCH),
             iov: Vec::with_capacity(board::RX_BATCH),
             msgs: Vec::with_capacity(board::RX_BATCH),
         }
@@ -167,31 +181,46 @@ impl Port {
         let Some(cap) = self.cap.as_mut() else {
             return Ok(None);
         };
+        // time_t and suseconds_t are narrower than i64 on some 32-bit targets.
+        #[allow(clippy::unnecessary_cast)]
         match cap.next_packet() {
-            Ok(p) => Ok(Some(Received { data: p.data })),
+            Ok(p) => Ok(Some(Received {
+                data: p.data,
+                // With nanosecond precision requested, tv_usec holds nanoseconds.
+                captured: Timestamp::from_parts(
+                    p.header.ts.tv_sec as i64,
+                    p.header.ts.tv_usec as i64,
+                ),
+            })),
             Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Queue one frame for [`Port::flush`]. Frames are copied (they live in the capture ring,
-    /// whose slot is handed back to the kernel with the next read).
-    pub fn queue(&mut self, frame: &[u8]) {
+    /// Queue one frame for [`Port::flush`], to leave as port `id` with `timing` applied. Frames
+    /// are copied (they live in the capture ring, whose slot is handed back to the kernel with
+    /// the next read).
+    pub fn queue(&mut self, frame: &[u8], timing: Timing, id: PortId, corrector: &mut Corrector) {
         if frame.len() > board::SNAPLEN {
             // Cannot happen with frames captured at SNAPLEN; never truncate one.
             self.counters.tx_errors += 1;
             return;
         }
         if self.tx.is_full() {
-            self.flush();
+            self.flush(id, corrector);
         }
         let at = self.tx.lens.len() * board::SNAPLEN;
         self.tx.buf[at..at + frame.len()].copy_from_slice(frame);
         self.tx.lens.push(frame.len());
+        self.tx.timings.push(timing);
     }
 
     /// Send what is queued; errors are counted, never fatal.
-    pub fn flush(&mut self) {
+    ///
+    /// Frames go in as few sendmmsg(2) calls as the correction allows: each event frame whose
+    /// residence is measured starts a new call, right after the clock is read for it (and for
+    /// the frames of that call), so the time written is the time it left.
+    pub fn flush(&mut self, id: PortId, corrector: &mut Corrector) {
         let n = self.tx.lens.len();
         if n == 0 {
             return;
@@ -200,19 +229,43 @@ impl Port {
             // Closed (interface gone or down): already logged when it closed.
             self.counters.tx_errors += n as u64;
             self.tx.lens.clear();
+            self.tx.timings.clear();
             return;
         };
+        let mut start = 0;
+        while start < n {
+            let end = (start + 1..n)
+                .find(|&k| self.tx.timings[k].is_event())
+                .unwrap_or(n);
+            let q = &mut self.tx;
+            if q.timings[start..end].iter().any(|t| *t != Timing::None) {
+                let egress = now();
+                for k in start..end {
+                    let slot = &mut q.buf[k * board::SNAPLEN..k * board::SNAPLEN + q.lens[k]];
+                    corrector.on_egress(&q.timings[k], id, egress, slot);
+                }
+            }
+            self.send(fd, start..end);
+            start = end;
+        }
+        self.tx.lens.clear();
+        self.tx.timings.clear();
+    }
+
+    /// sendmmsg(2) the queued frames `range` on `fd`; count what went and what failed.
+    fn send(&mut self, fd: std::os::fd::RawFd, range: std::ops::Range<usize>) {
         let q = &mut self.tx;
         q.iov.clear();
         q.msgs.clear();
         let base = q.buf.as_mut_ptr();
-        for (k, &len) in q.lens.iter().enumerate() {
+        for k in range.clone() {
             q.iov.push(libc::iovec {
                 // SAFETY: slot k lies within `buf` (k < RX_BATCH, len <= SNAPLEN).
                 iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
-                iov_len: len,
+                iov_len: q.lens[k],
             });
         }
+        let n = range.len();
         for k in 0..n {
             // SAFETY: mmsghdr is plain data; all-zero is a valid value (no name, no control).
             let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
@@ -223,8 +276,9 @@ impl Port {
         let mut sent = 0;
         while sent < n {
             // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`,
-            // which outlives the call; the fd is this port's open AF_PACKET socket, bound to its
-            // interface by libpcap (as pcap_inject's send() relies on).
+            // which outlives the call and is not touched during it; the fd is this port's open
+            // AF_PACKET socket, bound to its interface by libpcap (as pcap_inject's send()
+            // relies on).
             let rc = unsafe {
                 libc::sendmmsg(
                     fd,
@@ -247,7 +301,6 @@ impl Port {
                 sent += 1;
             }
         }
-        q.lens.clear();
     }
 
     /// Fold the kernel's ring-overflow count of the current handle into the counters.

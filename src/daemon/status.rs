@@ -5,7 +5,8 @@
 use super::port::Port;
 use ptpproxy::board;
 use ptpproxy::clients::ClientTable;
-use ptpproxy::config::{Config, DelayRespMode};
+use ptpproxy::config::{Config, Correction, DelayRespMode};
+use ptpproxy::correction::Corrector;
 use ptpproxy::relay::Relay;
 use ptpproxy::stats::{DropReason, Forwarded};
 use ptpproxy::time::Instant;
@@ -18,6 +19,13 @@ pub fn mode_name(m: DelayRespMode) -> &'static str {
         DelayRespMode::Steer => "steer",
         DelayRespMode::Unicast => "unicast",
         DelayRespMode::Flood => "flood",
+    }
+}
+
+pub fn correction_name(c: Correction) -> &'static str {
+    match c {
+        Correction::None => "none",
+        Correction::Residence => "residence",
     }
 }
 
@@ -45,12 +53,13 @@ pub struct Snapshot<'a> {
     pub uptime_s: u64,
     pub now: Instant,
     pub relay: &'a Relay,
+    pub corrector: &'a Corrector,
     pub ports: &'a [Port],
 }
 
 /// Bytes to reserve for a snapshot of a full table, so rendering never reallocates.
 pub fn capacity_hint() -> usize {
-    4096 + board::MAX_CLIENTS * 128
+    4096 + board::MAX_PORTS * 1024 + board::MAX_CLIENTS * 128
 }
 
 /// Render the snapshot into `out` (cleared first).
@@ -81,7 +90,7 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         write!(
             out,
             "{}\n {{\"name\":\"{}\",\"role\":\"{}\",\"up\":{},\"rx\":{},\"tx\":{},\"tx_errors\":{},\
-             \"kernel_drops\":{},\"opens\":{}}}",
+             \"kernel_drops\":{},\"opens\":{},\"dropped\":{{",
             if i == 0 { "" } else { "," },
             Escaped(&p.name),
             if i == 0 { "upstream" } else { "downstream" },
@@ -92,6 +101,16 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
             c.kernel_drops,
             c.opens,
         )?;
+        // Only the reasons this port saw: where a flood or a rogue comes from, and why.
+        let mut sep = "";
+        for r in DropReason::ALL {
+            let n = stats.dropped_on(i, *r);
+            if n > 0 {
+                write!(out, "{sep}\"{}\":{n}", r.name())?;
+                sep = ",";
+            }
+        }
+        out.push_str("}}");
     }
     out.push_str("],\n\"forwarded\":{");
     for (i, f) in Forwarded::ALL.iter().enumerate() {
@@ -107,7 +126,28 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         let sep = if i == 0 { "" } else { "," };
         write!(out, "{sep}\"{}\":{}", r.name(), stats.dropped(*r))?;
     }
-    out.push_str("},\n\"client_table\":[");
+    let c = s.corrector.stats();
+    write!(
+        out,
+        "}},\n\"correction_mode\":\"{}\",\n\"correction\":{{\"pending\":{},\"capacity\":{},\
+         \"residence_mean_ns\":{},\"residence_max_ns\":{},\"one_step\":{},\"remembered\":{},\
+         \"follow_up\":{},\"delay_resp\":{},\"follow_up_unmatched\":{},\
+         \"delay_resp_unmatched\":{},\"evicted\":{},\"out_of_range\":{}}}",
+        correction_name(s.config.correction),
+        s.corrector.pending(),
+        s.corrector.capacity(),
+        c.residence_mean_ns(),
+        c.residence_max_ns,
+        c.one_step,
+        c.remembered,
+        c.follow_up,
+        c.delay_resp,
+        c.follow_up_unmatched,
+        c.delay_resp_unmatched,
+        c.evicted,
+        c.out_of_range,
+    )?;
+    out.push_str(",\n\"client_table\":[");
     for (i, (id, c)) in clients.iter().enumerate() {
         let port = s.ports.get(c.port.index()).map_or("?", |p| p.name.as_str());
         write!(
@@ -201,6 +241,8 @@ struct PortRow<'a> {
     tx: u64,
     tx_errors: u64,
     kernel_drops: u64,
+    #[serde(borrow)]
+    dropped: Counters<'a>,
 }
 
 #[derive(serde::Deserialize)]
@@ -230,6 +272,9 @@ struct StatusFile<'a> {
     delay_resp: Counters<'a>,
     #[serde(borrow)]
     dropped: Counters<'a>,
+    correction_mode: &'a str,
+    #[serde(borrow)]
+    correction: Counters<'a>,
     #[serde(borrow)]
     client_table: Seq<ClientRow<'a>>,
 }
@@ -288,6 +333,19 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
     counters_line(&mut out, "delay_resp", &s.delay_resp, false);
     let _ = writeln!(out, "udp_checksums_completed {}", s.udp_checksums_completed);
     counters_line(&mut out, "dropped", &s.dropped, true);
+    for p in &s.ports.0 {
+        if !p.dropped.0.is_empty() {
+            counters_line(&mut out, &format!("  on {}", p.name), &p.dropped, true);
+        }
+    }
+    if s.correction_mode != "none" {
+        counters_line(
+            &mut out,
+            &format!("correction ({})", s.correction_mode),
+            &s.correction,
+            false,
+        );
+    }
     out.push('\n');
     let _ = writeln!(
         out,
@@ -337,22 +395,26 @@ mod tests {
         .unwrap();
         let mut relay = Relay::new(&config, Instant(0), 3);
         let mut scratch = vec![0u8; board::SNAPLEN];
+        let t = ptpproxy::time::Timestamp(0);
         let _ = relay.handle_frame(
             Instant(1),
             PortId(1),
             &delay_req([2, 0, 0, 0, 1, 1]),
+            t,
             &mut scratch,
         );
         let _ = relay.handle_frame(
             Instant(2),
             PortId(2),
             &delay_req([2, 0, 0, 0, 2, 1]),
+            t,
             &mut scratch,
         );
         let _ = relay.handle_frame(
             Instant(3),
             PortId(0),
             &delay_req([2, 0, 0, 0, 9, 9]),
+            t,
             &mut scratch,
         );
         let ports: Vec<Port> = config.port_names().map(|n| Port::new(n, false)).collect();
@@ -362,6 +424,7 @@ mod tests {
             uptime_s: 7,
             now: Instant(5_000_000_000),
             relay: &relay,
+            corrector: &Corrector::with_capacity(16, 1),
             ports: &ports,
         };
         let mut out = String::new();
@@ -374,6 +437,12 @@ mod tests {
         );
         assert!(table.contains("clients    2 of"), "{table}");
         assert!(table.contains("delay_req_from_upstream 1"), "{table}");
+        assert!(
+            table.contains("  on eth0   delay_req_from_upstream 1\n"),
+            "{table}"
+        );
+        assert!(!table.contains("  on lan1"), "{table}");
+        assert!(!table.contains("correction"), "{table}");
         assert!(table.contains("delay_req 2"), "{table}");
         let lan2 = table
             .lines()

@@ -199,6 +199,24 @@ pub fn sum_words(data: &[u8]) -> u32 {
     sum
 }
 
+/// The Internet checksum `checksum` of a message after the bytes `old` in it became `new`
+/// (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), without reading the rest of the message. `old`
+/// and `new` have the same even length and start at an even offset from the start of what the
+/// checksum covers. For UDP, a result of zero is returned as 0xFFFF (RFC 768: zero means "no
+/// checksum"; both are negative zero in one's complement).
+pub fn checksum_update(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
+    debug_assert!(old.len() == new.len() && old.len() % 2 == 0);
+    let old_complement: u32 = old
+        .chunks_exact(2)
+        .map(|c| u32::from(!u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    let sum = u32::from(!checksum) + old_complement + sum_words(new);
+    match !checksum_fold(sum) {
+        0 => 0xFFFF,
+        c => c,
+    }
+}
+
 /// Fold a 32-bit one's-complement accumulator to 16 bits.
 pub fn checksum_fold(mut sum: u32) -> u16 {
     while sum > 0xFFFF {

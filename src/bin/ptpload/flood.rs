@@ -330,6 +330,7 @@ mod tests {
                 Instant(2_000_000_000),
                 PortId(1),
                 &buf[..n],
+                ptpproxy::time::Timestamp(0),
                 &mut scratch,
             ) {
                 Action::Drop(r) => r.name().to_string(),
