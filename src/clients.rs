@@ -119,10 +119,6 @@ impl ClientTable {
         board::MAX_CLIENTS / self.limits.downstream_ports.max(1)
     }
 
-    fn interval(&self) -> Duration {
-        Duration(1_000_000_000 / u64::from(self.limits.max_rate.max(1)))
-    }
-
     /// A Delay_Req from `id` arrived on `port` from `mac`: admit, refresh and rate-limit.
     pub fn handle_delay_req(
         &mut self,
@@ -132,9 +128,7 @@ impl ClientTable {
         mac: EthernetAddress,
         ip: ClientIp,
     ) -> Result<Learned, DropReason> {
-        let interval = self.interval();
-        // One second's worth of burst: tolerance = (rate - 1) intervals.
-        let tolerance = Duration(interval.0 * u64::from(self.limits.max_rate.max(1) - 1));
+        let limit = Gcra::per_second(self.limits.max_rate);
         if let Some(known) = self.clients.get(&id).copied() {
             let moved = known.port != port;
             // A known identity on another port, or behind another MAC, is admitted there by the
@@ -161,10 +155,9 @@ impl ClientTable {
             c.port = port;
             c.mac = mac;
             c.ip = ip;
-            if now < c.tat - tolerance {
+            if !limit.allow(&mut c.tat, now) {
                 return Err(DropReason::RateLimited);
             }
-            c.tat = core::cmp::max(c.tat, now) + interval;
             c.delay_req += 1;
             return Ok(if moved {
                 Learned::Moved
@@ -179,7 +172,7 @@ impl ClientTable {
             ip,
             last_seen: now,
             delay_req: 1,
-            tat: now + interval,
+            tat: now + limit.interval,
         };
         if self.clients.insert(id, client).is_err() {
             return Err(DropReason::TableFull);
@@ -278,6 +271,36 @@ fn release_mac(macs: &mut FixedMap<EthernetAddress, u8>, mac: &EthernetAddress) 
         if *n == 0 {
             macs.remove(mac);
         }
+    }
+}
+
+/// A GCRA rate limit (the token bucket as one deadline per flow): `rate` per second with a
+/// burst of one second's worth.
+#[derive(Clone, Copy, Debug)]
+pub struct Gcra {
+    interval: Duration,
+    /// (rate - 1) intervals.
+    tolerance: Duration,
+}
+
+impl Gcra {
+    pub fn per_second(rate: u32) -> Gcra {
+        let rate = rate.max(1);
+        let interval = Duration(1_000_000_000 / u64::from(rate));
+        Gcra {
+            interval,
+            tolerance: Duration(interval.0 * u64::from(rate - 1)),
+        }
+    }
+
+    /// One event of the flow whose theoretical arrival time is `tat` at `now`: allowed (and
+    /// `tat` advanced) or not (`tat` unchanged).
+    pub fn allow(&self, tat: &mut Instant, now: Instant) -> bool {
+        if now < *tat - self.tolerance {
+            return false;
+        }
+        *tat = core::cmp::max(*tat, now) + self.interval;
+        true
     }
 }
 

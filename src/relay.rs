@@ -9,7 +9,7 @@
 //! [`Relay::poll_timeout`] says when [`Relay::handle_timeout`] wants to run next (aging).
 
 use crate::board;
-use crate::clients::{ClientIp, ClientTable, Learned, Limits};
+use crate::clients::{ClientIp, ClientTable, Gcra, Learned, Limits};
 use crate::config::{Config, Correction, DelayRespMode};
 use crate::correction::{Event, PendingKey, Rewrite, Timing};
 use crate::stats::{DropReason, Forwarded, Stats};
@@ -110,6 +110,9 @@ struct Policy {
     delay_resp: DelayRespMode,
     allow_downstream_masters: bool,
     correction: Correction,
+    /// Signaling and Management from each downstream port: at most max_delay_req_rate per
+    /// second (what one client may send of Delay_Req), so no port floods the upstream with them.
+    general_limit: Gcra,
 }
 
 impl Policy {
@@ -124,6 +127,7 @@ impl Policy {
             delay_resp: config.delay_resp,
             allow_downstream_masters: config.allow_downstream_masters,
             correction: config.correction,
+            general_limit: Gcra::per_second(config.max_delay_req_rate),
         }
     }
 
@@ -145,6 +149,8 @@ pub struct Relay {
     clients: ClientTable,
     stats: Stats,
     next_expiry: Instant,
+    /// GCRA state of `Policy::general_limit`, per port.
+    general_tat: [Instant; board::MAX_PORTS],
 }
 
 impl Relay {
@@ -155,6 +161,7 @@ impl Relay {
             clients: ClientTable::new(limits(config), seed),
             stats: Stats::default(),
             next_expiry: now + EXPIRY_INTERVAL,
+            general_tat: [Instant(0); board::MAX_PORTS],
         }
     }
 
@@ -182,6 +189,7 @@ impl Relay {
         }
         self.stats.rx = rx;
         self.stats.dropped_on = dropped_on;
+        self.general_tat = [Instant(0); board::MAX_PORTS];
         self.policy = Policy::from_config(new);
     }
 
@@ -301,7 +309,15 @@ impl Relay {
                 }
             }
             MessageType::Signaling | MessageType::Management => {
-                Verdict::to(if from_up { downstream } else { upstream })
+                if from_up {
+                    Verdict::to(downstream)
+                } else {
+                    let tat = &mut self.general_tat[from.index()];
+                    if !self.policy.general_limit.allow(tat, now) {
+                        return Err(DropReason::SignalingRateLimited);
+                    }
+                    Verdict::to(upstream)
+                }
             }
             MessageType::DelayReq => {
                 if from_up {
@@ -577,6 +593,33 @@ mod tests {
             PortSet::single(UP).with(D2),
             "all ports but the ingress"
         );
+    }
+
+    #[test]
+    fn signaling_and_management_from_a_downstream_port_are_rate_limited() {
+        // max_delay_req_rate 128: a burst of 128 per port, then 128/s.
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (id, mac) = client(1);
+        let f = l2(0xD, mac, id, 1, None);
+        let passed = (0..1000)
+            .filter(|_| run(&mut r, T0, D1, &f).is_ok())
+            .count();
+        assert_eq!(passed, 128);
+        assert_eq!(r.stats().dropped(DropReason::SignalingRateLimited), 872);
+        assert_eq!(
+            r.stats().dropped_on(1, DropReason::SignalingRateLimited),
+            872
+        );
+        // Another port has its own budget; upstream has none.
+        assert!(run(&mut r, T0, D2, &f).is_ok());
+        let g = l2(0xC, GM_MAC, GM, 1, None);
+        assert!((0..1000).all(|_| run(&mut r, T0, UP, &g).is_ok()));
+        // A second later, 128 more.
+        let later = T0 + Duration::from_secs(1);
+        let passed = (0..1000)
+            .filter(|_| run(&mut r, later, D1, &f).is_ok())
+            .count();
+        assert_eq!(passed, 128);
     }
 
     #[test]

@@ -66,6 +66,8 @@ named_enum! {
         MacLimit => "mac_limit",
         /// Delay_Req above the client's max_delay_req_rate.
         RateLimited => "rate_limited",
+        /// Signaling or Management from a downstream port above max_delay_req_rate per port.
+        SignalingRateLimited => "signaling_rate_limited",
         /// No port to send to (e.g. the only candidate is the ingress port).
         NoEgress => "no_egress",
     }

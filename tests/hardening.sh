@@ -15,8 +15,9 @@
 #      their entries), from a single MAC (at most 8 entries), and on both ports (table_full)
 #   2  one client at 2000 Delay_Req/s against max_delay_req_rate 128: limited, others unaffected
 #   3  a rogue master (Sync/Follow_Up/Announce) on dn1, without and with allow_downstream_masters
-#   4  malformed frames at 50k/s (14 kinds): counted by reason, none relayed (a Signaling whose TLV
-#      claims 65535 bytes is well-formed to the relay and goes upstream), clients unaffected
+#   4  malformed frames at 50k/s (14 kinds, QinQ included): counted by reason and by port, none
+#      relayed (a Signaling whose TLV claims 65535 bytes is well-formed to the relay and goes
+#      upstream within dn1's Signaling/Management limit), clients unaffected
 #   5  link flaps: dn1 and up set down/up, dn2 and up deleted and re-created: forwarding resumes
 #      within 2 s of the link's return, a few log lines per flap
 #   6  SIGHUP: a valid new configuration (steer -> unicast, dn3 added) keeps the client table and

@@ -11,13 +11,18 @@ use ptpproxy::relay::PortId;
 use ptpproxy::time::Timestamp;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// Kernel filter: inbound multicast PTP over Ethernet, UDPv4 or UDPv6, untagged or with one
-/// 802.1Q tag inline (`vlan` shifts the offsets of what follows, so it comes last).
+/// Kernel filter: inbound multicast PTP over Ethernet, UDPv4 or UDPv6, untagged, with one
+/// 802.1Q tag, or with two (QinQ: not relayed, but let in so the core counts it as
+/// `stacked_vlan` instead of it vanishing in the kernel). Each `vlan` shifts the offsets of
+/// everything after it, so the tagged cases nest: untagged, else one tag then PTP, else a
+/// second tag then PTP. (The kernel may hold the outer tag as metadata; libpcap's `vlan` checks
+/// that first, and puts the tag back inline in the captured frame.)
 /// `inbound` compiles to the kernel's packet-type check (SKF_AD_PKTTYPE): unlike
 /// pcap_setdirection, it drops our own transmissions before they reach the ring.
 pub const FILTER: &str = "inbound and ether multicast and \
     (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)) or \
-    (vlan and (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)))))";
+    (vlan and (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)) or \
+    (vlan and (ether proto 0x88f7 or (udp and (dst port 319 or dst port 320)))))))";
 
 /// The PTP multicast groups' MAC addresses (IEEE 1588-2019 Annex C–E): primary L2, UDPv4
 /// 224.0.1.129, UDPv6 FF0X::181. Peer delay (01-80-C2-00-00-0E, 224.0.0.107) is never relayed.
