@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak test of ptpproxy (root required; not in CI): load with link flaps, memory and fds watched.
 #
-#   tests/soak.sh [MINUTES] [--clients N] [--keep]
+#   tests/soak.sh [MINUTES] [--clients N] [--correction none|residence] [--keep]
 #
 # The topology of tests/hardening.sh (tests/lib/hardening.sh). ptpload runs N clients (1000) at
 # 16 Delay_Req/s each through ptpproxy for MINUTES (30, at most 60) while, every minute, one link
@@ -21,11 +21,20 @@ source "$HERE/lib/hardening.sh"
 MINUTES=30
 KEEP=0
 CLIENTS=1000
+CORRECTION=none
 while (($#)); do
 	case $1 in
 	--keep) KEEP=1 ;;
 	--clients)
 		CLIENTS=${2:?--clients needs a number}
+		shift
+		;;
+	--correction)
+		CORRECTION=${2:?--correction needs none or residence}
+		[[ $CORRECTION == none || $CORRECTION == residence ]] || {
+			echo "--correction must be none or residence" >&2
+			exit 2
+		}
 		shift
 		;;
 	-h | --help)
@@ -71,9 +80,9 @@ CFG=$HZ_RUN/ptpproxy.json
 LOG=$HZ_RUN/ptpproxy.log
 EVENTS=$HZ_RUN/flaps.events
 SERIES=$HZ_RUN/series.tsv
-hz_config "$CFG"
+hz_config "$CFG" correction="\"$CORRECTION\""
 : >"$EVENTS"
-echo "soak: $MINUTES min, $HZ_CLIENTS clients x $HZ_RATE Delay_Req/s, a flap every minute; run directory $HZ_RUN"
+echo "soak: $MINUTES min, $HZ_CLIENTS clients x $HZ_RATE Delay_Req/s, correction $CORRECTION, a flap every minute; run directory $HZ_RUN"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 hz_proxy_start "$CFG" "$LOG"
 PID=$HZ_PROXY_PID
@@ -139,6 +148,10 @@ echo "== flaps (forwarding must resume within 2 s of the link's return)"
 flaps=$(timeout 60 python3 "$HERE/lib/hardening.py" flaps "$HZ_RUN/soak.json" "$EVENTS" "$LOG" 2000 4 2>&1 || true)
 printf '%s\n' "$flaps" | sed 's/^/  /'
 flaps_failed=$(printf '%s\n' "$flaps" | grep -c '^FAIL' || true)
+if [[ $CORRECTION == residence ]]; then
+	echo "== residence correction (final status file)"
+	hz_status "$HZ_RUN/status.json" '" ".join(f"{k} {v}" for k, v in j["correction"].items())' | sed 's/^/  /' || true
+fi
 echo "== ptpload"
 grep -E '^(delay_re|sync|ALL|per client|generator)' "$HZ_RUN/soak.txt" | sed 's/^/  /' || true
 echo "== memory and fds after the first minute"
