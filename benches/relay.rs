@@ -3,6 +3,9 @@
 //! Delay_Resp for each, a grandmaster's Sync + Follow_Up 16/s and Announce 1/s, plus 1 % foreign
 //! Delay_Req (upstream side) and Delay_Resp (unknown clients) that are dropped. L2, steer mode.
 //! Time advances as it would at that rate, so rate limits and aging act as in the daemon.
+//! The Sync is two-step. A third variant runs with `"correction": "residence"` and also carries
+//! out each frame's correction per egress port (`Corrector::on_egress` on a copy), as the
+//! daemon's sender does.
 //!
 //!   cargo bench --bench relay [-- --runs N --frames N]   several runs, median ns/frame, frames/s
 //!   <bench binary> --callgrind N    learn the clients, then N frames, nothing else: run under
@@ -17,6 +20,7 @@ use std::time::Instant as Wall;
 
 use ptpproxy::board;
 use ptpproxy::config::Config;
+use ptpproxy::correction::Corrector;
 use ptpproxy::relay::{Action, PortId, Relay};
 use ptpproxy::time::{Instant, Timestamp};
 
@@ -53,6 +57,9 @@ fn l2(kind: u8, src: [u8; 6], id: [u8; 10], seq: u16, requesting: Option<[u8; 10
     p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
     p[20..30].copy_from_slice(&id);
     p[30..32].copy_from_slice(&seq.to_be_bytes());
+    if kind == 0x0 {
+        p[6] = 0x02; // twoStepFlag
+    }
     if let Some(r) = requesting {
         p[44..54].copy_from_slice(&r);
     }
@@ -92,6 +99,8 @@ struct Bench {
     relay: Relay,
     mix: Vec<(PortId, Vec<u8>)>,
     scratch: Vec<u8>,
+    /// With residence correction: the pending table and a transmit copy.
+    corrector: Option<(Corrector, Vec<u8>)>,
     /// Simulated time per frame, ns.
     step: u64,
     now: u64,
@@ -101,11 +110,12 @@ struct Bench {
 }
 
 impl Bench {
-    fn new() -> Bench {
-        let config = Config::parse(
-            br#"{"upstream":"up","downstream":["dn1","dn2"],"delay_resp":"steer","max_delay_req_rate":1024}"#,
-        )
-        .expect("bench config");
+    fn new(residence: bool) -> Bench {
+        let json = format!(
+            r#"{{"upstream":"up","downstream":["dn1","dn2"],"delay_resp":"steer","max_delay_req_rate":1024,"correction":"{}"}}"#,
+            if residence { "residence" } else { "none" }
+        );
+        let config = Config::parse(json.as_bytes()).expect("bench config");
         let mix = one_second();
         let now = 1_000_000_000;
         Bench {
@@ -113,6 +123,7 @@ impl Bench {
             step: 1_000_000_000 / mix.len() as u64,
             mix,
             scratch: vec![0u8; board::SNAPLEN],
+            corrector: residence.then(|| (Corrector::new(0x5eed), vec![0u8; board::SNAPLEN])),
             now,
             at: 0,
             forwarded: 0,
@@ -138,6 +149,13 @@ impl Bench {
                 &mut self.scratch,
             ) {
                 Action::Forward { to, frame, timing } => {
+                    if let Some((c, tx)) = &mut self.corrector {
+                        for p in to.iter() {
+                            let copy = &mut tx[..frame.len()];
+                            copy.copy_from_slice(frame);
+                            c.on_egress(&timing, p, Timestamp(self.now as i64 + 20_000), copy);
+                        }
+                    }
                     black_box((to, frame, timing));
                     self.forwarded += 1;
                 }
@@ -151,6 +169,19 @@ impl Bench {
             }
         }
     }
+}
+
+/// Learn every client first: steady state, as in the daemon after the first second; check that
+/// only the foreign frames are dropped.
+fn learn(b: &mut Bench) {
+    let mix_len = b.mix.len();
+    b.feed(mix_len, true);
+    let (f0, d0) = (b.forwarded, b.dropped);
+    b.feed(mix_len, true);
+    let (fwd, drop) = (b.forwarded - f0, b.dropped - d0);
+    let foreign = 2 * (RATE * CLIENTS * FOREIGN_PER_100 / 100) as u64;
+    assert_eq!(drop, foreign, "only the foreign frames are dropped");
+    assert_eq!(fwd + drop, mix_len as u64);
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -167,7 +198,7 @@ fn main() {
             .and_then(|v| v.parse::<usize>().ok())
     };
     if let Some(n) = arg("--callgrind") {
-        let mut b = Bench::new();
+        let mut b = Bench::new(args.iter().any(|a| a == "--residence"));
         let warm = b.mix.len();
         b.feed(warm, true);
         b.feed(n, true);
@@ -178,29 +209,26 @@ fn main() {
     let runs = arg("--runs").unwrap_or(if full { 9 } else { 1 });
     let frames = arg("--frames").unwrap_or(if full { 2_000_000 } else { 20_000 });
 
-    let mut b = Bench::new();
+    let mut b = Bench::new(false);
     let mix_len = b.mix.len();
-    // Learn every client first: steady state, as in the daemon after the first second.
-    b.feed(mix_len, true);
-    let (f0, d0) = (b.forwarded, b.dropped);
-    b.feed(mix_len, true);
-    let (fwd, drop) = (b.forwarded - f0, b.dropped - d0);
-    let foreign = 2 * (RATE * CLIENTS * FOREIGN_PER_100 / 100) as u64;
-    assert_eq!(drop, foreign, "only the foreign frames are dropped");
-    assert_eq!(fwd + drop, mix_len as u64);
+    learn(&mut b);
+    let mut r = Bench::new(true);
+    learn(&mut r);
 
     println!(
-        "relay::handle_frame, scenario (a) mix: {} frames/s of traffic ({} clients x {} Delay_Req/s + Delay_Resp, Sync/Follow_Up {}/s, Announce 1/s, {}% foreign), {} runs x {} frames",
+        "relay::handle_frame, scenario (a) mix: {} frames/s of traffic ({} clients x {} Delay_Req/s + Delay_Resp, two-step Sync/Follow_Up {}/s, Announce 1/s, {}% foreign), {} runs x {} frames",
         mix_len, CLIENTS, RATE, RATE, FOREIGN_PER_100, runs, frames
     );
-    for (label, timeouts) in [
-        ("handle_frame", false),
-        ("handle_frame + handle_timeout per 64", true),
+    for (label, residence, timeouts) in [
+        ("handle_frame", false, false),
+        ("handle_frame + handle_timeout per 64", false, true),
+        ("same, residence + on_egress per port", true, true),
     ] {
+        let bench = if residence { &mut r } else { &mut b };
         let mut ns = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Wall::now();
-            b.feed(frames, timeouts);
+            bench.feed(frames, timeouts);
             ns.push(t.elapsed().as_nanos() as f64 / frames as f64);
         }
         let (lo, hi) = (
@@ -213,6 +241,15 @@ fn main() {
             1e9 / med
         );
     }
+    let c = r
+        .corrector
+        .as_ref()
+        .map(|(c, _)| *c.stats())
+        .unwrap_or_default();
+    println!(
+        "  residence: follow_up {} delay_resp {} unmatched {}/{} evicted {}",
+        c.follow_up, c.delay_resp, c.follow_up_unmatched, c.delay_resp_unmatched, c.evicted
+    );
     println!(
         "  clients in the table: {}, forwarded {} dropped {}",
         b.relay.clients().len(),
