@@ -53,13 +53,29 @@ fn main() {
     if !(128..=9216).contains(&b.snaplen) {
         fail(&file, "\"snaplen\" must be 128..=9216 bytes");
     }
+    // libpcap's TPACKET_V2 ring: slots of TPACKET_ALIGN(68 + snaplen) bytes packed into blocks of
+    // the smallest power-of-two pages that hold one; what a block cannot use is mapped (and
+    // resident) for nothing. 444 gives 512-byte slots, 8 to a 4 KiB page, no waste.
+    let slot = (68 + b.snaplen + 15) & !15;
+    let block = slot.next_power_of_two().max(4096);
+    if (block % slot) * 10 > block {
+        fail(
+            &file,
+            &format!(
+                "\"snaplen\" {} makes {slot}-byte ring slots that leave {} of every {block}-byte \
+                 block unused; pick one whose slot divides the block (e.g. 444: 512-byte slots)",
+                b.snaplen,
+                block % slot
+            ),
+        );
+    }
     if b.ring_bytes < 65536 {
         fail(&file, "\"ring_bytes\" must be at least 65536");
     }
-    if !b.pending_corrections.is_power_of_two() || b.pending_corrections > 65536 {
+    if !b.pending_corrections.is_power_of_two() || !(4..=65536).contains(&b.pending_corrections) {
         fail(
             &file,
-            "\"pending_corrections\" must be a power of two <= 65536",
+            "\"pending_corrections\" must be a power of two in 4..=65536",
         );
     }
     if !(1..=1024).contains(&b.rx_batch) {
