@@ -55,7 +55,9 @@ pub struct Received<'a> {
 pub fn now() -> Timestamp {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
         .expect("CLOCK_REALTIME is always available");
-    Timestamp::from_parts(t.tv_sec(), t.tv_nsec())
+    // tv_nsec is a C long: 32 bits on 32-bit targets.
+    #[allow(clippy::unnecessary_cast)]
+    Timestamp::from_parts(t.tv_sec() as i64, t.tv_nsec() as i64)
 }
 
 pub struct Port {

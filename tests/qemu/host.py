@@ -632,6 +632,14 @@ class Phase:
         dropped = counters("dropped")
         self.r.check(f"{self.name}: status dropped = model", dropped == dict(m.dropped),
                      f"status {dropped}, model {dict(m.dropped)}")
+        # The same drops by ingress port ("  on PORT reason n ..."): they add up to the total.
+        by_port = collections.Counter()
+        for line in table:
+            w = line.split()
+            if len(w) >= 4 and w[0] == "on" and w[1] in PORTS:
+                by_port.update({k: int(v) for k, v in zip(w[2::2], w[3::2])})
+        self.r.check(f"{self.name}: status drops by port add up to the total", dict(by_port) == dict(m.dropped),
+                     f"by port {dict(by_port)}, total {dict(m.dropped)}")
         clients = {}
         for line in table:
             w = line.split()
