@@ -78,6 +78,14 @@ fn main() {
             "\"pending_corrections\" must be a power of two in 4..=65536",
         );
     }
+    // Every client may have a Delay_Req waiting for its Delay_Resp (milliseconds when the
+    // master or the relay is busy); a smaller table evicts residences still needed.
+    if b.pending_corrections < b.max_clients {
+        fail(
+            &file,
+            "\"pending_corrections\" must be at least \"max_clients\" (2 x is the default)",
+        );
+    }
     if !(1..=1024).contains(&b.rx_batch) {
         fail(&file, "\"rx_batch\" must be 1..=1024");
     }

@@ -475,6 +475,12 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_takes_32_bytes() {
+        // The board profiles size the table as 2 x max_clients entries on this figure.
+        assert!(core::mem::size_of::<Option<Slot>>() <= 32);
+    }
+
+    #[test]
     fn incremental_checksum_matches_a_full_recompute() {
         // A UDP datagram (no pseudo-header here: the update does not depend on it) with the
         // field at an even offset.

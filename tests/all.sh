@@ -50,6 +50,7 @@ step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh tests/qem
     cross/*.sh cross/yocto/*.sh cross/openwrt/ptpproxy/files/ptpproxy.init .ci/run
 step "shellcheck (POSIX sh init script)" shellcheck -s sh rootfs-overlay/etc/init.d/ptpproxy
 step "end to end (ptp4l in namespaces)" tests/e2e.sh
+step "timing fidelity (residence correction vs bridge, ptp4l clients, L2/UDPv4/UDPv6 checksums)" tests/timing.sh --check
 step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least privilege)" tests/hardening.sh
 step "benchmark smoke (ptpproxy vs Linux bridge, 10 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15

@@ -17,17 +17,33 @@
 #   topo_init [RUN_DIR]          unique prefix, run directory, cleanup traps (call once per script)
 #   topo_create ptpproxy|bridge  build the namespaces; "bridge" puts a plain Linux bridge over up/dn1/dn2
 #                                in px (stand-in for ptpproxy, to validate the harness).
+#                                TOPO_LOAD=1: also a namespace "ld" for a load generator, with l1 and l2
+#                                ports of br1 and br2, and l0 on a new segment s0 (bridge br0: g0 to
+#                                gm's eth0, u0 to px's up, lm to l0) on the grandmaster's side
 #                                TOPO_TX_CSUM=off: the ptp4l hosts' veths compute UDP checksums in
 #                                software, as a real NIC puts them on the wire (default: kernel's veth
 #                                default, checksum offload on: frames cross the veth unfinished)
 #   topo_exec NODE CMD...        run CMD in NODE's namespace (gm px s1 s2 c11 c12 c21 c22)
-#   capture_start NODE           tcpdump (no promiscuous mode) on NODE's eth0 -> $TOPO_RUN/NODE.pcap
+#   capture_start NODE [IF [FILE]]  tcpdump (no promiscuous mode) on NODE's IF (eth0) -> FILE
+#                                ($TOPO_RUN/NODE.pcap). TOPO_CAPTURE_FILTER: pcap filter (PTP: L2 and
+#                                UDP ports 319/320); TOPO_CAPTURE_NANO=1: nanosecond time stamps;
+#                                TOPO_CAPTURE_COUNT=N: stop after N frames
 #   capture_stop_all             stop the captures (files are complete afterwards)
-#   ptp_start_gm l2|udp4         ptp4l grandmaster, log $TOPO_RUN/gm.log
-#   ptp_start_client NODE l2|udp4   ptp4l client (debug log level: "delay filtered N raw M" lines)
+#   ptp_start_gm l2|udp4|udp6    ptp4l grandmaster, log $TOPO_RUN/gm.log (udp6: IPv6 on eth0 first).
+#                                TOPO_PTP4L_EXTRA: more [global] lines for every ptp4l (gm, clients,
+#                                tc), TOPO_CLIENT_EXTRA: for the clients only
+#   ptp_start_client NODE l2|udp4|udp6   ptp4l client (debug log level: "delay filtered N raw M" lines)
+#   ptp_start_tc l2|udp4|udp6    ptp4l as an end-to-end transparent clock over up, dn1, dn2 in px
+#                                (software time stamps, free_running; log $TOPO_RUN/tc.log)
 #   ptp_stop_all                 stop every ptp4l
+#   px_bridge_start / px_bridge_stop   a Linux bridge br0 over up, dn1, dn2 in px, created/deleted at
+#                                run time (topo_create ptpproxy, then switch forwarders in one topology)
+#   topo_hide_domain D           (TOPO_LOAD=1) drop PTP of domain D on the bridge ports towards gm and
+#                                the clients: a load on domain D crosses the forwarder only
 #   proxy_start MODE [BIN]       write $TOPO_RUN/ptpproxy.json (delay_resp MODE), check it, start
-#                                ptpproxy -f in px (stderr: $TOPO_RUN/ptpproxy.log), wait for the status file
+#                                ptpproxy -f in px (stderr: $TOPO_RUN/ptpproxy.log), wait for the status
+#                                file. TOPO_PROXY_CORRECTION (none), TOPO_PROXY_DOMAINS ([0]) and
+#                                TOPO_PROXY_EXTRA (more JSON members, ", \"k\": v") shape the config
 #   proxy_stop                   SIGTERM, bounded wait; exit status in PROXY_RC (124 = did not exit)
 #   topo_sleep SECONDS           sleep, interruptible by INT/TERM (use it for every long wait)
 #   inject NODE IF ARGS...       send crafted PTP frames from NODE's IF (tests/lib/ptpframe.py ARGS)
@@ -40,12 +56,22 @@ TOPO_CLIENTS=(c11 c12 c21 c22)
 TOPO_GM_MAC=02:00:00:00:00:01
 TOPO_GM_IDENTITY=020000.fffe.000001
 TOPO_TX_CSUM=${TOPO_TX_CSUM:-on}
+TOPO_LOAD=${TOPO_LOAD:-0}
 TOPO_LIFETIME=${TOPO_LIFETIME:-900} # no process of ours outlives this many seconds, even if we are killed
+TOPO_PROXY_CORRECTION=${TOPO_PROXY_CORRECTION:-none}
+TOPO_PROXY_DOMAINS=${TOPO_PROXY_DOMAINS:-[0]}
+TOPO_PROXY_EXTRA=${TOPO_PROXY_EXTRA:-}
+TOPO_CAPTURE_FILTER=${TOPO_CAPTURE_FILTER:-ether proto 0x88f7 or udp port 319 or udp port 320}
+TOPO_CAPTURE_NANO=${TOPO_CAPTURE_NANO:-0}
+TOPO_CAPTURE_COUNT=${TOPO_CAPTURE_COUNT:-0}
+TOPO_PTP4L_EXTRA=${TOPO_PTP4L_EXTRA:-}   # more [global] lines for every ptp4l (newline-separated)
+TOPO_CLIENT_EXTRA=${TOPO_CLIENT_EXTRA:-} # more [global] lines for the clients' ptp4l
 TOPO_NODES=()                       # namespaces created (short names)
 TOPO_PIDS=()                        # background processes started
 TOPO_CAPTURE_PIDS=()
 TOPO_PTP_PIDS=()
 TOPO_PROXY_PID=
+TOPO_TC_PID=
 TOPO_SLEEP_PID=
 PROXY_RC=
 TOPO_RUN=
@@ -116,7 +142,17 @@ topo_create() {
 	local backend=$1 seg c
 	_topo_ns_add gm
 	_topo_ns_add px
-	_topo_veth gm eth0 "$TOPO_GM_MAC" px up 02:00:00:00:f0:00
+	if [[ $TOPO_LOAD == 1 ]]; then
+		# gm's side becomes a segment too, with a port for a load generator's master
+		_topo_ns_add s0
+		_topo_ns_add ld
+		_topo_veth gm eth0 "$TOPO_GM_MAC" s0 g0 ""
+		_topo_veth s0 u0 "" px up 02:00:00:00:f0:00
+		_topo_veth ld l0 "" s0 lm ""
+		_topo_bridge s0 br0 g0 u0 lm
+	else
+		_topo_veth gm eth0 "$TOPO_GM_MAC" px up 02:00:00:00:f0:00
+	fi
 	topo_exec gm ip addr add 10.98.0.1/24 dev eth0
 	for seg in 1 2; do
 		_topo_ns_add "s$seg"
@@ -126,7 +162,12 @@ topo_create() {
 			_topo_veth "$c" eth0 "$(client_mac "$c")" "s$seg" "$c" ""
 			topo_exec "$c" ip addr add "$(client_ip "$c")/24" dev eth0
 		done
-		_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2"
+		if [[ $TOPO_LOAD == 1 ]]; then
+			_topo_veth ld "l$seg" "" "s$seg" "ld$seg" ""
+			_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2" "ld$seg"
+		else
+			_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2"
+		fi
 	done
 	if [[ $backend == bridge ]]; then
 		_topo_bridge px br0 up dn1 dn2
@@ -188,17 +229,20 @@ _topo_stop_pid() {
 }
 
 capture_start() {
-	local node=$1 log
-	log="$TOPO_RUN/$node.tcpdump.log"
+	local node=$1 iface=${2:-eth0} file=${3:-} log opts=()
+	[[ -n $file ]] || file="$TOPO_RUN/$node.pcap"
+	log="${file%.pcap}.tcpdump.log"
+	[[ $TOPO_CAPTURE_NANO == 1 ]] && opts+=(--time-stamp-precision=nano)
+	[[ $TOPO_CAPTURE_COUNT != 0 ]] && opts+=(-c "$TOPO_CAPTURE_COUNT")
 	# -p: no promiscuous mode, -U: flush per packet, -w -: the shell writes the file (tcpdump may
-	# drop privileges), PTP only: L2 and UDP event/general ports.
+	# drop privileges), PTP only (default filter): L2 and UDP event/general ports.
 	ip netns exec "$(ns_name "$node")" timeout -k 5 "$TOPO_LIFETIME" \
-		tcpdump -i eth0 -p -U -n -s 512 -w - 'ether proto 0x88f7 or udp port 319 or udp port 320' \
-		>"$TOPO_RUN/$node.pcap" 2>"$log" &
+		tcpdump -i "$iface" -p -U -n -s 512 "${opts[@]}" -w - "$TOPO_CAPTURE_FILTER" \
+		>"$file" 2>"$log" &
 	TOPO_PIDS+=("$!")
 	TOPO_CAPTURE_PIDS+=("$!")
 	_topo_wait_for 10 grep -qs 'listening on' "$log" || {
-		topo_log "tcpdump in $node did not start:"
+		topo_log "tcpdump in $node ($iface) did not start:"
 		cat "$log" >&2
 		return 1
 	}
@@ -217,16 +261,37 @@ _topo_ptp_flag() {
 	case $1 in
 	l2) echo -2 ;;
 	udp4) echo -4 ;;
+	udp6) echo -6 ;;
 	*)
-		topo_log "transport must be l2 or udp4, not '$1'"
+		topo_log "transport must be l2, udp4 or udp6, not '$1'"
 		return 1
 		;;
 	esac
 }
 
+# topo_ipv6_on NODE IF...: IPv6 on these interfaces of NODE (namespaces start with it off), no
+# duplicate address detection (the link-local address is usable at once), no router solicitations.
+topo_ipv6_on() {
+	local node=$1 iface
+	shift
+	for iface in "$@"; do
+		topo_exec "$node" sysctl -qw "net.ipv6.conf.$iface.accept_dad=0" \
+			"net.ipv6.conf.$iface.router_solicitations=0" "net.ipv6.conf.$iface.disable_ipv6=0"
+	done
+}
+
+# _topo_transport_ready NODE TRANSPORT IF...: what the transport needs on NODE's interfaces
+_topo_transport_ready() {
+	local node=$1 transport=$2
+	shift 2
+	[[ $transport == udp6 ]] && topo_ipv6_on "$node" "$@"
+	return 0
+}
+
 ptp_start_gm() {
 	local flag cfg="$TOPO_RUN/gm.cfg"
 	flag=$(_topo_ptp_flag "$1")
+	_topo_transport_ready gm "$1" eth0
 	cat >"$cfg" <<-EOF
 		[global]
 		priority1 10
@@ -234,6 +299,7 @@ ptp_start_gm() {
 		logSyncInterval -3
 		logMinDelayReqInterval -3
 		uds_address $TOPO_RUN/gm.uds
+		$TOPO_PTP4L_EXTRA
 	EOF
 	_topo_bg "$TOPO_RUN/gm.log" gm ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q
 	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
@@ -242,6 +308,7 @@ ptp_start_gm() {
 ptp_start_client() {
 	local node=$1 flag cfg="$TOPO_RUN/$1.cfg"
 	flag=$(_topo_ptp_flag "$2")
+	_topo_transport_ready "$node" "$2" eth0
 	# free_running: all namespaces share the one system clock, a client must never steer it.
 	# With free_running, ptp4l 3.1.1 prints path delays only at debug level (-l 7):
 	# "delay   filtered   1567   raw   1943" (ns) for every Delay_Resp it accepts.
@@ -250,9 +317,79 @@ ptp_start_client() {
 		slaveOnly 1
 		free_running 1
 		uds_address $TOPO_RUN/$node.uds
+		$TOPO_PTP4L_EXTRA
+		$TOPO_CLIENT_EXTRA
 	EOF
 	_topo_bg "$TOPO_RUN/$node.log" "$node" ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q -l 7
 	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+}
+
+# ptp_start_tc l2|udp4|udp6: linuxptp's ptp4l as an end-to-end transparent clock over up, dn1 and dn2
+# in px (nothing else may be forwarding there). Software time stamps: veth stamps what it sends
+# (skb_tx_timestamp) and the kernel stamps what arrives. free_running: it must not steer the shared
+# clock. For UDP the ports get addresses (ptp4l sends from them): 10.98.0.250-252, IPv6 link-local.
+# linuxptp's TC relays Delay_Req/Delay_Resp only through ports that have left LISTENING: a short
+# announce interval (the GM's) lets the ports without a master become MASTER within a second.
+ptp_start_tc() {
+	local flag cfg="$TOPO_RUN/tc.cfg" i n=250
+	flag=$(_topo_ptp_flag "$1")
+	_topo_transport_ready px "$1" up dn1 dn2
+	if [[ $1 == udp4 ]]; then
+		for i in up dn1 dn2; do
+			topo_exec px ip addr replace "10.98.0.$n/32" dev "$i"
+			n=$((n + 1))
+		done
+	fi
+	cat >"$cfg" <<-EOF
+		[global]
+		clock_type E2E_TC
+		free_running 1
+		logAnnounceInterval -2
+		uds_address $TOPO_RUN/tc.uds
+		$TOPO_PTP4L_EXTRA
+		[up]
+		[dn1]
+		[dn2]
+	EOF
+	_topo_bg "$TOPO_RUN/tc.log" px ptp4l -f "$cfg" "$flag" -S -m -q
+	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+	TOPO_TC_PID=$TOPO_LAST_PID
+}
+
+# ptp_stop_tc: stop the transparent clock only; its ports lose the addresses ptp_start_tc gave them
+ptp_stop_tc() {
+	local pid i keep=()
+	[[ -n ${TOPO_TC_PID:-} ]] || return 0
+	_topo_stop_pid "$TOPO_TC_PID" 5 || true
+	for pid in "${TOPO_PTP_PIDS[@]}"; do
+		[[ $pid == "$TOPO_TC_PID" ]] || keep+=("$pid")
+	done
+	TOPO_PTP_PIDS=("${keep[@]}")
+	TOPO_TC_PID=
+	for i in up dn1 dn2; do
+		topo_exec px ip -4 addr flush dev "$i" 2>/dev/null || true
+	done
+}
+
+px_bridge_start() { _topo_bridge px br0 up dn1 dn2; }
+px_bridge_stop() { topo_exec px ip link del br0 2>/dev/null || true; }
+
+# topo_hide_domain D: the segment bridges drop PTP frames of domain D (L2 and UDPv4, untagged) on
+# their way to gm and to the clients (s0's g0, s1's and s2's cNM ports): a load generator's traffic
+# on that domain crosses the forwarder but never reaches a ptp4l host. A classic BPF program in
+# direct-action mode on clsact egress (return 2 = TC_ACT_SHOT): needs no tc action module.
+topo_hide_domain() {
+	local d=$1 prog node port
+	prog=$(topo_exec px tcpdump -i up -ddd "(ether proto 0x88f7 and ether[18] = $d) or \
+		(ip and udp and (udp port 319 or udp port 320) and udp[12] = $d)" |
+		sed 's/^6 0 0 [1-9][0-9]*$/6 0 0 2/' | tr '\n' ',')
+	prog=${prog%,}
+	for port in s0:g0 s1:c11 s1:c12 s2:c21 s2:c22; do
+		node=${port%%:*}
+		port=${port#*:}
+		topo_exec "$node" tc qdisc add dev "$port" clsact
+		topo_exec "$node" tc filter add dev "$port" egress bpf da bytecode "$prog"
+	done
 }
 
 ptp_stop_all() {
@@ -269,10 +406,10 @@ path_delay_last() { grep -E 'delay +filtered +-?[0-9]+ +raw +-?[0-9]+' "$TOPO_RU
 # proxy_config MODE: the ptpproxy config for this topology on stdout
 proxy_config() {
 	cat <<-EOF
-		{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
-		 "delay_resp": "$1", "correction": "none", "allow_downstream_masters": false,
+		{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": $TOPO_PROXY_DOMAINS,
+		 "delay_resp": "$1", "correction": "$TOPO_PROXY_CORRECTION", "allow_downstream_masters": false,
 		 "client_timeout_s": 60, "max_delay_req_rate": 128,
-		 "status_file": "$TOPO_RUN/status.json", "status_interval_s": 1, "promiscuous": false}
+		 "status_file": "$TOPO_RUN/status.json", "status_interval_s": 1, "promiscuous": false$TOPO_PROXY_EXTRA}
 	EOF
 }
 
@@ -324,7 +461,7 @@ topo_destroy() {
 	for pid in "${TOPO_PIDS[@]}"; do
 		_topo_stop_pid "$pid" 3 >/dev/null 2>&1 || true
 	done
-	TOPO_PIDS=() TOPO_CAPTURE_PIDS=() TOPO_PTP_PIDS=() TOPO_PROXY_PID=
+	TOPO_PIDS=() TOPO_CAPTURE_PIDS=() TOPO_PTP_PIDS=() TOPO_PROXY_PID='' TOPO_TC_PID=''
 	for node in "${TOPO_NODES[@]}"; do
 		ns=$(ns_name "$node")
 		# anything still inside one of our namespaces was started by this script
