@@ -398,6 +398,12 @@ impl Daemon {
                     p.name
                 ));
             }
+            if !p.is_open() {
+                // Its closing was logged, and its reopening will be: no "link down" and
+                // "link up" lines for the interface going away and coming back as well.
+                p.link_up = None;
+                continue;
+            }
             let up = links.iter().any(|(n, up)| *up && *n == p.name);
             if p.link_up != Some(up) {
                 if p.link_up.is_some() {
