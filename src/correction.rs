@@ -20,7 +20,7 @@ use crate::board;
 use crate::fixed_map::keyed_hash;
 use crate::relay::PortId;
 use crate::time::Timestamp;
-use crate::wire::{ip, PortIdentity};
+use crate::wire::{ip, MessageType, PortIdentity, PtpFrame, Transport};
 
 /// A residence outside `0..=MAX_RESIDENCE_NS` means the clock was stepped between capture and
 /// send (or a frame sat in a queue far longer than any PTP exchange lasts): not applied, counted.
@@ -114,6 +114,53 @@ impl Timing {
     }
 }
 
+/// The residence correction a forwarded frame needs (`"correction": "residence"`).
+pub fn timing_of(parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
+    let Ok(msg) = parsed.ptp(frame) else {
+        return Timing::None;
+    };
+    let key = |event, port_identity| PendingKey {
+        event,
+        domain: msg.domain_number(),
+        port_identity,
+        sequence_id: msg.sequence_id(),
+    };
+    // The field is 8 bytes into the header; IPv4's checksum may be absent (zero).
+    let checksum_at = parsed.udp_offset.and_then(|u| {
+        let absent = matches!(parsed.transport, Transport::Udp4 { .. })
+            && frame.get(u + 6..u + 8) == Some(&[0, 0]);
+        (!absent).then_some(u + 6)
+    });
+    let rewrite = Rewrite {
+        correction_at: (parsed.ptp_offset + 8) as u16,
+        checksum_at: checksum_at.map(|c| c as u16),
+    };
+    let spi = msg.source_port_identity();
+    match msg.message_type() {
+        MessageType::Sync if msg.two_step() => Timing::Remember {
+            captured,
+            key: key(Event::Sync, spi),
+        },
+        MessageType::Sync => Timing::OneStep { captured, rewrite },
+        MessageType::DelayReq => Timing::Remember {
+            captured,
+            key: key(Event::DelayReq, spi),
+        },
+        MessageType::FollowUp => Timing::Apply {
+            key: key(Event::Sync, spi),
+            rewrite,
+        },
+        MessageType::DelayResp => match msg.requesting_port_identity() {
+            Some(requesting) => Timing::Apply {
+                key: key(Event::DelayReq, requesting),
+                rewrite,
+            },
+            None => Timing::None,
+        },
+        _ => Timing::None,
+    }
+}
+
 /// Counters of the correction (all zero with `"correction": "none"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CorrectionStats {
@@ -133,6 +180,11 @@ pub struct CorrectionStats {
     pub evicted: u64,
     /// Residences outside 0..=1 s (a clock step): not applied.
     pub out_of_range: u64,
+    /// Remembered residences made exact with the kernel's transmit timestamp of the event
+    /// ([`Corrector::on_tx_timestamp`]), and the sum of what that added to the clock read before
+    /// the send, nanoseconds.
+    pub tx_timestamped: u64,
+    pub tx_timestamp_added_ns: u64,
     /// Sum, count and maximum of the residences measured (event messages), nanoseconds.
     pub residence_sum_ns: u64,
     pub residence_count: u64,
@@ -144,6 +196,13 @@ impl CorrectionStats {
     pub fn residence_mean_ns(&self) -> u64 {
         self.residence_sum_ns
             .checked_div(self.residence_count)
+            .unwrap_or(0)
+    }
+
+    /// Mean time from the clock read before a send to the kernel's transmit timestamp.
+    pub fn tx_timestamp_mean_added_ns(&self) -> u64 {
+        self.tx_timestamp_added_ns
+            .checked_div(self.tx_timestamped)
             .unwrap_or(0)
     }
 }
@@ -242,6 +301,40 @@ impl Corrector {
                 *counter += 1;
             }
         }
+    }
+
+    /// The kernel's transmit timestamp `tx` of `frame`, an event frame that left `port`: if
+    /// its residence was remembered (measured with the clock read before the send), it becomes
+    /// `tx - capture time`, the time the frame really left. Anything else is ignored: a frame
+    /// that needs no residence, an entry already used or gone, a timestamp before the clock read
+    /// (a clock step).
+    pub fn on_tx_timestamp(&mut self, port: PortId, frame: &[u8], tx: Timestamp) {
+        let Ok(parsed) = PtpFrame::parse(frame) else {
+            return;
+        };
+        let Timing::Remember { key, .. } = timing_of(&parsed, frame, Timestamp(0)) else {
+            return;
+        };
+        let range = self.set_of(&key, port);
+        let Some(slot) = self.slots[range]
+            .iter_mut()
+            .flatten()
+            .find(|s| s.key == key && s.port == port && !s.used)
+        else {
+            return;
+        };
+        let added = tx.nanos_since(slot.sent);
+        let residence = slot.residence_ns.saturating_add(added);
+        if added < 0 || residence > MAX_RESIDENCE_NS {
+            return;
+        }
+        slot.residence_ns = residence;
+        slot.sent = tx;
+        self.stats.tx_timestamped += 1;
+        self.stats.tx_timestamp_added_ns = self
+            .stats
+            .tx_timestamp_added_ns
+            .saturating_add(added as u64);
     }
 
     /// `egress - captured` if it is a plausible residence; counts it either way.
@@ -472,6 +565,39 @@ mod tests {
         };
         c.on_egress(&resp, D1, Timestamp(10_000), &mut m);
         assert_eq!(correction(&m), 5 << 16);
+    }
+
+    #[test]
+    fn a_transmit_timestamp_makes_the_remembered_residence_exact() {
+        // A real two-step Sync (L2), as the relay tags it.
+        let mut f = vec![0u8; 14 + 44];
+        f[..6].copy_from_slice(&[0x01, 0x1b, 0x19, 0, 0, 0]);
+        f[12..14].copy_from_slice(&[0x88, 0xf7]);
+        f[14] = 0x00;
+        f[15] = 0x02;
+        f[16..18].copy_from_slice(&44u16.to_be_bytes());
+        f[14 + 6] = 0x02; // twoStepFlag
+        f[14 + 30..14 + 32].copy_from_slice(&9u16.to_be_bytes());
+        let parsed = PtpFrame::parse(&f).unwrap();
+        let sync = timing_of(&parsed, &f, Timestamp(1_000));
+        assert!(matches!(sync, Timing::Remember { .. }));
+        let mut c = Corrector::with_capacity(16, 1);
+        c.on_egress(&sync, D1, Timestamp(11_000), &mut f.clone());
+        // Sent 2.5 µs after the clock was read; a timestamp from before the read is ignored.
+        c.on_tx_timestamp(D1, &f, Timestamp(10_999));
+        c.on_tx_timestamp(D1, &f, Timestamp(13_500));
+        assert_eq!(c.stats().tx_timestamped, 1);
+        assert_eq!(c.stats().tx_timestamp_mean_added_ns(), 2_500);
+        let mut fup = f.clone();
+        fup[14] = 0x08;
+        fup[14 + 6] = 0;
+        let parsed = PtpFrame::parse(&fup).unwrap();
+        let t = timing_of(&parsed, &fup, Timestamp(20_000));
+        c.on_egress(&t, D1, Timestamp(30_000), &mut fup);
+        assert_eq!(correction(&fup[14..]), 12_500 << 16);
+        // Another port's copy was not sent: nothing to refine there.
+        c.on_tx_timestamp(D2, &f, Timestamp(13_500));
+        assert_eq!(c.stats().tx_timestamped, 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use crate::board;
 use crate::clients::{ClientIp, ClientTable, Gcra, Learned, Limits};
 use crate::config::{Config, Correction, DelayRespMode};
-use crate::correction::{Event, PendingKey, Rewrite, Timing};
+use crate::correction::{timing_of, Timing};
 use crate::stats::{DropReason, Forwarded, Stats};
 use crate::time::{Duration, Instant, Timestamp};
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
@@ -376,53 +376,6 @@ impl Relay {
         }
         self.stats.delay_resp_steered += 1;
         Ok(Verdict::to(to))
-    }
-}
-
-/// The residence correction a forwarded frame needs (`"correction": "residence"`).
-fn timing_of(parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
-    let Ok(msg) = parsed.ptp(frame) else {
-        return Timing::None;
-    };
-    let key = |event, port_identity| PendingKey {
-        event,
-        domain: msg.domain_number(),
-        port_identity,
-        sequence_id: msg.sequence_id(),
-    };
-    // The field is 8 bytes into the header; IPv4's checksum may be absent (zero).
-    let checksum_at = parsed.udp_offset.and_then(|u| {
-        let absent = matches!(parsed.transport, Transport::Udp4 { .. })
-            && frame.get(u + 6..u + 8) == Some(&[0, 0]);
-        (!absent).then_some(u + 6)
-    });
-    let rewrite = Rewrite {
-        correction_at: (parsed.ptp_offset + 8) as u16,
-        checksum_at: checksum_at.map(|c| c as u16),
-    };
-    let spi = msg.source_port_identity();
-    match msg.message_type() {
-        MessageType::Sync if msg.two_step() => Timing::Remember {
-            captured,
-            key: key(Event::Sync, spi),
-        },
-        MessageType::Sync => Timing::OneStep { captured, rewrite },
-        MessageType::DelayReq => Timing::Remember {
-            captured,
-            key: key(Event::DelayReq, spi),
-        },
-        MessageType::FollowUp => Timing::Apply {
-            key: key(Event::Sync, spi),
-            rewrite,
-        },
-        MessageType::DelayResp => match msg.requesting_port_identity() {
-            Some(requesting) => Timing::Apply {
-                key: key(Event::DelayReq, requesting),
-                rewrite,
-            },
-            None => Timing::None,
-        },
-        _ => Timing::None,
     }
 }
 

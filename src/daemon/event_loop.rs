@@ -166,7 +166,8 @@ impl Daemon {
             let c = self.corrector.stats();
             line.push_str(&format!(
                 "; residence mean={}ns max={}ns one_step={} follow_up={} delay_resp={} \
-                 unmatched follow_up={} delay_resp={} evicted={} out_of_range={}",
+                 unmatched follow_up={} delay_resp={} evicted={} out_of_range={} \
+                 tx_timestamped={} (+{}ns)",
                 c.residence_mean_ns(),
                 c.residence_max_ns,
                 c.one_step,
@@ -175,7 +176,9 @@ impl Daemon {
                 c.follow_up_unmatched,
                 c.delay_resp_unmatched,
                 c.evicted,
-                c.out_of_range
+                c.out_of_range,
+                c.tx_timestamped,
+                c.tx_timestamp_mean_added_ns()
             ));
         }
         for (i, p) in self.ports.iter().enumerate() {

@@ -1,15 +1,22 @@
-//! One relay port: a libpcap handle on one interface, used to capture and to inject.
+//! One relay port: a libpcap handle on one interface to capture, and an AF_PACKET socket of its
+//! own to send.
 //!
 //! The only pcap code of ptpproxy. Capture runs on the kernel's PACKET_MMAP ring in immediate
 //! mode (TPACKET_V2: one wake-up per frame, no block timer), sized by the board profile, with a
 //! kernel BPF filter that passes only inbound PTP, so the proxy never sees what it injects and
 //! the kernel drops everything else before it reaches the ring.
+//!
+//! Frames leave through a second socket (protocol 0: it receives nothing) bound to the same
+//! interface, in sendmmsg(2) batches. Being separate lets it ask for the kernel's transmit
+//! timestamp of an event frame (SO_TIMESTAMPING, per message) for the residence correction:
+//! those come back on the socket's error queue, which on the capture socket libpcap would take
+//! for a socket error (POLLERR with SO_ERROR 0) and fail the handle.
 
 use ptpproxy::board;
 use ptpproxy::correction::{Corrector, Timing};
 use ptpproxy::relay::PortId;
 use ptpproxy::time::Timestamp;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Kernel filter: inbound multicast PTP over Ethernet, UDPv4 or UDPv6, untagged, with one
 /// 802.1Q tag, or with two (QinQ: not relayed, but let in so the core counts it as
@@ -63,6 +70,8 @@ pub fn now() -> Timestamp {
 pub struct Port {
     pub name: String,
     cap: Option<pcap::Capture<pcap::Active>>,
+    /// The sending socket, open while `cap` is.
+    tx_socket: Option<OwnedFd>,
     promiscuous: bool,
     pub counters: PortCounters,
     /// Kernel drops of the current handle, already folded into `counters.kernel_drops`.
@@ -88,7 +97,25 @@ struct TxQueue {
     timings: Vec<Timing>,
     iov: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
+    /// The control message asking for a frame's software transmit timestamp.
+    ts_request: TsRequest,
+    /// Control buffers for reading the error queue, one per slot.
+    ctrl: Box<[[u64; CTRL_WORDS]]>,
 }
+
+/// One SOL_SOCKET/SO_TIMESTAMPING control message with its flags: how one sendmsg asks for the
+/// transmit timestamp of its frame alone. (Data follows the header unpadded on every Linux ABI:
+/// the header's size is a multiple of the alignment, CMSG_ALIGN.)
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TsRequest {
+    hdr: libc::cmsghdr,
+    flags: u32,
+}
+
+/// Room for the control messages of one error-queue entry (SCM_TIMESTAMPING and the
+/// sock_extended_err that comes with it), in u64 for alignment.
+const CTRL_WORDS: usize = 32;
 
 impl TxQueue {
     fn new() -> TxQueue {
@@ -98,6 +125,8 @@ impl TxQueue {
             timings: Vec::with_capacity(board::RX_BATCH),
             iov: Vec::with_capacity(board::RX_BATCH),
             msgs: Vec::with_capacity(board::RX_BATCH),
+            ts_request: ts_request(),
+            ctrl: vec![[0u64; CTRL_WORDS]; board::RX_BATCH].into_boxed_slice(),
         }
     }
 
@@ -112,6 +141,7 @@ impl Port {
         Port {
             name: name.to_owned(),
             cap: None,
+            tx_socket: None,
             promiscuous,
             counters: PortCounters::default(),
             drops_seen: 0,
@@ -165,7 +195,10 @@ impl Port {
             join_ptp_groups(&cap, index)
                 .map_err(|e| format!("{}: joining multicast group: {e}", self.name))?;
         }
+        let tx =
+            open_tx_socket(index).map_err(|e| format!("{}: sending socket: {e}", self.name))?;
         self.cap = Some(cap);
+        self.tx_socket = Some(tx);
         self.ifindex = index;
         self.drops_seen = 0;
         self.counters.opens += 1;
@@ -176,6 +209,7 @@ impl Port {
     pub fn close(&mut self) {
         self.update_kernel_drops();
         self.cap = None;
+        self.tx_socket = None;
     }
 
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
@@ -232,7 +266,7 @@ impl Port {
         if n == 0 {
             return;
         }
-        let Some(fd) = self.cap.as_ref().map(|c| c.as_raw_fd()) else {
+        let Some(fd) = self.tx_socket.as_ref().map(|s| s.as_raw_fd()) else {
             // Closed (interface gone or down): already logged when it closed.
             self.counters.tx_errors += n as u64;
             self.tx.lens.clear();
@@ -255,8 +289,71 @@ impl Port {
             self.send(fd, start..end);
             start = end;
         }
+        let stamped = self
+            .tx
+            .timings
+            .iter()
+            .any(|t| matches!(t, Timing::Remember { .. }));
         self.tx.lens.clear();
         self.tx.timings.clear();
+        if stamped {
+            self.read_tx_timestamps(fd, id, corrector);
+        }
+    }
+
+    /// Hand the kernel's transmit timestamps waiting on the error queue of the sending socket
+    /// `fd` to the corrector (the sent frames' slots are free again: they hold what is read).
+    fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, corrector: &mut Corrector) {
+        let q = &mut self.tx;
+        loop {
+            q.iov.clear();
+            q.msgs.clear();
+            let base = q.buf.as_mut_ptr();
+            for k in 0..board::RX_BATCH {
+                q.iov.push(libc::iovec {
+                    // SAFETY: slot k lies within `buf` (k < RX_BATCH).
+                    iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
+                    iov_len: board::SNAPLEN,
+                });
+            }
+            for k in 0..board::RX_BATCH {
+                // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+                let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
+                m.msg_hdr.msg_iov = &mut q.iov[k];
+                m.msg_hdr.msg_iovlen = 1;
+                m.msg_hdr.msg_control = q.ctrl[k].as_mut_ptr().cast();
+                m.msg_hdr.msg_controllen = (CTRL_WORDS * 8) as _;
+                q.msgs.push(m);
+            }
+            // SAFETY: `msgs` holds RX_BATCH initialised mmsghdrs whose buffers (`buf` slots and
+            // `ctrl` entries, of the lengths given) outlive the call; `fd` is the open socket.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    q.msgs.as_mut_ptr(),
+                    board::RX_BATCH as libc::c_uint,
+                    libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+                    core::ptr::null_mut(),
+                )
+            };
+            if n <= 0 {
+                return;
+            }
+            for k in 0..n as usize {
+                let m = &q.msgs[k];
+                let len = (m.msg_len as usize).min(board::SNAPLEN);
+                // SAFETY: the kernel filled msg_control up to msg_controllen with complete
+                // control messages, inside `ctrl[k]`.
+                let Some(tx) = (unsafe { software_tx_timestamp(&m.msg_hdr) }) else {
+                    continue;
+                };
+                let frame = &q.buf[k * board::SNAPLEN..k * board::SNAPLEN + len];
+                corrector.on_tx_timestamp(id, frame, tx);
+            }
+            if (n as usize) < board::RX_BATCH {
+                return;
+            }
+        }
     }
 
     /// sendmmsg(2) the queued frames `range` on `fd`; count what went and what failed.
@@ -273,19 +370,25 @@ impl Port {
             });
         }
         let n = range.len();
-        for k in 0..n {
+        let request: *mut TsRequest = &mut q.ts_request;
+        for (k, slot) in range.clone().enumerate() {
             // SAFETY: mmsghdr is plain data; all-zero is a valid value (no name, no control).
             let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
             m.msg_hdr.msg_iov = &mut q.iov[k];
             m.msg_hdr.msg_iovlen = 1;
+            if matches!(q.timings[slot], Timing::Remember { .. }) {
+                // Its residence is remembered: ask for the time it really leaves.
+                m.msg_hdr.msg_control = request.cast();
+                m.msg_hdr.msg_controllen = core::mem::size_of::<TsRequest>() as _;
+            }
             q.msgs.push(m);
         }
         let mut sent = 0;
         while sent < n {
-            // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`,
-            // which outlives the call and is not touched during it; the fd is this port's open
-            // AF_PACKET socket, bound to its interface by libpcap (as pcap_inject's send()
-            // relies on).
+            // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`
+            // and whose control data (if any) is `ts_request`, which outlive the call and are
+            // not touched during it; the fd is this port's open sending socket, bound to its
+            // interface.
             let rc = unsafe {
                 libc::sendmmsg(
                     fd,
@@ -342,19 +445,20 @@ fn attach_kernel_filter(
     setsockopt(cap, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }
 
-/// setsockopt(2) on the capture socket with a plain-data option value.
+/// setsockopt(2) with a plain-data option value on the open socket `fd` (the capture handle's or
+/// the sending socket).
 fn setsockopt<T>(
-    cap: &pcap::Capture<pcap::Active>,
+    fd: &impl AsRawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: &T,
 ) -> std::io::Result<()> {
-    // SAFETY: the fd is the open AF_PACKET socket of `cap`, which outlives the call; `value`
-    // is a valid, initialised T and the length passed is its size; the kernel only reads it
-    // (and copies what it keeps, including anything it points to).
+    // SAFETY: `fd` is an open socket that outlives the call; `value` is a valid, initialised
+    // T and the length passed is its size; the kernel only reads it (and copies what it keeps,
+    // including anything it points to).
     let rc = unsafe {
         libc::setsockopt(
-            cap.as_raw_fd(),
+            fd.as_raw_fd(),
             level,
             name,
             (value as *const T).cast(),
@@ -383,4 +487,94 @@ fn join_ptp_groups(cap: &pcap::Capture<pcap::Active>, index: u32) -> std::io::Re
         setsockopt(cap, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
     }
     Ok(())
+}
+
+/// The sending socket of a port: AF_PACKET, SOCK_RAW, protocol 0 (it receives no frames),
+/// non-blocking, bound to interface `index`; it reports software transmit timestamps, which each
+/// send asks for per frame ([`TsRequest`]).
+fn open_tx_socket(index: u32) -> std::io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned right below.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid before the fields are set.
+    let mut addr: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as libc::c_ushort;
+    addr.sll_ifindex = index as libc::c_int;
+    // SAFETY: `addr` is an initialised sockaddr_ll and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let report = libc::SOF_TIMESTAMPING_SOFTWARE;
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, &report)?;
+    Ok(fd)
+}
+
+/// The control message that asks for one frame's software transmit timestamp.
+fn ts_request() -> TsRequest {
+    // SAFETY: cmsghdr is plain data; all-zero is a valid value before the fields are set.
+    let mut hdr: libc::cmsghdr = unsafe { core::mem::zeroed() };
+    hdr.cmsg_level = libc::SOL_SOCKET;
+    hdr.cmsg_type = libc::SO_TIMESTAMPING;
+    // SAFETY: CMSG_LEN only computes a length.
+    hdr.cmsg_len = unsafe { libc::CMSG_LEN(core::mem::size_of::<u32>() as u32) } as _;
+    TsRequest {
+        hdr,
+        flags: libc::SOF_TIMESTAMPING_TX_SOFTWARE,
+    }
+}
+
+/// SO_TIMESTAMPING_NEW: the 64-bit-time variant 32-bit kernels may deliver.
+const SO_TIMESTAMPING_NEW: libc::c_int = 65;
+
+/// The software timestamp (the first of scm_timestamping's three) among the control messages
+/// of `msg`, read from an error queue. Its timespecs are 64-bit pairs (64-bit kernels,
+/// SO_TIMESTAMPING_NEW) or 32-bit pairs (SO_TIMESTAMPING on 32-bit kernels): told by length.
+///
+/// # Safety
+/// `msg.msg_control` points to `msg.msg_controllen` bytes of complete control messages, as
+/// recvmsg(2) leaves them.
+unsafe fn software_tx_timestamp(msg: &libc::msghdr) -> Option<Timestamp> {
+    // SAFETY (for the CMSG_* calls and reads below): the caller's guarantee; every read stays
+    // inside one control message's data, of the length its header gives.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !c.is_null() {
+        let hdr = unsafe { &*c };
+        if hdr.cmsg_level == libc::SOL_SOCKET
+            && (hdr.cmsg_type == libc::SO_TIMESTAMPING || hdr.cmsg_type == SO_TIMESTAMPING_NEW)
+        {
+            let data = unsafe { libc::CMSG_DATA(c) };
+            let len = hdr.cmsg_len as usize - unsafe { libc::CMSG_LEN(0) } as usize;
+            let t = if len >= 48 {
+                let s = unsafe { core::ptr::read_unaligned(data.cast::<i64>()) };
+                let ns = unsafe { core::ptr::read_unaligned(data.add(8).cast::<i64>()) };
+                Timestamp::from_parts(s, ns)
+            } else if len >= 24 {
+                let s = unsafe { core::ptr::read_unaligned(data.cast::<i32>()) };
+                let ns = unsafe { core::ptr::read_unaligned(data.add(4).cast::<i32>()) };
+                Timestamp::from_parts(i64::from(s), i64::from(ns))
+            } else {
+                return None;
+            };
+            return (t.0 != 0).then_some(t);
+        }
+        c = unsafe { libc::CMSG_NXTHDR(msg, c) };
+    }
+    None
 }

@@ -132,7 +132,8 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         "}},\n\"correction_mode\":\"{}\",\n\"correction\":{{\"pending\":{},\"capacity\":{},\
          \"residence_mean_ns\":{},\"residence_max_ns\":{},\"one_step\":{},\"remembered\":{},\
          \"follow_up\":{},\"delay_resp\":{},\"follow_up_unmatched\":{},\
-         \"delay_resp_unmatched\":{},\"evicted\":{},\"out_of_range\":{}}}",
+         \"delay_resp_unmatched\":{},\"evicted\":{},\"out_of_range\":{},\"tx_timestamped\":{},\
+         \"tx_timestamp_mean_added_ns\":{}}}",
         correction_name(s.config.correction),
         s.corrector.pending(),
         s.corrector.capacity(),
@@ -146,6 +147,8 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         c.delay_resp_unmatched,
         c.evicted,
         c.out_of_range,
+        c.tx_timestamped,
+        c.tx_timestamp_mean_added_ns(),
     )?;
     out.push_str(",\n\"client_table\":[");
     for (i, (id, c)) in clients.iter().enumerate() {

@@ -268,6 +268,7 @@ pub struct Seen {
     /// sourcePortIdentity as sent (for a sender that is not ours too).
     pub source: PortIdentity,
     pub seq: u16,
+    pub domain: u8,
     /// Delay_Resp: whom it answers.
     pub requesting: Who,
     /// The destination MAC is a group address.
@@ -285,6 +286,7 @@ pub fn parse(frame: &[u8]) -> Option<Seen> {
         from: Who::of(&source),
         source,
         seq: h.sequence_id(),
+        domain: h.domain_number(),
         requesting: h
             .requesting_port_identity()
             .map_or(Who::Other, |r| Who::of(&r)),

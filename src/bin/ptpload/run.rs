@@ -310,6 +310,8 @@ impl Rng {
 
 /// The meter's state (separate from the ports so a ring can be drained into it).
 struct Meter {
+    /// The domain of the emulated master and clients.
+    domain: u8,
     ndown: usize,
     clients: usize,
     slots: Vec<Slot>,
@@ -448,11 +450,12 @@ impl Meter {
             }
             return;
         }
-        if s.kind != MessageType::DelayReq {
+        if s.kind != MessageType::DelayReq || s.domain != self.domain {
             self.ports[0].other += 1;
             return;
         }
-        // The master answers every Delay_Req it receives.
+        // The master answers every Delay_Req of its domain it receives (another domain's
+        // clients, e.g. real PTP clients sharing the segment, are not its own).
         self.answer.push((s.source, s.seq, ts));
         let Some(c) = self.client(s.from) else {
             self.ports[0].other += 1;
@@ -708,6 +711,7 @@ pub fn run(o: Options) -> io::Result<Report> {
         domain: o.domain,
     };
     let mut m = Meter {
+        domain: o.domain,
         ndown,
         clients: n,
         slots: vec![Slot::default(); n * WINDOW],
