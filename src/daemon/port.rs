@@ -332,7 +332,8 @@ impl Port {
                     fd,
                     q.msgs.as_mut_ptr(),
                     board::RX_BATCH as libc::c_uint,
-                    libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+                    // c_int on glibc, c_uint on musl.
+                    (libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) as _,
                     core::ptr::null_mut(),
                 )
             };
