@@ -199,6 +199,27 @@ impl CorrectionStats {
             .unwrap_or(0)
     }
 
+    /// Every counter and figure with its name, as the log and the status file show them.
+    pub fn named(&self) -> [(&'static str, u64); 12] {
+        [
+            ("residence_mean_ns", self.residence_mean_ns()),
+            ("residence_max_ns", self.residence_max_ns),
+            ("one_step", self.one_step),
+            ("remembered", self.remembered),
+            ("follow_up", self.follow_up),
+            ("delay_resp", self.delay_resp),
+            ("follow_up_unmatched", self.follow_up_unmatched),
+            ("delay_resp_unmatched", self.delay_resp_unmatched),
+            ("evicted", self.evicted),
+            ("out_of_range", self.out_of_range),
+            ("tx_timestamped", self.tx_timestamped),
+            (
+                "tx_timestamp_mean_added_ns",
+                self.tx_timestamp_mean_added_ns(),
+            ),
+        ]
+    }
+
     /// Mean time from the clock read before a send to the kernel's transmit timestamp.
     pub fn tx_timestamp_mean_added_ns(&self) -> u64 {
         self.tx_timestamp_added_ns

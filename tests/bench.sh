@@ -49,6 +49,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 REPO=$(cd "$HERE/.." && pwd)
 
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
@@ -74,7 +76,7 @@ while (($#)); do
 	--soak) SOAK=${2:?}; shift ;;
 	--keep) KEEP=1 ;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)
@@ -118,15 +120,6 @@ fi
 	exit 1
 }
 
-PASSED=0 FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "  ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "  FAIL $*"
-}
 
 # ---- binaries ----
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}

@@ -20,6 +20,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/topo.sh"
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 
 TRANSPORT=l2
 WATCH=30
@@ -31,7 +33,7 @@ while (($#)); do
 		shift
 		;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)

@@ -26,6 +26,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/topo.sh"
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 
 BACKEND=ptpproxy
 RUN_SECONDS=14
@@ -47,7 +49,7 @@ while (($#)); do
 	--verbose) VERBOSE=1 ;;
 	--keep) KEEP=1 ;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)
@@ -72,19 +74,9 @@ PROBE_ID=02000c.fffe.0000cc # Syncs sent from upstream before ptp4l starts: the 
 PROBE_MAC=02:00:0c:00:00:cc
 PROBE_COUNT=3
 
-PASSED=0
-FAILED=0
+CHECK_VERBOSE=$VERBOSE
 CLIENT_LINES=()
 
-pass() {
-	PASSED=$((PASSED + 1))
-	((VERBOSE)) && echo "  ok   $*"
-	return 0
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "  FAIL $*"
-}
 
 label_of() { # l2 steer -> "L2 steer"
 	case $1 in

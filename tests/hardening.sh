@@ -35,6 +35,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/hardening.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/hardening.sh"
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 
 KEEP=0
 ONLY=()
@@ -46,7 +48,7 @@ while (($#)); do
 		;;
 	--keep) KEEP=1 ;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)
@@ -57,18 +59,6 @@ while (($#)); do
 	shift
 done
 
-PASSED=0
-FAILED=0
-FAILURES=()
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "  ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	FAILURES+=("$*")
-	echo "  FAIL $*"
-}
 info() { echo "  ..   $*"; }
 note() { echo "  NOTE $*"; }
 

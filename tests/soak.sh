@@ -17,6 +17,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/hardening.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/hardening.sh"
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 
 MINUTES=30
 KEEP=0
@@ -38,7 +40,7 @@ while (($#)); do
 		shift
 		;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)

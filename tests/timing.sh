@@ -68,6 +68,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/topo.sh"
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/check.sh"
 
 CHECK=0
 RUN_SECONDS=60
@@ -112,7 +114,7 @@ while (($#)); do
 		;;
 	--keep) KEEP=1 ;;
 	-h | --help)
-		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+		print_help "$0"
 		exit 0
 		;;
 	*)
@@ -163,16 +165,6 @@ PATH_OVER_BRIDGE_NS=10000
 MIN_PATH_DELAY_REPORTS=20
 MIN_MATCHED=50
 
-PASSED=0
-FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "  ok   $*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "  FAIL $*"
-}
 
 TOPO_TX_CSUM=off
 TOPO_LOAD=1

@@ -163,23 +163,10 @@ impl Daemon {
             }
         }
         if self.config.correction == Correction::Residence {
-            let c = self.corrector.stats();
-            line.push_str(&format!(
-                "; residence mean={}ns max={}ns one_step={} follow_up={} delay_resp={} \
-                 unmatched follow_up={} delay_resp={} evicted={} out_of_range={} \
-                 tx_timestamped={} (+{}ns)",
-                c.residence_mean_ns(),
-                c.residence_max_ns,
-                c.one_step,
-                c.follow_up,
-                c.delay_resp,
-                c.follow_up_unmatched,
-                c.delay_resp_unmatched,
-                c.evicted,
-                c.out_of_range,
-                c.tx_timestamped,
-                c.tx_timestamp_mean_added_ns()
-            ));
+            line.push_str("; residence correction");
+            for (name, value) in self.corrector.stats().named() {
+                line.push_str(&format!(" {name}={value}"));
+            }
         }
         for (i, p) in self.ports.iter().enumerate() {
             line.push_str(&format!(

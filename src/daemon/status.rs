@@ -126,30 +126,17 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
         let sep = if i == 0 { "" } else { "," };
         write!(out, "{sep}\"{}\":{}", r.name(), stats.dropped(*r))?;
     }
-    let c = s.corrector.stats();
     write!(
         out,
-        "}},\n\"correction_mode\":\"{}\",\n\"correction\":{{\"pending\":{},\"capacity\":{},\
-         \"residence_mean_ns\":{},\"residence_max_ns\":{},\"one_step\":{},\"remembered\":{},\
-         \"follow_up\":{},\"delay_resp\":{},\"follow_up_unmatched\":{},\
-         \"delay_resp_unmatched\":{},\"evicted\":{},\"out_of_range\":{},\"tx_timestamped\":{},\
-         \"tx_timestamp_mean_added_ns\":{}}}",
+        "}},\n\"correction_mode\":\"{}\",\n\"correction\":{{\"pending\":{},\"capacity\":{}",
         correction_name(s.config.correction),
         s.corrector.pending(),
         s.corrector.capacity(),
-        c.residence_mean_ns(),
-        c.residence_max_ns,
-        c.one_step,
-        c.remembered,
-        c.follow_up,
-        c.delay_resp,
-        c.follow_up_unmatched,
-        c.delay_resp_unmatched,
-        c.evicted,
-        c.out_of_range,
-        c.tx_timestamped,
-        c.tx_timestamp_mean_added_ns(),
     )?;
+    for (name, value) in s.corrector.stats().named() {
+        write!(out, ",\"{name}\":{value}")?;
+    }
+    out.push('}');
     out.push_str(",\n\"client_table\":[");
     for (i, (id, c)) in clients.iter().enumerate() {
         let port = s.ports.get(c.port.index()).map_or("?", |p| p.name.as_str());

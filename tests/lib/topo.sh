@@ -358,13 +358,13 @@ ptp_start_tc() {
 
 # ptp_stop_tc: stop the transparent clock only; its ports lose the addresses ptp_start_tc gave them
 ptp_stop_tc() {
-	local pid i keep=()
+	local pid i others=()
 	[[ -n ${TOPO_TC_PID:-} ]] || return 0
 	_topo_stop_pid "$TOPO_TC_PID" 5 || true
 	for pid in "${TOPO_PTP_PIDS[@]}"; do
-		[[ $pid == "$TOPO_TC_PID" ]] || keep+=("$pid")
+		[[ $pid == "$TOPO_TC_PID" ]] || others+=("$pid")
 	done
-	TOPO_PTP_PIDS=("${keep[@]}")
+	TOPO_PTP_PIDS=("${others[@]}")
 	TOPO_TC_PID=
 	for i in up dn1 dn2; do
 		topo_exec px ip -4 addr flush dev "$i" 2>/dev/null || true
