@@ -347,6 +347,28 @@ def tshark_validate(path):
     return res
 
 
+
+def summary(sync_delay, dreq_delay, r):
+    """Delays, corrections and offset errors of one client's samples (or all clients'): `r` holds
+    the lists sync_added, dreq_added, sync_transit, dreq_transit and the counts sync_over,
+    dreq_over, sync_changed."""
+    out = {
+        "sync": stats(sync_delay),
+        "delay_req": stats(dreq_delay),
+        "sync_added": stats(r["sync_added"]),
+        "delay_resp_added": stats(r["dreq_added"]),
+        "sync_added_nonzero": sum(1 for v in r["sync_added"] if v != 0),
+        "delay_resp_added_nonzero": sum(1 for v in r["dreq_added"] if v != 0),
+        "sync_transit": stats(r["sync_transit"]),
+        "delay_req_transit": stats(r["dreq_transit"]),
+        "sync_over_corrected": r["sync_over"],
+        "delay_resp_over_corrected": r["dreq_over"],
+        "sync_correction_changed": r["sync_changed"],
+    }
+    out["offset_error_mean"] = offset_error(out["sync"], out["delay_req"], "mean")
+    out["offset_error_p50"] = offset_error(out["sync"], out["delay_req"], "p50")
+    return out
+
 def analyze(args):
     d = Path(args.dir)
     clients = args.clients.split(",")
@@ -375,25 +397,13 @@ def analyze(args):
         cr = {
             "identity": own,
             "counts": r["counts"],
-            "sync": stats(r["sync_delay"]),
-            "delay_req": stats(r["dreq_delay"]),
-            "sync_added": stats(r["sync_added"]),
-            "delay_resp_added": stats(r["dreq_added"]),
-            "sync_added_nonzero": sum(1 for v in r["sync_added"] if v != 0),
-            "delay_resp_added_nonzero": sum(1 for v in r["dreq_added"] if v != 0),
-            "sync_transit": stats(r["sync_transit"]),
-            "delay_req_transit": stats(r["dreq_transit"]),
-            "sync_over_corrected": r["sync_over"],
-            "delay_resp_over_corrected": r["dreq_over"],
-            "sync_correction_changed": r["sync_changed"],
+            **summary(r["sync_delay"], r["dreq_delay"], r),
             "ptp4l": {"rs_slave": log["rs_slave"], "slave": log["slave"], "faulty": log["faulty"],
                       "path_delay_reports": len(log["delay_raw"]),
                       "path_delay_raw": stats(log["delay_raw"]),
                       "path_delay_filtered": stats(log["delay_filtered"]),
                       "master_offset": stats(log["offset"])},
         }
-        cr["offset_error_mean"] = offset_error(cr["sync"], cr["delay_req"], "mean")
-        cr["offset_error_p50"] = offset_error(cr["sync"], cr["delay_req"], "p50")
         result["clients"][c] = cr
         all_sync += r["sync_delay"]
         all_dreq += r["dreq_delay"]
@@ -401,22 +411,7 @@ def analyze(args):
             agg[k] += r[k]
         for k in ("sync_over", "dreq_over", "sync_changed"):
             agg[k] += r[k]
-    ov = {
-        "sync": stats(all_sync),
-        "delay_req": stats(all_dreq),
-        "sync_added": stats(agg["sync_added"]),
-        "delay_resp_added": stats(agg["dreq_added"]),
-        "sync_added_nonzero": sum(1 for v in agg["sync_added"] if v != 0),
-        "delay_resp_added_nonzero": sum(1 for v in agg["dreq_added"] if v != 0),
-        "sync_transit": stats(agg["sync_transit"]),
-        "delay_req_transit": stats(agg["dreq_transit"]),
-        "sync_over_corrected": agg["sync_over"],
-        "delay_resp_over_corrected": agg["dreq_over"],
-        "sync_correction_changed": agg["sync_changed"],
-        "transports_seen": transports,
-    }
-    ov["offset_error_mean"] = offset_error(ov["sync"], ov["delay_req"], "mean")
-    ov["offset_error_p50"] = offset_error(ov["sync"], ov["delay_req"], "p50")
+    ov = {**summary(all_sync, all_dreq, agg), "transports_seen": transports}
     sent = sum(result["clients"][c]["counts"]["delay_req"] for c in clients)
     ov["delay_req_sent"] = sent
     ov["delay_req_answered"] = ov["delay_req"]["n"]
