@@ -1,6 +1,6 @@
 //! The one loop: `poll()` over every open port, a signalfd and a deadline (aging, status file,
-//! reopening lost ports). Each ready port is drained up to `board::RX_BATCH` frames before the
-//! next, so one busy port cannot starve the others.
+//! reopening lost ports). Each ready port hands up to `board::RX_BATCH` frames (one
+//! pcap_dispatch) before the next, so one busy port cannot starve the others.
 
 use super::log::{Log, RateLimit};
 use super::port::Port;
@@ -447,31 +447,28 @@ impl Daemon {
         let Some((rx, right)) = rest.split_first_mut() else {
             return Ok(());
         };
-        for _ in 0..board::RX_BATCH {
-            let frame = match rx.recv() {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            };
+        let (relay, corrector) = (&mut self.relay, &mut self.corrector);
+        rx.dispatch(board::RX_BATCH, |frame| {
             let now = monotonic();
-            if let Action::Forward { to, frame, timing } =
-                self.relay
-                    .handle_frame(now, PortId(i as u8), frame.data, frame.captured, scratch)
-            {
-                for id in to.iter() {
-                    let j = id.index();
-                    let port = if j < i {
-                        left.get_mut(j)
-                    } else {
-                        right.get_mut(j - i - 1)
-                    };
-                    if let Some(port) = port {
-                        port.queue(frame, timing, id, &mut self.corrector);
-                    }
+            let Action::Forward { to, frame, timing } =
+                relay.handle_frame(now, PortId(i as u8), frame.data, frame.captured, scratch)
+            else {
+                return;
+            };
+            for id in to.iter() {
+                let j = id.index();
+                let port = if j < i {
+                    left.get_mut(j)
+                } else {
+                    right.get_mut(j - i - 1)
+                };
+                if let Some(port) = port {
+                    port.queue(frame, timing, id, corrector);
                 }
             }
-        }
-        Ok(())
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 }
 

@@ -217,30 +217,38 @@ impl Port {
         self.cap.as_ref().map(|c| c.as_fd())
     }
 
-    /// The next captured frame, `Ok(None)` when the ring is empty.
-    pub fn recv(&mut self) -> Result<Option<Received<'_>>, pcap::Error> {
+    /// Hand up to `max` captured frames, those the ring holds now, to `f`; how many. One
+    /// pcap_dispatch: after poll() reported the port readable it makes no system call (reading
+    /// frame by frame, libpcap polls the ring once more to find it empty, and copies each frame).
+    pub fn dispatch(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(Received<'_>),
+    ) -> Result<usize, pcap::Error> {
         let Some(cap) = self.cap.as_mut() else {
-            return Ok(None);
+            return Ok(0);
         };
         // time_t and suseconds_t are narrower than i64 on some 32-bit targets.
         #[allow(clippy::unnecessary_cast)]
-        match cap.next_packet() {
-            Ok(p) => Ok(Some(Received {
+        let result = cap.dispatch(Some(max), |p| {
+            f(Received {
                 data: p.data,
                 // With nanosecond precision requested, tv_usec holds nanoseconds.
                 captured: Timestamp::from_parts(
                     p.header.ts.tv_sec as i64,
                     p.header.ts.tv_usec as i64,
                 ),
-            })),
-            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(e),
+            })
+        });
+        match result {
+            Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => Ok(0),
+            r => r,
         }
     }
 
     /// Queue one frame for [`Port::flush`], to leave as port `id` with `timing` applied. Frames
-    /// are copied (they live in the capture ring, whose slot is handed back to the kernel with
-    /// the next read).
+    /// are copied (they live in the capture ring, whose slot goes back to the kernel when the
+    /// dispatch callback returns).
     pub fn queue(&mut self, frame: &[u8], timing: Timing, id: PortId, corrector: &mut Corrector) {
         if frame.len() > board::SNAPLEN {
             // Cannot happen with frames captured at SNAPLEN; never truncate one.
