@@ -268,7 +268,9 @@ impl Port {
     ///
     /// Frames go in as few sendmmsg(2) calls as the correction allows: each event frame whose
     /// residence is measured starts a new call, right after the clock is read for it (and for
-    /// the frames of that call), so the time written is the time it left.
+    /// the frames of that call). A one-step Sync carries that time; a remembered residence
+    /// (two-step Sync, Delay_Req) is then made exact with the kernel's transmit timestamp, read
+    /// back from the error queue after the sends.
     pub fn flush(&mut self, id: PortId, corrector: &mut Corrector) {
         let n = self.tx.lens.len();
         if n == 0 {
