@@ -53,11 +53,15 @@ fn main() {
     if !(128..=9216).contains(&b.snaplen) {
         fail(&file, "\"snaplen\" must be 128..=9216 bytes");
     }
-    // libpcap's TPACKET_V2 ring: slots of TPACKET_ALIGN(68 + snaplen) bytes packed into blocks of
-    // the smallest power-of-two pages that hold one; what a block cannot use is mapped (and
-    // resident) for nothing. 444 gives 512-byte slots, 8 to a 4 KiB page, no waste.
+    // libpcap 1.10's TPACKET_V2 ring: slots of TPACKET_ALIGN(68 + snaplen) bytes (68 = the
+    // tpacket2 header and sockaddr_ll, aligned, plus a VLAN tag's reserve) packed into blocks of
+    // the smallest power-of-two pages that hold one, as many whole blocks as the buffer allows;
+    // what a block cannot use is mapped (and resident) for nothing. 444 gives 512-byte slots, 8
+    // to a 4 KiB page, no waste.
     let slot = (68 + b.snaplen + 15) & !15;
     let block = slot.next_power_of_two().max(4096);
+    let per_block = block / slot;
+    let ring_frames = (b.ring_bytes / slot) / per_block * per_block;
     if (block % slot) * 10 > block {
         fail(
             &file,
@@ -100,6 +104,8 @@ fn main() {
          pub const RING_BYTES: usize = {ring};\n\
          /// Bytes captured per frame; PTP with TLVs and a VLAN tag fits well below this.\n\
          pub const SNAPLEN: usize = {snap};\n\
+         /// Frames the capture ring holds at that snaplen (libpcap's slot layout, build.rs).\n\
+         pub const RING_FRAMES: usize = {ring_frames};\n\
          /// Client table capacity (a power of two).\n\
          pub const MAX_CLIENTS: usize = {clients};\n\
          /// Ports per relay: one upstream plus up to MAX_PORTS - 1 downstream.\n\
@@ -112,6 +118,7 @@ fn main() {
         target = b.target,
         ring = b.ring_bytes,
         snap = b.snaplen,
+        ring_frames = ring_frames,
         clients = b.max_clients,
         ports = b.max_ports,
         pending = b.pending_corrections,

@@ -97,7 +97,6 @@ impl Daemon {
             let reopening = p.counters.opens > 0;
             match p.open() {
                 Ok(()) => {
-                    let slots = ring_frames(board::RING_BYTES, board::SNAPLEN);
                     let role = if i == 0 { "upstream" } else { "downstream" };
                     self.log.notice(&format!(
                         "{} port {} {} (ring {} bytes, ~{} frames of snaplen {})",
@@ -105,7 +104,7 @@ impl Daemon {
                         p.name,
                         if reopening { "reopened" } else { "opened" },
                         board::RING_BYTES,
-                        slots,
+                        board::RING_FRAMES,
                         board::SNAPLEN
                     ));
                 }
@@ -470,20 +469,6 @@ impl Daemon {
         .map(|_| ())
         .map_err(|e| e.to_string())
     }
-}
-
-/// Frames the capture ring holds, as libpcap 1.10 lays out a TPACKET_V2 ring: slots of
-/// TPACKET_ALIGN(68 + snaplen) bytes (68 = the tpacket2 header and sockaddr_ll, aligned, past
-/// room for a 256-byte link header, plus a VLAN tag's reserve), packed into blocks of the
-/// smallest power-of-two pages that hold one slot, as many whole blocks as the buffer allows.
-fn ring_frames(ring_bytes: usize, snaplen: usize) -> usize {
-    let slot = (68 + snaplen + 15) & !15;
-    let mut block = 4096;
-    while block < slot {
-        block *= 2;
-    }
-    let per_block = block / slot;
-    (ring_bytes / slot) / per_block * per_block
 }
 
 /// A random 64-bit value from the OS (std's hash keys come from getrandom).
