@@ -17,6 +17,7 @@
 //! zero ("no checksum"), IPv6's always (it must stay valid).
 
 use crate::board;
+use crate::config::Correction;
 use crate::fixed_map::keyed_hash;
 use crate::relay::PortId;
 use crate::time::Timestamp;
@@ -253,9 +254,33 @@ impl Corrector {
         Corrector::with_capacity(board::PENDING_CORRECTIONS, seed)
     }
 
-    /// A table of `capacity` entries (a power of two, at least `WAYS`).
+    /// What `mode` needs: the table with `"residence"`, none at all with `"none"` (the relay
+    /// then tags no frame to correct, and the memory is not spent).
+    pub fn for_mode(mode: Correction, seed: u64) -> Corrector {
+        match mode {
+            Correction::Residence => Corrector::new(seed),
+            Correction::None => Corrector::with_capacity(0, seed),
+        }
+    }
+
+    /// A reload: forget every remembered residence (ports may have been renumbered), and
+    /// allocate or free the table as `mode` needs it. Counters are kept.
+    pub fn reconfigure(&mut self, mode: Correction) {
+        let wanted = match mode {
+            Correction::Residence => board::PENDING_CORRECTIONS,
+            Correction::None => 0,
+        };
+        if self.slots.len() == wanted {
+            self.clear();
+        } else {
+            self.slots = vec![None; wanted].into_boxed_slice();
+        }
+    }
+
+    /// A table of `capacity` entries (a power of two, at least `WAYS`; or 0: no table, every
+    /// general message is sent unchanged as unmatched).
     pub fn with_capacity(capacity: usize, seed: u64) -> Corrector {
-        assert!(capacity.is_power_of_two() && capacity >= WAYS);
+        assert!(capacity == 0 || (capacity.is_power_of_two() && capacity >= WAYS));
         Corrector {
             slots: vec![None; capacity].into_boxed_slice(),
             seed,
@@ -372,14 +397,21 @@ impl Corrector {
         Some(r)
     }
 
+    /// The slots `key` may take on `port` (none without a table).
     fn set_of(&self, key: &PendingKey, port: PortId) -> core::ops::Range<usize> {
         let sets = self.slots.len() / WAYS;
+        if sets == 0 {
+            return 0..0;
+        }
         let set = keyed_hash(self.seed, &(key, port)) as usize & (sets - 1);
         set * WAYS..(set + 1) * WAYS
     }
 
     fn remember(&mut self, key: PendingKey, port: PortId, sent: Timestamp, residence_ns: i64) {
         let range = self.set_of(&key, port);
+        if range.is_empty() {
+            return;
+        }
         let set = &mut self.slots[range];
         // The same key again (a repeated sequenceId), else a free slot, else a used one, else
         // the oldest.
@@ -523,6 +555,39 @@ mod tests {
             assert_eq!(correction(&m), 20_000 << 16);
         }
         assert_eq!(c.stats().delay_resp, 2);
+    }
+
+    #[test]
+    fn without_a_table_nothing_is_remembered_and_a_reload_allocates_one() {
+        let mut c = Corrector::for_mode(Correction::None, 1);
+        assert_eq!(c.capacity(), 0);
+        let req = Timing::Remember {
+            captured: Timestamp(0),
+            key: key(Event::DelayReq, 3),
+        };
+        let resp = Timing::Apply {
+            key: key(Event::DelayReq, 3),
+            rewrite: AT,
+        };
+        c.on_egress(&req, UP, Timestamp(20_000), &mut message(0));
+        c.on_tx_timestamp(UP, &message(0), Timestamp(21_000));
+        let mut m = message(0);
+        c.on_egress(&resp, D1, Timestamp(90_000), &mut m);
+        assert_eq!(correction(&m), 0);
+        assert_eq!(c.stats().delay_resp_unmatched, 1);
+        assert_eq!(c.pending(), 0);
+
+        c.reconfigure(Correction::Residence);
+        assert_eq!(c.capacity(), board::PENDING_CORRECTIONS);
+        c.on_egress(&req, UP, Timestamp(20_000), &mut message(0));
+        c.on_egress(&resp, D1, Timestamp(90_000), &mut m);
+        assert_eq!(correction(&m), 20_000 << 16);
+        // The same mode again only forgets; back to none frees the table.
+        c.reconfigure(Correction::Residence);
+        assert_eq!((c.pending(), c.capacity()), (0, board::PENDING_CORRECTIONS));
+        c.reconfigure(Correction::None);
+        assert_eq!(c.capacity(), 0);
+        assert_eq!(c.stats().delay_resp, 1, "counters survive a reload");
     }
 
     #[test]

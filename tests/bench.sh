@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Load benchmark: ptpproxy against a Linux bridge, same topology, same run (root required).
+# Load benchmark: ptpproxy against a Linux bridge and a naive libpcap relay, same topology, same
+# run (root required).
 #
 #   tests/bench.sh [--smoke] [--runs N] [--seconds S] [--ramp "R1 R2 ..."] [--ramp-seconds S]
 #                  [--clients N] [--transport l2|udp4] [--foreign F] [--only a|b|c]...
+#                  [--forwarders "bridge naive ptpproxy"] [--correction none|residence]
 #                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--soak SECONDS] [--keep]
 #
 # Topology (namespaces with a unique prefix, veth only, removed on exit):
@@ -11,41 +13,50 @@
 #                         dn2 ──── cl2 [cl]
 #
 # ptpload (target/release/ptpload) emulates the grandmaster on gm0 and the clients, half on cl1 and
-# half on cl2. The forwarder in px is either ptpproxy (target/release/ptpproxy, config generated
-# here: upstream up, downstream dn1 dn2, steer, max_delay_req_rate 1024) or a Linux bridge br0 over
-# up, dn1, dn2 (multicast snooping off, so it floods PTP like a plain switch).
-# Scenarios, each through both forwarders, medians over --runs runs (alternating which goes first):
+# half on cl2. The forwarder in px is one of:
+#   bridge    a Linux bridge br0 over up, dn1, dn2 (multicast snooping off, so it floods PTP like a
+#             plain switch): the kernel reference
+#   naive     tests/lib/naive_relay.c, compiled here (cc, libpcap): immediate mode, poll, one
+#             inject per frame, no PTP logic (floods Delay_Resp, relays foreign frames): the floor
+#             of any user-space libpcap relay on this machine
+#   ptpproxy  target/release/ptpproxy, config generated here: upstream up, downstream dn1 dn2,
+#             steer, max_delay_req_rate 1024, correction none (--correction)
+# Scenarios, each through every forwarder, medians over --runs runs (the order reversed every
+# other run):
 #   (a) N clients x 16 Delay_Req/s   (b) N clients x 128 Delay_Req/s
 #   (c) a ramp of per-client rates (--ramp) up to the first step with loss: each forwarder's
 #       zero-loss maximum (a lossy step is tried once more before it counts).
 # Reported: loss per direction, one-way latency (kernel stamps, ptpload --help), Delay_Resp each
-# client had to look at for others, ptpproxy's CPU time (/proc/PID/stat) and peak RSS (VmHWM),
-# and whether ptpload itself was the limit. JSON of every run is kept in the run directory.
+# client had to look at for others, the CPU time (/proc/PID/stat) and peak RSS (VmHWM) of naive
+# and ptpproxy, ratios ptpproxy/bridge and ptpproxy/naive, and whether ptpload itself was the
+# limit. JSON of every run is kept in the run directory.
 #
-#   --smoke        ~10 s of traffic for CI: (a) through both forwarders and a short (b) through
-#                  ptpproxy. Not judged on performance; fails if ptpload or ptpproxy fails, if
-#                  nothing gets through, or if ptpproxy relays what it must drop.
+#   --smoke        ~11 s of traffic for CI: (a) for 3 s through each forwarder and a short (b)
+#                  through ptpproxy. Not judged on performance; fails if ptpload or a relay fails,
+#                  if nothing gets through, or if ptpproxy relays what it must drop.
+#   --forwarders "..."  which of bridge, naive, ptpproxy to run ("bridge naive ptpproxy")
+#   --correction C ptpproxy's "correction": none or residence (none)
 #   --runs N       runs per scenario and forwarder (3)          --seconds S   per run (10)
 #   --ramp "..."   per-client Delay_Req rates of (c) ("16 32 64 96 128 160 192 256 320 384 512")
 #   --ramp-seconds S  per ramp step (5)                         --clients N   (1000)
 #   --transport T  l2 or udp4 (l2)                              --foreign F   share (0.01)
 #   --only X       scenario a, b or c (repeatable; default all)
-#   --nice N       nice value for ptpload and ptpproxy (0)
-#   --rt PRIO      run ptpload and ptpproxy SCHED_FIFO at PRIO instead: on a machine shared with
+#   --nice N       nice value for ptpload and the relays (naive, ptpproxy) (0)
+#   --rt PRIO      run ptpload and the relays SCHED_FIFO at PRIO instead: on a machine shared with
 #                  other work (builds), keeps that work from deciding the result
-#   --pin          give the forwarder CPU 0 and ptpload CPU 1: ptpproxy is pinned there, and RPS
+#   --pin          give the forwarder CPU 0 and ptpload CPU 1: the relay is pinned there, and RPS
 #                  steers the receive processing of px's interfaces (where the bridge forwards and
-#                  ptpproxy's capture is fed) to CPU 0. Without it the bridge forwards inside
+#                  the relays' capture is fed) to CPU 0. Without it the bridge forwards inside
 #                  ptpload's sends, on ptpload's CPU, so its maximum is ptpload's. With it, all
-#                  kernel work of both directions lands on CPU 0 beside ptpproxy (and veth's
+#                  kernel work of both directions lands on CPU 0 beside the relay (and veth's
 #                  backlog overflows there first, as ptpload's send errors show)
 #   --perf         perf record -g ptpproxy during its (b) runs; top symbols printed
 #   --callgrind    instructions per frame of Relay::handle_frame (benches/relay.rs under callgrind)
 #   --soak S       also run (a) through ptpproxy for S seconds, sampling its RSS every 10 s
 #   --keep         keep the run directory
 # Binaries: $PTPPROXY / $PTPLOAD, else built here with `cargo build --release`.
-# Ends with "N passed, N failed" (checks: the tools ran, frames got through, ptpproxy dropped what
-# it must and exited cleanly; performance targets are reported, not judged).
+# Ends with "N passed, N failed" (checks: the tools ran, frames got through, the relays exited
+# cleanly, ptpproxy dropped what it must; performance targets are reported, not judged).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +67,8 @@ REPO=$(cd "$HERE/.." && pwd)
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
+FORWARDERS="bridge naive ptpproxy"
+CORRECTION=none
 ONLY=()
 while (($#)); do
 	case $1 in
@@ -68,6 +81,8 @@ while (($#)); do
 	--transport) TRANSPORT=${2:?}; shift ;;
 	--foreign) FOREIGN=${2:?}; shift ;;
 	--only) ONLY+=("${2:?}"); shift ;;
+	--forwarders) FORWARDERS=${2?}; shift ;;
+	--correction) CORRECTION=${2:?}; shift ;;
 	--nice) NICE=${2:?}; shift ;;
 	--rt) RT=${2:?}; shift ;;
 	--pin) PIN=1 ;;
@@ -115,6 +130,27 @@ fi
 	echo "--runs >= 1, --seconds 1..600, --soak <= 3600" >&2
 	exit 2
 }
+[[ $CORRECTION == none || $CORRECTION == residence ]] || {
+	echo "--correction must be none or residence" >&2
+	exit 2
+}
+# the forwarders to run, always in the order bridge, naive, ptpproxy
+FWDS=()
+for f in $FORWARDERS; do
+	[[ $f == bridge || $f == naive || $f == ptpproxy ]] || {
+		echo "--forwarders: unknown forwarder $f (bridge, naive, ptpproxy)" >&2
+		exit 2
+	}
+done
+for f in bridge naive ptpproxy; do
+	[[ " $FORWARDERS " == *" $f "* ]] && FWDS+=("$f")
+done
+((${#FWDS[@]})) || {
+	echo "--forwarders: none given (bridge, naive, ptpproxy)" >&2
+	exit 2
+}
+FORWARDERS="${FWDS[*]}"
+uses() { [[ " $FORWARDERS " == *" $1 "* ]]; } # uses FORWARDER
 [[ $EUID -eq 0 ]] || {
 	echo "must run as root (network namespaces, raw sockets)" >&2
 	exit 1
@@ -141,8 +177,9 @@ PREFIX="pb$$-"
 RUN=$(mktemp -d /tmp/ptpproxy-bench.XXXXXX)
 NODES=()
 BG_PIDS=()
-PROXY_TPID= # the `timeout` wrapping ptpproxy
-PROXY_PID=
+FWD_TPID= # the `timeout` wrapping the running relay (ptpproxy or naive_relay)
+FWD_PID=  # the relay itself
+FWD_COMM= # its process name
 
 ns() { printf '%s%s\n' "$PREFIX" "$1"; }
 nsx() {
@@ -212,11 +249,18 @@ fi
 CONFIG=$RUN/ptpproxy.json
 cat >"$CONFIG" <<EOF
 {"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
- "delay_resp": "steer", "correction": "none", "allow_downstream_masters": false,
+ "delay_resp": "steer", "correction": "$CORRECTION", "allow_downstream_masters": false,
  "client_timeout_s": 60, "max_delay_req_rate": 1024,
  "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false}
 EOF
 "$PTPPROXY" --check-config -c "$CONFIG" >/dev/null
+NAIVE=$RUN/naive_relay
+if uses naive; then
+	cc -O2 -Wall -Wextra -Werror -o "$NAIVE" "$HERE/lib/naive_relay.c" -lpcap || {
+		echo "tests/lib/naive_relay.c did not compile (needs gcc and libpcap-dev: tests/install-deps.sh)" >&2
+		exit 1
+	}
+fi
 
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
 
@@ -247,38 +291,64 @@ descendant() {
 	return 1
 }
 
-proxy_start() {
+# fwd_find: FWD_PID, the process named FWD_COMM under FWD_TPID
+fwd_find() {
+	FWD_PID=$(descendant "$FWD_TPID" "$FWD_COMM")
+	[[ -n $FWD_PID ]] || {
+		echo "$FWD_COMM's process not found under PID $FWD_TPID" >&2
+		return 1
+	}
+}
+
+ptpproxy_start() {
 	rm -f "$RUN/status.json"
 	nsx px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "$CONFIG" -f >>"$RUN/ptpproxy.log" 2>&1 &
-	PROXY_TPID=$!
-	BG_PIDS+=("$PROXY_TPID")
+	FWD_TPID=$! FWD_COMM=ptpproxy
+	BG_PIDS+=("$FWD_TPID")
 	wait_for 10 test -s "$RUN/status.json" || {
 		echo "ptpproxy wrote no status file; its log:" >&2
 		tail -n 20 "$RUN/ptpproxy.log" >&2
 		return 1
 	}
-	PROXY_PID=$(descendant "$PROXY_TPID" ptpproxy)
-	[[ -n $PROXY_PID ]] || {
-		echo "ptpproxy's process not found under PID $PROXY_TPID" >&2
-		return 1
-	}
-	echo "$PROXY_PID" >"$RUN/proxy.pid"
+	fwd_find || return 1
+	echo "$FWD_PID" >"$RUN/proxy.pid"
 }
 
-# proxy_stop: TERM, bounded wait; returns ptpproxy's exit status (124: had to be killed)
-proxy_stop() {
+# relaying LOG N: line N + 1 of LOG is naive_relay's "relaying"
+relaying() { sed -n "$(($2 + 1))p" "$1" | grep -q '^naive_relay: relaying'; }
+
+# naive_start: the naive relay on the same ports, started like ptpproxy; up once it has said
+# "relaying" (a new line in its log)
+naive_start() {
+	local log=$RUN/naive.log n0
+	touch "$log"
+	n0=$(wc -l <"$log")
+	nsx px "${FWD_SCHED[@]}" timeout -k 5 900 "$NAIVE" up dn1 dn2 >>"$log" 2>&1 &
+	FWD_TPID=$! FWD_COMM=naive_relay
+	BG_PIDS+=("$FWD_TPID")
+	wait_for 10 relaying "$log" "$n0" || {
+		echo "naive_relay did not start; its log:" >&2
+		tail -n 20 "$log" >&2
+		return 1
+	}
+	fwd_find
+}
+
+# fwd_stop: TERM the running relay, bounded wait; returns its exit status (124: had to be killed)
+fwd_stop() {
 	local rc=0 tries=100
-	[[ -n $PROXY_TPID ]] || return 0
-	kill -TERM "$PROXY_PID" 2>/dev/null || true
-	while alive "$PROXY_PID" && ((tries-- > 0)); do sleep 0.1; done
-	if alive "$PROXY_PID"; then
-		kill -KILL "$PROXY_TPID" "$PROXY_PID" 2>/dev/null || true
+	[[ -n $FWD_TPID ]] || return 0
+	[[ -n $FWD_PID ]] || FWD_PID=$(descendant "$FWD_TPID" "$FWD_COMM") || FWD_PID=$FWD_TPID
+	kill -TERM "$FWD_PID" 2>/dev/null || true
+	while alive "$FWD_PID" && ((tries-- > 0)); do sleep 0.1; done
+	if alive "$FWD_PID"; then
+		kill -KILL "$FWD_TPID" "$FWD_PID" 2>/dev/null || true
 		rc=124
 	fi
 	local wrc=0
-	wait "$PROXY_TPID" 2>/dev/null || wrc=$?
+	wait "$FWD_TPID" 2>/dev/null || wrc=$?
 	((rc != 0)) || rc=$wrc
-	PROXY_TPID='' PROXY_PID=''
+	FWD_TPID='' FWD_PID=''
 	return "$rc"
 }
 
@@ -295,34 +365,35 @@ bridge_stop() { nsx px ip link del br0; }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # run_load FORWARDER LABEL RATE SECONDS: one ptpload run through FORWARDER (started and stopped
-# here), JSON in $RUN/LABEL.json plus "$RUN/LABEL.proxy" (cpu_s, vmhwm_kib, exit status) for ptpproxy.
+# here), JSON in $RUN/LABEL.json plus, for the relays (naive, ptpproxy), "$RUN/LABEL.proxy"
+# (cpu_s, wall_s, vmhwm_kib, exit status).
 run_load() {
-	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0 c1 hwm prc=0
-	if [[ $fwd == ptpproxy ]]; then
-		proxy_start || {
-			fail "$label: ptpproxy did not start"
+	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0=0 c1 hwm prc=0
+	if [[ $fwd == bridge ]]; then
+		bridge_start
+	else
+		"${fwd}_start" || {
+			fwd_stop || true
+			fail "$label: $fwd did not start"
 			return 1
 		}
-	else
-		bridge_start
+		c0=$(cpu_ticks "$FWD_PID")
 	fi
-	c0=0
-	[[ $fwd == ptpproxy ]] && c0=$(cpu_ticks "$PROXY_PID")
 	t0=$(date +%s.%N)
 	"${GEN_SCHED[@]}" timeout -k 5 $((secs + 60)) "$PTPLOAD" \
 		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
 		--clients "$CLIENTS" --rate "$rate" --foreign "$FOREIGN" --transport "$TRANSPORT" \
 		--duration "$secs" --quiet --json "$RUN/$label.json" >"$RUN/$label.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
-	if [[ $fwd == ptpproxy ]]; then
-		c1=$(cpu_ticks "$PROXY_PID")
-		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PROXY_PID/status")
-		proxy_stop || prc=$?
+	if [[ $fwd == bridge ]]; then
+		bridge_stop
+	else
+		c1=$(cpu_ticks "$FWD_PID")
+		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$FWD_PID/status")
+		fwd_stop || prc=$?
 		echo "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" \
 			'BEGIN { printf "%.3f %.3f", (b - a) / t, w1 - w0 }') $hwm $prc" >"$RUN/$label.proxy"
-		((prc == 0)) || fail "$label: ptpproxy exited with status $prc"
-	else
-		bridge_stop
+		((prc == 0)) || fail "$label: $fwd exited with status $prc"
 	fi
 	if ((rc != 0)); then
 		fail "$label: ptpload exited with status $rc: $(tail -n 3 "$RUN/$label.log")"
@@ -340,7 +411,7 @@ want() { # scenario letter
 
 # summarize TITLE LABEL_PREFIX: the table of one scenario (medians over its runs)
 summarize() {
-	python3 - "$RUN" "$1" "$2" <<'PY'
+	python3 - "$RUN" "$1" "$2" "$FORWARDERS" <<'PY'
 import glob, json, os, statistics, sys
 run, title, prefix = sys.argv[1:4]
 def load(fwd):
@@ -353,10 +424,11 @@ def load(fwd):
             j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
         out.append(j)
     return out
-runs = {f: load(f) for f in ("bridge", "ptpproxy")}
-def med(f, get):
+fwds = sys.argv[4].split()
+runs = {f: load(f) for f in fwds}
+def med(f, get, agg=statistics.median):
     v = [get(j) for j in runs[f]]
-    return statistics.median(v) if v else float("nan")
+    return agg(v) if v else float("nan")
 rows = [
     ("offered Delay_Req/s", lambda j: j["offered_delay_req_per_s"], "{:.0f}"),
     ("up (Delay_Req) lost %", lambda j: 100 * j["up"]["loss_ratio"], "{:.4f}"),
@@ -370,19 +442,22 @@ rows += [
     ("foreign frames leaked", lambda j: j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"], "{:.0f}"),
     ("ptpload cpu % of a core", lambda j: 100 * j["generator"]["cpu_share"], "{:.0f}"),
 ]
-n = {f: len(runs[f]) for f in runs}
-print(f"\n{title}  (median of {n['bridge']} bridge / {n['ptpproxy']} ptpproxy runs)")
-print(f"  {'metric':<34}{'bridge':>12}{'ptpproxy':>12}{'ratio':>9}")
-for name, get, fmt in rows:
-    b, p = med("bridge", get), med("ptpproxy", get)
-    ratio = f"{p / b:.2f}x" if b and b == b and p == p else "-"
-    print(f"  {name:<34}{fmt.format(b):>12}{fmt.format(p):>12}{ratio:>9}")
-pr = [j for j in runs["ptpproxy"] if "proxy" in j]
-if pr:
-    cpu = statistics.median(100 * j["proxy"]["cpu_s"] / j["proxy"]["wall_s"] for j in pr)
-    hwm = max(j["proxy"]["vmhwm_kib"] for j in pr)
-    print(f"  {'ptpproxy cpu % of a core':<34}{'':>12}{cpu:>12.1f}")
-    print(f"  {'ptpproxy peak RSS (VmHWM) KiB':<34}{'':>12}{hwm:>12d}")
+# the relays' own CPU time and peak RSS (none for the bridge: it forwards in the kernel)
+def relay(get):
+    return lambda j: get(j["proxy"]) if "proxy" in j else float("nan")
+rows += [
+    ("relay cpu % of a core", relay(lambda p: 100 * p["cpu_s"] / p["wall_s"]), "{:.1f}"),
+    ("relay peak RSS (VmHWM) KiB", relay(lambda p: p["vmhwm_kib"]), "{:.0f}", max),
+]
+def ratio(p, x):
+    return f"{p / x:.2f}x" if x and x == x and p == p else "-"
+refs = [f for f in ("bridge", "naive") if f in runs and "ptpproxy" in runs]
+print(f"\n{title}  (median of " + " / ".join(f"{len(runs[f])} {f}" for f in fwds) + " runs)")
+print(f"  {'metric':<34}" + "".join(f"{f:>12}" for f in fwds) + "".join(f"{'px/' + r:>11}" for r in refs))
+for name, get, fmt, *agg in rows:
+    v = {f: med(f, get, *agg) for f in fwds}
+    cells = "".join(f"{'-' if v[f] != v[f] else fmt.format(v[f]):>12}" for f in fwds)
+    print(f"  {name:<34}{cells}" + "".join(f"{ratio(v['ptpproxy'], v[r]):>11}" for r in refs))
 for f in runs:
     lim = [r for j in runs[f] for r in j["generator"]["reasons"]]
     if lim:
@@ -392,12 +467,15 @@ PY
 
 # ---- scenarios ----
 scenario() { # LETTER RATE TITLE
-	local letter=$1 rate=$2 title=$3 r order f
+	local letter=$1 rate=$2 title=$3 r f order=()
 	echo "== ($letter) $title"
 	for ((r = 1; r <= RUNS; r++)); do
-		order="bridge ptpproxy"
-		((r % 2 == 0)) && order="ptpproxy bridge"
-		for f in $order; do
+		order=("${FWDS[@]}")
+		if ((r % 2 == 0)); then # reversed
+			order=()
+			for f in "${FWDS[@]}"; do order=("$f" "${order[@]}"); done
+		fi
+		for f in "${order[@]}"; do
 			run_load "$f" "$letter-$f-$r" "$rate" "$SECONDS_PER_RUN" || true
 		done
 	done
@@ -412,7 +490,7 @@ zero_loss() {
 ramp() {
 	local f rate best limited label tries
 	echo "== (c) ramp: per-client Delay_Req/s $RAMP, $RAMP_SECONDS s per step"
-	for f in bridge ptpproxy; do
+	for f in "${FWDS[@]}"; do
 		best=0 limited=
 		for rate in $RAMP; do
 			tries=0
@@ -445,8 +523,9 @@ for line in open(sys.argv[1]):
 print("\n(c) zero-loss maximum, Delay_Req/s offered (as many Delay_Resp back; frames through the forwarder ~2x)")
 for f, (b, lim) in best.items():
     print(f"  {f:<9} {b:>8}" + ("  (ptpload was the limit at this step: the forwarder may do more)" if lim == "yes" else ""))
-if "bridge" in best and "ptpproxy" in best and best["bridge"][0]:
-    print(f"  ratio ptpproxy / bridge: {best['ptpproxy'][0] / best['bridge'][0]:.2f}x")
+for ref in ("bridge", "naive"):
+    if ref in best and "ptpproxy" in best and best[ref][0]:
+        print(f"  ratio ptpproxy / {ref}: {best['ptpproxy'][0] / best[ref][0]:.2f}x")
 PY
 }
 
@@ -482,11 +561,22 @@ for l in sys.stdin:
 }
 
 if ((SMOKE)); then
-	echo "== smoke: (a) for 3 s through each forwarder, (b) for 2 s through ptpproxy"
-	run_load bridge smoke-bridge 16 3 && pass "ptpload through the bridge"
-	run_load ptpproxy smoke-ptpproxy 16 3 && pass "ptpload through ptpproxy (a), ptpproxy exited cleanly"
-	run_load ptpproxy smoke-ptpproxy-b 128 2 && pass "ptpload through ptpproxy (b), ptpproxy exited cleanly"
-	for label in smoke-bridge smoke-ptpproxy smoke-ptpproxy-b; do
+	echo "== smoke: (a) for 3 s through each of $FORWARDERS$(uses ptpproxy && echo ", (b) for 2 s through ptpproxy")"
+	labels=()
+	if uses bridge; then
+		run_load bridge smoke-bridge 16 3 && pass "ptpload through the bridge"
+		labels+=(smoke-bridge)
+	fi
+	if uses naive; then
+		run_load naive smoke-naive 16 3 && pass "ptpload through the naive relay, naive_relay exited cleanly"
+		labels+=(smoke-naive)
+	fi
+	if uses ptpproxy; then
+		run_load ptpproxy smoke-ptpproxy 16 3 && pass "ptpload through ptpproxy (a), ptpproxy exited cleanly"
+		run_load ptpproxy smoke-ptpproxy-b 128 2 && pass "ptpload through ptpproxy (b), ptpproxy exited cleanly"
+		labels+=(smoke-ptpproxy smoke-ptpproxy-b)
+	fi
+	for label in "${labels[@]}"; do
 		[[ -s $RUN/$label.json ]] || continue
 		if python3 - "$RUN/$label.json" <<'PY'; then
 import json, sys
@@ -500,7 +590,8 @@ PY
 		else
 			fail "$label: nothing got through one way"
 		fi
-		[[ $label == smoke-bridge ]] && continue
+		# the bridge and the naive relay flood: what ptpproxy must drop is theirs to pass
+		[[ $label == smoke-ptpproxy* ]] || continue
 		if python3 - "$RUN/$label.json" <<'PY'; then
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -520,7 +611,7 @@ PY
 	exit
 fi
 
-echo "ptpproxy bench: $CLIENTS clients ($TRANSPORT, foreign $FOREIGN), $RUNS runs x $SECONDS_PER_RUN s, ${SCHED[*]}, $( ((PIN)) && echo "forwarder on CPU 0, ptpload on CPU 1" || echo "not pinned"), run dir $RUN"
+echo "ptpproxy bench: $FORWARDERS; $CLIENTS clients ($TRANSPORT, foreign $FOREIGN), correction $CORRECTION, $RUNS runs x $SECONDS_PER_RUN s, ${SCHED[*]}, $( ((PIN)) && echo "forwarder on CPU 0, ptpload on CPU 1" || echo "not pinned"), run dir $RUN"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 if want a; then scenario a 16 "$CLIENTS clients x 16 Delay_Req/s"; fi
 if want b; then
@@ -542,7 +633,7 @@ fi
 if want c; then ramp; fi
 if ((SOAK > 0)); then
 	echo "== soak: (a) through ptpproxy for $SOAK s, VmRSS every 10 s"
-	proxy_start
+	ptpproxy_start
 	"${GEN_SCHED[@]}" timeout -k 5 $((SOAK + 60)) "$PTPLOAD" \
 		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
 		--clients "$CLIENTS" --rate 16 --foreign "$FOREIGN" --transport "$TRANSPORT" \
@@ -550,11 +641,11 @@ if ((SOAK > 0)); then
 	soak_pid=$!
 	while alive "$soak_pid"; do
 		printf '  t=%ss VmRSS %s KiB VmHWM %s KiB\n' "$(($(date +%s) - $(stat -c %Y "$RUN/soak.log")))" \
-			"$(awk '/^VmRSS/ {print $2}' "/proc/$PROXY_PID/status")" "$(awk '/^VmHWM/ {print $2}' "/proc/$PROXY_PID/status")"
+			"$(awk '/^VmRSS/ {print $2}' "/proc/$FWD_PID/status")" "$(awk '/^VmHWM/ {print $2}' "/proc/$FWD_PID/status")"
 		sleep 10
 	done
 	wait "$soak_pid" || fail "soak: ptpload failed"
-	proxy_stop || fail "soak: ptpproxy exit status $?"
+	fwd_stop || fail "soak: ptpproxy exit status $?"
 fi
 if ((CALLGRIND)); then callgrind; fi
 

@@ -34,7 +34,6 @@ pub struct Daemon {
     started: Instant,
     next_status: Instant,
     next_reopen: Instant,
-    status_buf: String,
     status_errors: RateLimit,
     port_errors: Vec<RateLimit>,
     tx_errors: Vec<RateLimit>,
@@ -73,7 +72,7 @@ impl Daemon {
             .collect();
         Daemon {
             relay: Relay::new(&config, now, random_seed()),
-            corrector: Corrector::new(random_seed()),
+            corrector: Corrector::for_mode(config.correction, random_seed()),
             config_path,
             config,
             ports,
@@ -81,7 +80,6 @@ impl Daemon {
             started: now,
             next_status: now,
             next_reopen: now,
-            status_buf: String::with_capacity(status::capacity_hint()),
             status_errors: RateLimit::new(StdDuration::from_secs(60)),
             port_errors,
             tx_errors: Vec::new(),
@@ -132,8 +130,9 @@ impl Daemon {
             corrector: &self.corrector,
             ports: &self.ports,
         };
-        let _ = status::render(&mut self.status_buf, &snap);
-        if let Err(e) = status::write_atomically(&self.config.status_file, &self.status_buf) {
+        let written =
+            status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
+        if let Err(e) = written {
             if self
                 .status_errors
                 .allow(std::time::Instant::now())
@@ -233,7 +232,7 @@ impl Daemon {
             .collect();
         self.relay.reconfigure(&self.config, &new);
         // Remembered residences are keyed by port index, which a reload may renumber.
-        self.corrector.clear();
+        self.corrector.reconfigure(new.correction);
         self.config = new;
         self.log.notice(&format!(
             "reload: applied {}, {} clients kept",

@@ -99,7 +99,7 @@ struct TxQueue {
     msgs: Vec<libc::mmsghdr>,
     /// The control message asking for a frame's software transmit timestamp.
     ts_request: TsRequest,
-    /// Control buffers for reading the error queue, one per slot.
+    /// Control buffers for reading the error queue, [`ERRQUEUE_BATCH`] at a time.
     ctrl: Box<[[u64; CTRL_WORDS]]>,
 }
 
@@ -117,6 +117,14 @@ struct TsRequest {
 /// sock_extended_err that comes with it), in u64 for alignment.
 const CTRL_WORDS: usize = 32;
 
+/// Error-queue entries read per recvmmsg(2) (as many calls as it takes): the control buffers
+/// are touched memory of every port, needed only with the residence correction.
+const ERRQUEUE_BATCH: usize = if board::RX_BATCH < 16 {
+    board::RX_BATCH
+} else {
+    16
+};
+
 impl TxQueue {
     fn new() -> TxQueue {
         TxQueue {
@@ -126,7 +134,7 @@ impl TxQueue {
             iov: Vec::with_capacity(board::RX_BATCH),
             msgs: Vec::with_capacity(board::RX_BATCH),
             ts_request: ts_request(),
-            ctrl: vec![[0u64; CTRL_WORDS]; board::RX_BATCH].into_boxed_slice(),
+            ctrl: vec![[0u64; CTRL_WORDS]; ERRQUEUE_BATCH].into_boxed_slice(),
         }
     }
 
@@ -189,6 +197,7 @@ impl Port {
             .map_err(|e| format!("{}: compiling the filter: {e}", self.name))?;
         attach_kernel_filter(&cap, &program)
             .map_err(|e| format!("{}: kernel filter: {e}", self.name))?;
+        ignore_outgoing(&cap).map_err(|e| format!("{}: ignoring outgoing: {e}", self.name))?;
         let index = nix::net::if_::if_nametoindex(self.name.as_str())
             .map_err(|e| format!("{}: interface index: {e}", self.name))?;
         if !self.promiscuous {
@@ -319,14 +328,14 @@ impl Port {
             q.iov.clear();
             q.msgs.clear();
             let base = q.buf.as_mut_ptr();
-            for k in 0..board::RX_BATCH {
+            for k in 0..ERRQUEUE_BATCH {
                 q.iov.push(libc::iovec {
-                    // SAFETY: slot k lies within `buf` (k < RX_BATCH).
+                    // SAFETY: slot k lies within `buf` (k < ERRQUEUE_BATCH <= RX_BATCH).
                     iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
                     iov_len: board::SNAPLEN,
                 });
             }
-            for k in 0..board::RX_BATCH {
+            for k in 0..ERRQUEUE_BATCH {
                 // SAFETY: mmsghdr is plain data; all-zero is a valid value.
                 let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
                 m.msg_hdr.msg_iov = &mut q.iov[k];
@@ -335,13 +344,13 @@ impl Port {
                 m.msg_hdr.msg_controllen = (CTRL_WORDS * 8) as _;
                 q.msgs.push(m);
             }
-            // SAFETY: `msgs` holds RX_BATCH initialised mmsghdrs whose buffers (`buf` slots and
+            // SAFETY: `msgs` holds ERRQUEUE_BATCH initialised mmsghdrs whose buffers (`buf` slots and
             // `ctrl` entries, of the lengths given) outlive the call; `fd` is the open socket.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
                     q.msgs.as_mut_ptr(),
-                    board::RX_BATCH as libc::c_uint,
+                    ERRQUEUE_BATCH as libc::c_uint,
                     // c_int on glibc, c_uint on musl.
                     (libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) as _,
                     core::ptr::null_mut(),
@@ -361,7 +370,7 @@ impl Port {
                 let frame = &q.buf[k * board::SNAPLEN..k * board::SNAPLEN + len];
                 corrector.on_tx_timestamp(id, frame, tx);
             }
-            if (n as usize) < board::RX_BATCH {
+            if (n as usize) < ERRQUEUE_BATCH {
                 return;
             }
         }
@@ -454,6 +463,22 @@ fn attach_kernel_filter(
     // u8 jt; u8 jf; u32 k}: the layout of the kernel's struct sock_filter, which `fprog` points
     // to while `program` is borrowed; the kernel copies the program during the call.
     setsockopt(cap, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+}
+
+/// Keep the kernel from offering the capture socket every frame sent on the interface
+/// (PACKET_IGNORE_OUTGOING, Linux 4.20): the `inbound` filter would reject each one, but only
+/// after the kernel ran it per frame sent, on the sender's time. Older kernels lack the option
+/// (ENOPROTOOPT): the filter alone keeps them out there.
+fn ignore_outgoing(cap: &pcap::Capture<pcap::Active>) -> std::io::Result<()> {
+    match setsockopt(
+        cap,
+        libc::SOL_PACKET,
+        libc::PACKET_IGNORE_OUTGOING,
+        &1 as &libc::c_int,
+    ) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
+        r => r,
+    }
 }
 
 /// setsockopt(2) with a plain-data option value on the open socket `fd` (the capture handle's or

@@ -57,14 +57,9 @@ pub struct Snapshot<'a> {
     pub ports: &'a [Port],
 }
 
-/// Bytes to reserve for a snapshot of a full table, so rendering never reallocates.
-pub fn capacity_hint() -> usize {
-    4096 + board::MAX_PORTS * 1024 + board::MAX_CLIENTS * 128
-}
-
-/// Render the snapshot into `out` (cleared first).
-pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
-    out.clear();
+/// Write the snapshot to `out`, piece by piece: the status file is streamed, so memory does not
+/// grow with the client table.
+pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result {
     let stats = s.relay.stats();
     let clients: &ClientTable = s.relay.clients();
     write!(
@@ -110,9 +105,9 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
                 sep = ",";
             }
         }
-        out.push_str("}}");
+        out.write_str("}}")?;
     }
-    out.push_str("],\n\"forwarded\":{");
+    out.write_str("],\n\"forwarded\":{")?;
     for (i, f) in Forwarded::ALL.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
         write!(out, "{sep}\"{}\":{}", f.name(), stats.forwarded(*f))?;
@@ -136,8 +131,8 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
     for (name, value) in s.corrector.stats().named() {
         write!(out, ",\"{name}\":{value}")?;
     }
-    out.push('}');
-    out.push_str(",\n\"client_table\":[");
+    out.write_char('}')?;
+    out.write_str(",\n\"client_table\":[")?;
     for (i, (id, c)) in clients.iter().enumerate() {
         let port = s.ports.get(c.port.index()).map_or("?", |p| p.name.as_str());
         write!(
@@ -150,20 +145,51 @@ pub fn render(out: &mut String, s: &Snapshot<'_>) -> fmt::Result {
             c.delay_req,
         )?;
     }
-    out.push_str("]}\n");
+    out.write_str("]}\n")?;
     Ok(())
 }
 
-/// Replace `path` with `contents` atomically: readers see the old or the new file, never half.
-pub fn write_atomically(path: &str, contents: &str) -> io::Result<()> {
+/// Replace `path` with what `fill` writes, atomically: readers see the old or the new file,
+/// never half. The text goes through a small buffer straight into the temporary file.
+pub fn write_atomically<F>(path: &str, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut dyn fmt::Write) -> fmt::Result,
+{
     let path = Path::new(path);
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    fs::write(&tmp, contents)?;
+    let mut sink = Sink {
+        out: io::BufWriter::with_capacity(8192, fs::File::create(&tmp)?),
+        error: None,
+    };
+    let formatted = fill(&mut sink);
+    if let Some(e) = sink.error {
+        return Err(e);
+    }
+    formatted.map_err(|_| io::Error::other("formatting the status failed"))?;
+    sink.out
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)?;
     fs::rename(&tmp, path)
+}
+
+/// `fmt::Write` into a buffered file, keeping the first I/O error (`fmt::Error` carries none).
+struct Sink {
+    out: io::BufWriter<fs::File>,
+    error: Option<io::Error>,
+}
+
+impl fmt::Write for Sink {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        use std::io::Write as _;
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error.get_or_insert(e);
+            fmt::Error
+        })
+    }
 }
 
 // ---- reading it back: `ptpproxy status` ----
