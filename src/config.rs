@@ -71,6 +71,10 @@ pub struct Config {
     pub user: Option<heapless::String<USER_MAX>>,
     /// SCHED_FIFO priority (1..=99) with memory locked, or 0 for the normal scheduler.
     pub realtime_priority: u32,
+    /// A CPU wake-up latency limit in microseconds to hold while running (the kernel's PM QoS
+    /// request, /dev/cpu_dma_latency): idle CPUs then stay in states they leave that fast.
+    /// `None`: the system's idle policy is left alone.
+    pub cpu_latency_us: Option<u32>,
 }
 
 /// A rejected configuration: which field, what is wrong, how to fix it.
@@ -172,7 +176,7 @@ pub const FILE_FIELD: &str = "(file)";
 pub const UNKNOWN_KEY_FIELD: &str = "(unknown key)";
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "upstream",
     "downstream",
     "domains",
@@ -186,6 +190,7 @@ pub const KEYS: [&str; 13] = [
     "promiscuous",
     "user",
     "realtime_priority",
+    "cpu_latency_us",
 ];
 
 // Defaults for the optional keys (`upstream` and `downstream` have none).
@@ -201,6 +206,8 @@ pub const DEFAULT_PROMISCUOUS: bool = false;
 pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
 /// SCHED_FIFO priorities (0: the normal scheduler).
 pub const REALTIME_PRIORITY_RANGE: RangeInclusive<u32> = 0..=99;
+/// CPU wake-up latency limits, microseconds (0: idle CPUs poll instead of sleeping).
+pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 /// Longest user name (useradd's limit).
 pub const USER_MAX: usize = 32;
 
@@ -282,6 +289,7 @@ enum Key {
     Promiscuous,
     User,
     RealtimePriority,
+    CpuLatencyUs,
 }
 
 impl Key {
@@ -299,6 +307,7 @@ impl Key {
         Key::Promiscuous,
         Key::User,
         Key::RealtimePriority,
+        Key::CpuLatencyUs,
     ];
 
     fn name(self) -> &'static str {
@@ -356,6 +365,10 @@ impl Key {
                 "not a whole number from 0 to 99",
                 "write e.g. 10 (no quotes), or 0 for the normal scheduler",
             ),
+            Key::CpuLatencyUs => (
+                "not a whole number of microseconds from 0 to 1000000",
+                "write e.g. 10 (no quotes), or leave the key out to keep the system's idle policy",
+            ),
             Key::User => (
                 "not a user name in quotes",
                 "write e.g. \"user\": \"nobody\"",
@@ -388,6 +401,7 @@ struct Raw<'a> {
     promiscuous: Option<bool>,
     user: Option<&'a str>,
     realtime_priority: Option<u32>,
+    cpu_latency_us: Option<u32>,
 }
 
 /// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
@@ -529,7 +543,7 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                     fix: "remove it; valid keys: upstream, downstream, domains, delay_resp, \
                           correction, allow_downstream_masters, client_timeout_s, \
                           max_delay_req_rate, status_file, status_interval_s, promiscuous, user, \
-                          realtime_priority",
+                          realtime_priority, cpu_latency_us",
                 };
                 let context = Context::UnknownKey(name);
                 return Err(trace.reject(ConfigRejection { error, context }));
@@ -565,6 +579,7 @@ impl<'de> Visitor<'de> for Reader<'de, '_> {
                 Key::Promiscuous => raw.promiscuous = Some(map.next_value()?),
                 Key::User => raw.user = Some(map.next_value()?),
                 Key::RealtimePriority => raw.realtime_priority = Some(map.next_value()?),
+                Key::CpuLatencyUs => raw.cpu_latency_us = Some(map.next_value()?),
             }
             trace.reading = None;
             trace.last = Some(key);
@@ -842,6 +857,17 @@ impl<'a> Raw<'a> {
                     fix: "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
                 },
             )?,
+            cpu_latency_us: match self.cpu_latency_us {
+                Some(us) if !CPU_LATENCY_US_RANGE.contains(&us) => {
+                    return Err(ConfigError {
+                        field: "cpu_latency_us",
+                        problem: "out of range: 0 to 1000000 microseconds",
+                        fix: "use e.g. 10, or leave the key out to keep the system's idle policy",
+                    }
+                    .into())
+                }
+                us => us,
+            },
         })
     }
 }
@@ -1027,6 +1053,7 @@ mod tests {
             promiscuous: DEFAULT_PROMISCUOUS,
             user: None,
             realtime_priority: 0,
+            cpu_latency_us: None,
         }
     }
 
@@ -1059,6 +1086,7 @@ mod tests {
             promiscuous: false,
             user: None,
             realtime_priority: 0,
+            cpu_latency_us: None,
         };
         assert_eq!(config, expected);
         // The example spells out exactly the defaults.
@@ -1346,6 +1374,22 @@ mod tests {
     }
 
     #[test]
+    fn cpu_latency_us() {
+        let with =
+            |v: &str| Config::parse(minimal_with(&format!(r#""cpu_latency_us": {v}"#)).as_bytes());
+        assert_eq!(with("0").unwrap().cpu_latency_us, Some(0));
+        assert_eq!(with("1000000").unwrap().cpu_latency_us, Some(1_000_000));
+        for bad in ["1000001", "-1", "\"10\"", "1.5", "null"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        assert_eq!(with("1000001").unwrap_err().field, "cpu_latency_us");
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap().cpu_latency_us,
+            None
+        );
+    }
+
+    #[test]
     fn messages_read_well() {
         let text = |json: &str| {
             Config::parse_detailed(json.as_bytes())
@@ -1354,7 +1398,8 @@ mod tests {
         };
         let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
                           allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
-                          status_file, status_interval_s, promiscuous, user, realtime_priority";
+                          status_file, status_interval_s, promiscuous, user, realtime_priority, \
+                          cpu_latency_us";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -440,6 +440,7 @@ mod tests {
             promiscuous: false,
             user: None,
             realtime_priority: 0,
+            cpu_latency_us: None,
         }
     }
 

@@ -5,6 +5,7 @@
 #   tests/bench.sh [--smoke] [--runs N] [--seconds S] [--ramp "R1 R2 ..."] [--ramp-seconds S]
 #                  [--clients N] [--transport l2|udp4] [--foreign F] [--only a|b|c]...
 #                  [--forwarders "bridge naive ptpproxy"] [--correction none|residence]
+#                  [--cpu-latency US]
 #                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--soak SECONDS] [--keep]
 #
 # Topology (namespaces with a unique prefix, veth only, removed on exit):
@@ -36,6 +37,9 @@
 #                  if nothing gets through, or if ptpproxy relays what it must drop.
 #   --forwarders "..."  which of bridge, naive, ptpproxy to run ("bridge naive ptpproxy")
 #   --correction C ptpproxy's "correction": none or residence (none)
+#   --cpu-latency US  hold a CPU wake-up latency limit of US microseconds (PM QoS,
+#                  /dev/cpu_dma_latency) for the whole run, every forwarder alike: what
+#                  ptpproxy's "cpu_latency_us" does on a deployment (not with --smoke)
 #   --runs N       runs per scenario and forwarder (3)          --seconds S   per run (10)
 #   --ramp "..."   per-client Delay_Req rates of (c) ("16 32 64 96 128 160 192 256 320 384 512")
 #   --ramp-seconds S  per ramp step (5)                         --clients N   (1000)
@@ -69,6 +73,7 @@ RAMP="16 32 64 96 128 160 192 256 320 384 512"
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
 FORWARDERS="bridge naive ptpproxy"
 CORRECTION=none
+CPU_LATENCY=
 ONLY=()
 while (($#)); do
 	case $1 in
@@ -83,6 +88,7 @@ while (($#)); do
 	--only) ONLY+=("${2:?}"); shift ;;
 	--forwarders) FORWARDERS=${2?}; shift ;;
 	--correction) CORRECTION=${2:?}; shift ;;
+	--cpu-latency) CPU_LATENCY=${2:?}; shift ;;
 	--nice) NICE=${2:?}; shift ;;
 	--rt) RT=${2:?}; shift ;;
 	--pin) PIN=1 ;;
@@ -128,6 +134,10 @@ fi
 }
 ((RUNS >= 1 && SECONDS_PER_RUN >= 1 && SECONDS_PER_RUN <= 600 && SOAK <= 3600)) || {
 	echo "--runs >= 1, --seconds 1..600, --soak <= 3600" >&2
+	exit 2
+}
+[[ -z $CPU_LATENCY || $CPU_LATENCY =~ ^[0-9]+$ ]] || {
+	echo "--cpu-latency must be a whole number of microseconds" >&2
 	exit 2
 }
 [[ $CORRECTION == none || $CORRECTION == residence ]] || {
@@ -611,6 +621,15 @@ PY
 	exit
 fi
 
+if [[ -n $CPU_LATENCY ]]; then
+	# The request lives as long as the holder keeps the device open (cleanup ends it).
+	python3 -c 'import os, signal, struct, sys
+fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+os.write(fd, struct.pack("i", int(sys.argv[1])))
+signal.pause()' "$CPU_LATENCY" &
+	BG_PIDS+=("$!")
+	echo "CPU wake-up latency limit: $CPU_LATENCY us (PM QoS), held for every forwarder's runs"
+fi
 echo "ptpproxy bench: $FORWARDERS; $CLIENTS clients ($TRANSPORT, foreign $FOREIGN), correction $CORRECTION, $RUNS runs x $SECONDS_PER_RUN s, ${SCHED[*]}, $( ((PIN)) && echo "forwarder on CPU 0, ptpload on CPU 1" || echo "not pinned"), run dir $RUN"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 if want a; then scenario a 16 "$CLIENTS clients x 16 Delay_Req/s"; fi

@@ -23,7 +23,8 @@
 #   6  SIGHUP: a valid new configuration (steer -> unicast, dn3 added) keeps the client table and
 #      forwarding; an invalid one is rejected, the old one keeps running; SIGTERM exits 0 in < 1 s
 #   7  least privilege ("user": "nobody"): uid 65534, only CAP_NET_RAW, no_new_privs, and it still
-#      reopens a re-created interface and opens a port a reload adds
+#      reopens a re-created interface and opens a port a reload adds; the CPU wake-up latency
+#      request ("cpu_latency_us", taken as root) is held throughout and gone after the exit
 #
 #   --only N   run only scenario N (repeatable)
 #   --keep     keep the run directory (logs, JSON, status files) even when everything passed
@@ -306,12 +307,16 @@ scenario_reload() {
 }
 
 # ---- 7: least privilege ----
+# The kernel's CPU wake-up latency limit now (the smallest request held), microseconds.
+cpu_latency() { python3 -c 'import struct; print(struct.unpack("i", open("/dev/cpu_dma_latency", "rb").read(4))[0])'; }
+
 scenario_privileges() {
 	echo "== 7. least privilege: \"user\": \"nobody\""
 	local label=privileges cfg="$HZ_RUN/privileges.json" log="$HZ_RUN/privileges.ptpproxy.log" pid
-	local st="$HZ_RUN/lp/status.json" t1 t2
+	local st="$HZ_RUN/lp/status.json" t1 t2 qos0 qos
 	mkdir -p "$HZ_RUN/lp"
-	hz_config "$cfg" 'user="nobody"' "status_file=\"$st\""
+	qos0=$(cpu_latency)
+	hz_config "$cfg" 'user="nobody"' "status_file=\"$st\"" 'cpu_latency_us=50'
 	hz_proxy_start "$cfg" "$log" || {
 		fail "$label: ptpproxy did not start as nobody"
 		return 0
@@ -333,6 +338,12 @@ scenario_privileges() {
 		fi
 	}
 	check_privileges "after start"
+	qos=$(cpu_latency)
+	if ((qos <= 50)) && grep -q 'cpu latency: idle CPUs wake within 50 us' "$log"; then
+		pass "$label: cpu_latency_us 50 held: /dev/cpu_dma_latency reads $qos (was $qos0)"
+	else
+		fail "$label: cpu_latency_us 50: /dev/cpu_dma_latency reads $qos (was $qos0); log: $(grep 'cpu latency' "$log" || true)"
+	fi
 	if grep -q 'privileges: uid 65534 gid 65534, capabilities: CAP_NET_RAW only$' "$log"; then
 		pass "$label: logged: $(grep -o 'privileges:.*' "$log")"
 	else
@@ -345,7 +356,7 @@ scenario_privileges() {
 	event "dn2-deleted/re-created-as-nobody" dn2 cl2 hz_recreate dn2 0.5
 	hz_sleep 2.5
 	event_end
-	hz_config "$cfg" 'user="nobody"' "status_file=\"$st\"" 'downstream=["dn1", "dn2", "dn3"]'
+	hz_config "$cfg" 'user="nobody"' "status_file=\"$st\"" 'cpu_latency_us=50' 'downstream=["dn1", "dn2", "dn3"]'
 	t1=$(hz_now_ns)
 	kill -HUP "$pid"
 	hz_sleep 2
@@ -355,8 +366,16 @@ scenario_privileges() {
 	((rc == 0)) || fail "$label: ptpload exited with status $rc: $(tail -n 3 "$HZ_RUN/$label.txt")"
 	check_privileges "after a reopen and a reload"
 	info "$label: ports: $(hz_status "$st" '", ".join("%s opens %s up %s" % (p["name"], p["opens"], p["up"]) for p in j["ports"])')"
+	qos=$(cpu_latency)
 	hz_proxy_stop
 	[[ $HZ_PROXY_RC == 0 ]] || fail "$label: exit status $HZ_PROXY_RC on SIGTERM"
+	local qos_after
+	qos_after=$(cpu_latency)
+	if ((qos <= 50 && qos_after == qos0)); then
+		pass "$label: cpu latency request held through the reload ($qos us) and gone after the exit ($qos_after)"
+	else
+		fail "$label: cpu latency: $qos after the reload (want <= 50), $qos_after after the exit (want $qos0)"
+	fi
 	[[ -s $HZ_RUN/$label.json ]] || return 0
 	judge flaps "$HZ_RUN/$label.json" "$EVENTS" "$log" 2000 4
 	judge first-after "$HZ_RUN/$label.json" cl3 "$t1" 1500 "$label: the port a reload added (dn3), opened as nobody"

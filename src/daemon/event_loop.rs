@@ -37,6 +37,8 @@ pub struct Daemon {
     status_errors: RateLimit,
     port_errors: Vec<RateLimit>,
     tx_errors: Vec<RateLimit>,
+    /// The PM QoS request of `cpu_latency_us`, held while open.
+    cpu_latency: Option<std::fs::File>,
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the core's time base (never jumps with the wall clock).
@@ -83,6 +85,32 @@ impl Daemon {
             status_errors: RateLimit::new(StdDuration::from_secs(60)),
             port_errors,
             tx_errors: Vec::new(),
+            cpu_latency: None,
+        }
+    }
+
+    /// Hold, change or release the CPU wake-up latency request (`cpu_latency_us`); a failure is
+    /// logged, never fatal: the relay works without it, only with slower wake-ups.
+    fn apply_cpu_latency(&mut self, want: Option<u32>) {
+        let result = match (want, self.cpu_latency.as_mut()) {
+            (None, held) => {
+                if held.is_some() {
+                    self.cpu_latency = None;
+                    self.log.notice("cpu latency: request released");
+                }
+                return;
+            }
+            (Some(us), Some(f)) => privileges::set_cpu_latency(f, us),
+            (Some(us), None) => privileges::hold_cpu_latency(us).map(|f| {
+                self.cpu_latency = Some(f);
+            }),
+        };
+        match (result, want) {
+            (Ok(()), Some(us)) => self.log.notice(&format!(
+                "cpu latency: idle CPUs wake within {us} us (PM QoS request held)"
+            )),
+            (Err(e), _) => self.log.err(&format!("cpu latency not set: {e}")),
+            (Ok(()), None) => {}
         }
     }
 
@@ -203,6 +231,9 @@ impl Daemon {
                 ));
             }
         }
+        if new.cpu_latency_us != self.config.cpu_latency_us {
+            self.apply_cpu_latency(new.cpu_latency_us);
+        }
         // Keep the open handles (and their counters) of ports that keep name and role.
         let mut old_ports: Vec<Option<Port>> = self.ports.drain(..).map(Some).collect();
         let old_names: Vec<String> = self.config.port_names().map(str::to_owned).collect();
@@ -259,6 +290,7 @@ impl Daemon {
                 Err(e) => self.log.err(&format!("realtime scheduling not set: {e}")),
             }
         }
+        self.apply_cpu_latency(self.config.cpu_latency_us);
         match privileges::drop_privileges(self.config.user.as_deref(), &self.config.status_file) {
             Ok(d) => self.log.notice(&format!(
                 "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}",

@@ -167,3 +167,35 @@ pub fn set_realtime(priority: u32) -> Result<(), String> {
         ))
     }
 }
+
+/// The kernel's PM QoS interface for CPU wake-up latency.
+const CPU_LATENCY_DEVICE: &str = "/dev/cpu_dma_latency";
+
+/// Ask that idle CPUs stay in states they leave within `us` microseconds, for as long as the
+/// returned file is open (the kernel drops the request when it closes, also on a crash). A frame
+/// then wakes the relay without waiting for a deep idle state's exit; the price is power. The
+/// device is root's: call it before [`drop_privileges`] (with a `user`, a later change needs a
+/// restart).
+pub fn hold_cpu_latency(us: u32) -> Result<std::fs::File, String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(CPU_LATENCY_DEVICE)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!(
+                "{CPU_LATENCY_DEVICE}: {e} (root's device: with \"user\" set, a request \
+                 added by a reload takes a restart)"
+            ),
+            _ => format!("{CPU_LATENCY_DEVICE}: {e}"),
+        })?;
+    set_cpu_latency(&mut f, us)?;
+    Ok(f)
+}
+
+/// Change the request held by `f` to `us` microseconds.
+pub fn set_cpu_latency(f: &mut std::fs::File, us: u32) -> Result<(), String> {
+    use std::io::Write as _;
+    // The device takes the value as a binary 32-bit integer (the config keeps it in range).
+    let value = i32::try_from(us).unwrap_or(i32::MAX);
+    f.write_all(&value.to_ne_bytes())
+        .map_err(|e| format!("{CPU_LATENCY_DEVICE}: {e}"))
+}
