@@ -857,17 +857,22 @@ impl<'a> Raw<'a> {
                     fix: "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
                 },
             )?,
-            cpu_latency_us: match self.cpu_latency_us {
-                Some(us) if !CPU_LATENCY_US_RANGE.contains(&us) => {
-                    return Err(ConfigError {
-                        field: "cpu_latency_us",
-                        problem: "out of range: 0 to 1000000 microseconds",
-                        fix: "use e.g. 10, or leave the key out to keep the system's idle policy",
-                    }
-                    .into())
-                }
-                us => us,
-            },
+            cpu_latency_us: self
+                .cpu_latency_us
+                .map(|us| {
+                    number(
+                        Some(us),
+                        us,
+                        CPU_LATENCY_US_RANGE,
+                        ConfigError {
+                            field: "cpu_latency_us",
+                            problem: "out of range: 0 to 1000000 microseconds",
+                            fix: "use e.g. 10, or leave the key out to keep the system's idle \
+                                  policy",
+                        },
+                    )
+                })
+                .transpose()?,
         })
     }
 }

@@ -240,8 +240,16 @@ struct Slot {
     used: bool,
 }
 
-/// The pending-residence table and the per-egress arithmetic. Its slots are allocated once,
-/// by [`Corrector::new`]; nothing allocates afterwards.
+/// Pending-table entries `mode` needs.
+fn capacity_for(mode: Correction) -> usize {
+    match mode {
+        Correction::Residence => board::PENDING_CORRECTIONS,
+        Correction::None => 0,
+    }
+}
+
+/// The pending-residence table and the per-egress arithmetic. Its slots are allocated when it
+/// is made, or by a reload that switches the mode ([`Corrector::reconfigure`]); never per frame.
 pub struct Corrector {
     slots: Box<[Option<Slot>]>,
     seed: u64,
@@ -257,19 +265,13 @@ impl Corrector {
     /// What `mode` needs: the table with `"residence"`, none at all with `"none"` (the relay
     /// then tags no frame to correct, and the memory is not spent).
     pub fn for_mode(mode: Correction, seed: u64) -> Corrector {
-        match mode {
-            Correction::Residence => Corrector::new(seed),
-            Correction::None => Corrector::with_capacity(0, seed),
-        }
+        Corrector::with_capacity(capacity_for(mode), seed)
     }
 
     /// A reload: forget every remembered residence (ports may have been renumbered), and
     /// allocate or free the table as `mode` needs it. Counters are kept.
     pub fn reconfigure(&mut self, mode: Correction) {
-        let wanted = match mode {
-            Correction::Residence => board::PENDING_CORRECTIONS,
-            Correction::None => 0,
-        };
+        let wanted = capacity_for(mode);
         if self.slots.len() == wanted {
             self.clear();
         } else {

@@ -92,25 +92,21 @@ impl Daemon {
     /// Hold, change or release the CPU wake-up latency request (`cpu_latency_us`); a failure is
     /// logged, never fatal: the relay works without it, only with slower wake-ups.
     fn apply_cpu_latency(&mut self, want: Option<u32>) {
-        let result = match (want, self.cpu_latency.as_mut()) {
-            (None, held) => {
-                if held.is_some() {
-                    self.cpu_latency = None;
-                    self.log.notice("cpu latency: request released");
-                }
-                return;
+        let Some(us) = want else {
+            if self.cpu_latency.take().is_some() {
+                self.log.notice("cpu latency: request released");
             }
-            (Some(us), Some(f)) => privileges::set_cpu_latency(f, us),
-            (Some(us), None) => privileges::hold_cpu_latency(us).map(|f| {
-                self.cpu_latency = Some(f);
-            }),
+            return;
         };
-        match (result, want) {
-            (Ok(()), Some(us)) => self.log.notice(&format!(
+        let result = match self.cpu_latency.as_mut() {
+            Some(f) => privileges::set_cpu_latency(f, us),
+            None => privileges::hold_cpu_latency(us).map(|f| self.cpu_latency = Some(f)),
+        };
+        match result {
+            Ok(()) => self.log.notice(&format!(
                 "cpu latency: idle CPUs wake within {us} us (PM QoS request held)"
             )),
-            (Err(e), _) => self.log.err(&format!("cpu latency not set: {e}")),
-            (Ok(()), None) => {}
+            Err(e) => self.log.err(&format!("cpu latency not set: {e}")),
         }
     }
 
