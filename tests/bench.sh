@@ -170,7 +170,7 @@ uses() { [[ " $FORWARDERS " == *" $1 "* ]]; } # uses FORWARDER
 # ---- binaries ----
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-	(cd "$REPO" && cargo build --release --bin ptpproxy --bin ptpload 2>&1 | tail -n 1)
+	(cd "$REPO" && cargo build --release --workspace --bins 2>&1 | tail -n 1)
 fi
 PTPPROXY=${PTPPROXY:-$TARGET_DIR/release/ptpproxy}
 PTPLOAD=${PTPLOAD:-$TARGET_DIR/release/ptpload}

@@ -387,7 +387,7 @@ main() {
 	t_start=$(date +%s)
 	if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
 		echo "== building ptpproxy and ptpload (cargo build --release)"
-		if ! (cd "$REPO" && timeout 1800 cargo build --release --bin ptpproxy --bin ptpload 2>&1 | tail -n 1); then
+		if ! (cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1); then
 			fail "ptpproxy and ptpload build"
 			echo "$PASSED passed, $FAILED failed"
 			exit 1

@@ -65,7 +65,7 @@ HZ_CLIENTS=$CLIENTS
 HZ_LIFETIME=$((MINUTES * 60 + 600))
 
 if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-	(cd "$REPO" && timeout 1800 cargo build --release --bin ptpproxy --bin ptpload 2>&1 | tail -n 1)
+	(cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1)
 	PTPPROXY=${PTPPROXY:-${CARGO_TARGET_DIR:-$REPO/target}/release/ptpproxy}
 	PTPLOAD=${PTPLOAD:-${CARGO_TARGET_DIR:-$REPO/target}/release/ptpload}
 fi

@@ -199,7 +199,7 @@ get_binaries() {
 	mkdir -p "$bin_dir"
 	if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
 		echo "== building ptpproxy and ptpload (cargo build --release)"
-		(cd "$REPO" && timeout 1800 cargo build --release --bin ptpproxy --bin ptpload 2>&1 | tail -n 1)
+		(cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1)
 	fi
 	local src_proxy=${PTPPROXY:-$REPO/target/release/ptpproxy} src_load=${PTPLOAD:-$REPO/target/release/ptpload}
 	[[ -x $src_proxy && -x $src_load ]] || {
