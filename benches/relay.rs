@@ -20,8 +20,8 @@ use std::time::Instant as Wall;
 
 use ptpproxy::board;
 use ptpproxy::config::Config;
-use ptpproxy::correction::Corrector;
-use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::port::PortId;
+use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::time::{Instant, Timestamp};
 
 const CLIENTS: u32 = 1000;
@@ -96,11 +96,11 @@ fn one_second() -> Vec<(PortId, Vec<u8>)> {
 }
 
 struct Bench {
-    relay: Relay,
+    proxy: Proxy,
     mix: Vec<(PortId, Vec<u8>)>,
     scratch: Vec<u8>,
-    /// With residence correction: the pending table and a transmit copy.
-    corrector: Option<(Corrector, Vec<u8>)>,
+    /// With residence correction: the transmit copy each egress port's correction is written to.
+    tx: Option<Vec<u8>>,
     /// Simulated time per frame, ns.
     step: u64,
     now: u64,
@@ -119,11 +119,11 @@ impl Bench {
         let mix = one_second();
         let now = 1_000_000_000;
         Bench {
-            relay: Relay::new(&config, Instant(now), 0x5eed),
+            proxy: Proxy::new(&config, Instant(now), 0x5eed),
             step: 1_000_000_000 / mix.len() as u64,
             mix,
             scratch: vec![0u8; board::SNAPLEN],
-            corrector: residence.then(|| (Corrector::new(0x5eed), vec![0u8; board::SNAPLEN])),
+            tx: residence.then(|| vec![0u8; board::SNAPLEN]),
             now,
             at: 0,
             forwarded: 0,
@@ -141,7 +141,7 @@ impl Bench {
                 self.at = 0;
             }
             self.now += self.step;
-            match self.relay.handle_frame(
+            match self.proxy.handle_frame(
                 Instant(self.now),
                 *port,
                 frame,
@@ -149,11 +149,12 @@ impl Bench {
                 &mut self.scratch,
             ) {
                 Action::Forward { to, frame, timing } => {
-                    if let Some((c, tx)) = &mut self.corrector {
+                    if let Some(tx) = &mut self.tx {
                         for p in to.iter() {
                             let copy = &mut tx[..frame.len()];
                             copy.copy_from_slice(frame);
-                            c.on_egress(&timing, p, Timestamp(self.now as i64 + 20_000), copy);
+                            let egress = Timestamp(self.now as i64 + 20_000);
+                            self.proxy.handle_egress(&timing, p, egress, copy);
                         }
                     }
                     black_box((to, frame, timing));
@@ -165,7 +166,7 @@ impl Bench {
                 }
             }
             if timeouts && i % board::RX_BATCH == 0 {
-                self.relay.handle_timeout(Instant(self.now));
+                self.proxy.handle_timeout(Instant(self.now));
             }
         }
     }
@@ -241,18 +242,14 @@ fn main() {
             1e9 / med
         );
     }
-    let c = r
-        .corrector
-        .as_ref()
-        .map(|(c, _)| *c.stats())
-        .unwrap_or_default();
+    let c = r.proxy.correction_stats();
     println!(
         "  residence: follow_up {} delay_resp {} unmatched {}/{} evicted {}",
         c.follow_up, c.delay_resp, c.follow_up_unmatched, c.delay_resp_unmatched, c.evicted
     );
     println!(
         "  clients in the table: {}, forwarded {} dropped {}",
-        b.relay.clients().len(),
+        b.proxy.clients().len(),
         b.forwarded,
         b.dropped
     );

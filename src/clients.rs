@@ -12,7 +12,8 @@
 
 use crate::board;
 use crate::fixed_map::FixedMap;
-use crate::relay::PortId;
+use crate::gcra::Gcra;
+use crate::port::{PortId, PortMap};
 use crate::stats::DropReason;
 use crate::time::{Duration, Instant};
 use crate::wire::{EthernetAddress, PortIdentity};
@@ -172,7 +173,7 @@ impl ClientTable {
             ip,
             last_seen: now,
             delay_req: 1,
-            tat: now + limit.interval,
+            tat: limit.first(now),
         };
         if self.clients.insert(id, client).is_err() {
             return Err(DropReason::TableFull);
@@ -228,16 +229,15 @@ impl ClientTable {
     }
 
     /// After a reload: move each client to its port's new index, or forget it if its port is gone.
-    /// `map[old] = Some(new)`.
-    pub fn remap_ports(&mut self, map: &[Option<PortId>; board::MAX_PORTS]) {
+    pub fn remap_ports(&mut self, map: &PortMap) {
         let (per_port, macs) = (&mut self.per_port, &mut self.macs);
         self.clients.retain(
-            |_, c| map[c.port.index()].is_some(),
+            |_, c| map.get(c.port).is_some(),
             |_, c| forget(per_port, macs, &c),
         );
         self.per_port = [0; board::MAX_PORTS];
         for (_, c) in self.clients.iter_mut() {
-            if let Some(new) = map[c.port.index()] {
+            if let Some(new) = map.get(c.port) {
                 c.port = new;
             }
             self.per_port[c.port.index()] += 1;
@@ -271,36 +271,6 @@ fn release_mac(macs: &mut FixedMap<EthernetAddress, u8>, mac: &EthernetAddress) 
         if *n == 0 {
             macs.remove(mac);
         }
-    }
-}
-
-/// A GCRA rate limit (the token bucket as one deadline per flow): `rate` per second with a
-/// burst of one second's worth.
-#[derive(Clone, Copy, Debug)]
-pub struct Gcra {
-    interval: Duration,
-    /// (rate - 1) intervals.
-    tolerance: Duration,
-}
-
-impl Gcra {
-    pub fn per_second(rate: u32) -> Gcra {
-        let rate = rate.max(1);
-        let interval = Duration(1_000_000_000 / u64::from(rate));
-        Gcra {
-            interval,
-            tolerance: Duration(interval.0 * u64::from(rate - 1)),
-        }
-    }
-
-    /// One event of the flow whose theoretical arrival time is `tat` at `now`: allowed (and
-    /// `tat` advanced) or not (`tat` unchanged).
-    pub fn allow(&self, tat: &mut Instant, now: Instant) -> bool {
-        if now < *tat - self.tolerance {
-            return false;
-        }
-        *tat = core::cmp::max(*tat, now) + self.interval;
-        true
     }
 }
 
@@ -572,7 +542,7 @@ mod tests {
         let mut map = [None; board::MAX_PORTS];
         map[0] = Some(PortId(0));
         map[2] = Some(PortId(1)); // old port 2 is now port 1, old port 1 removed
-        t.remap_ports(&map);
+        t.remap_ports(&PortMap(map));
         assert!(t.get(&id(1)).is_none());
         assert_eq!(t.get(&id(2)).unwrap().port, PortId(1));
         assert_eq!((t.on_port(PortId(1)), t.on_port(PortId(2))), (1, 0));

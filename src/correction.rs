@@ -1,16 +1,19 @@
 //! Residence-time correction (`"correction": "residence"`): ptpproxy as a software end-to-end
 //! transparent clock (IEEE 1588-2019 §10.2).
 //!
-//! The relay tags every forwarded frame with a [`Timing`]; the sender calls
-//! [`Corrector::on_egress`] for each copy of the frame just before it leaves a port, with the
-//! time read at that moment on the clock of the capture timestamps. Residence = that time −
-//! the frame's capture time.
+//! Every forwarded frame is tagged with a [`Timing`] ([`Corrector::timing_of`], from the frame as
+//! parsed once by the relay); the sender calls [`Corrector::handle_egress`] for each copy of the
+//! frame just before it leaves a port, with the time read at that moment on the clock of the
+//! capture timestamps. Residence = that time − the frame's capture time.
 //! - One-step Sync: its residence is added to its own correctionField.
 //! - Two-step Sync and Delay_Req: the residence is remembered per egress port under
 //!   (message, domain, sourcePortIdentity, sequenceId) in a fixed table, and added to the
 //!   matching Follow_Up (same port) or Delay_Resp (requestingPortIdentity + sequenceId; the
 //!   residence of the Delay_Req on the upstream port) — two-step TC semantics, which work with
-//!   any master. A general message without its event is sent unchanged and counted.
+//!   any master. A general message without its event is sent unchanged and counted. The
+//!   kernel's transmit timestamp of a remembered event, when the sender gets one, replaces the
+//!   clock read ([`Corrector::handle_tx_timestamp`], matched by the [`PendingKey`] the send
+//!   carried).
 //!
 //! correctionField is signed 64-bit nanoseconds × 2^16; additions saturate, never wrap. A UDP
 //! checksum that covers the field is updated incrementally (RFC 1624): IPv4's unless it is
@@ -19,9 +22,9 @@
 use crate::board;
 use crate::config::Correction;
 use crate::fixed_map::keyed_hash;
-use crate::relay::PortId;
+use crate::port::{PortId, PortMap};
 use crate::time::Timestamp;
-use crate::wire::{ip, MessageType, PortIdentity, PtpFrame, Transport};
+use crate::wire::{ip, ptp, MessageType, PortIdentity, PtpFrame, Transport};
 
 /// A residence outside `0..=MAX_RESIDENCE_NS` means the clock was stepped between capture and
 /// send (or a frame sat in a queue far longer than any PTP exchange lasts): not applied, counted.
@@ -52,6 +55,25 @@ pub struct PendingKey {
     /// requestingPortIdentity).
     pub port_identity: PortIdentity,
     pub sequence_id: u16,
+}
+
+impl PendingKey {
+    /// True if `message` (a PTP message as sent, e.g. read back from a socket's error queue)
+    /// is this key's event: compares the few header fields the key holds, nothing else.
+    pub fn is_event_of(&self, message: &[u8]) -> bool {
+        if message.len() < ptp::HEADER_LEN {
+            return false;
+        }
+        let h = ptp::Header::new_unchecked(message);
+        let kind = match self.event {
+            Event::Sync => MessageType::Sync,
+            Event::DelayReq => MessageType::DelayReq,
+        };
+        h.message_type() == kind
+            && h.domain_number() == self.domain
+            && h.sequence_id() == self.sequence_id
+            && h.source_port_identity() == self.port_identity
+    }
 }
 
 /// Where the correctionField of a frame is, and the UDP checksum that covers it if any.
@@ -98,10 +120,13 @@ pub enum Timing {
         captured: Timestamp,
         rewrite: Rewrite,
     },
-    /// Two-step Sync or Delay_Req: sent as it is; its residence is remembered under `key`.
+    /// Two-step Sync or Delay_Req: sent as it is; its residence is remembered under `key`. The
+    /// PTP message starts `ptp_offset` bytes into the frame (for matching the frame's transmit
+    /// timestamp to `key`: [`PendingKey::is_event_of`]).
     Remember {
         captured: Timestamp,
         key: PendingKey,
+        ptp_offset: u16,
     },
     /// Follow_Up or Delay_Resp: add the residence remembered under `key`.
     Apply { key: PendingKey, rewrite: Rewrite },
@@ -115,50 +140,55 @@ impl Timing {
     }
 }
 
-/// The residence correction a forwarded frame needs (`"correction": "residence"`).
-pub fn timing_of(parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
-    let Ok(msg) = parsed.ptp(frame) else {
-        return Timing::None;
-    };
-    let key = |event, port_identity| PendingKey {
-        event,
-        domain: msg.domain_number(),
-        port_identity,
-        sequence_id: msg.sequence_id(),
-    };
-    // The field is 8 bytes into the header; IPv4's checksum may be absent (zero).
-    let checksum_at = parsed.udp_offset.and_then(|u| {
-        let absent = matches!(parsed.transport, Transport::Udp4 { .. })
-            && frame.get(u + 6..u + 8) == Some(&[0, 0]);
-        (!absent).then_some(u + 6)
-    });
-    let rewrite = Rewrite {
-        correction_at: (parsed.ptp_offset + 8) as u16,
-        checksum_at: checksum_at.map(|c| c as u16),
-    };
-    let spi = msg.source_port_identity();
-    match msg.message_type() {
-        MessageType::Sync if msg.two_step() => Timing::Remember {
-            captured,
-            key: key(Event::Sync, spi),
-        },
-        MessageType::Sync => Timing::OneStep { captured, rewrite },
-        MessageType::DelayReq => Timing::Remember {
-            captured,
-            key: key(Event::DelayReq, spi),
-        },
-        MessageType::FollowUp => Timing::Apply {
-            key: key(Event::Sync, spi),
-            rewrite,
-        },
-        MessageType::DelayResp => match msg.requesting_port_identity() {
-            Some(requesting) => Timing::Apply {
-                key: key(Event::DelayReq, requesting),
+impl Timing {
+    /// The residence correction `frame`, parsed as `parsed` and captured at `captured`, needs
+    /// as it leaves.
+    pub fn of(parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
+        let message = parsed.message(frame);
+        let key = |event, port_identity| PendingKey {
+            event,
+            domain: parsed.domain_number,
+            port_identity,
+            sequence_id: message.sequence_id(),
+        };
+        // The field is 8 bytes into the header; IPv4's checksum may be absent (zero).
+        let ipv4_unchecked = matches!(parsed.transport, Transport::Udp4 { .. })
+            && parsed.udp_checksum(frame) == Some(0);
+        let checksum_at = match parsed.udp_offset {
+            Some(u) if !ipv4_unchecked => Some((u + 6) as u16),
+            _ => None,
+        };
+        let rewrite = Rewrite {
+            correction_at: (parsed.ptp_offset + 8) as u16,
+            checksum_at,
+        };
+        let spi = message.source_port_identity();
+        let ptp_offset = parsed.ptp_offset as u16;
+        match parsed.message_type {
+            MessageType::Sync if message.two_step() => Timing::Remember {
+                captured,
+                key: key(Event::Sync, spi),
+                ptp_offset,
+            },
+            MessageType::Sync => Timing::OneStep { captured, rewrite },
+            MessageType::DelayReq => Timing::Remember {
+                captured,
+                key: key(Event::DelayReq, spi),
+                ptp_offset,
+            },
+            MessageType::FollowUp => Timing::Apply {
+                key: key(Event::Sync, spi),
                 rewrite,
             },
-            None => Timing::None,
-        },
-        _ => Timing::None,
+            MessageType::DelayResp => match message.requesting_port_identity() {
+                Some(requesting) => Timing::Apply {
+                    key: key(Event::DelayReq, requesting),
+                    rewrite,
+                },
+                None => Timing::None,
+            },
+            _ => Timing::None,
+        }
     }
 }
 
@@ -182,7 +212,7 @@ pub struct CorrectionStats {
     /// Residences outside 0..=1 s (a clock step): not applied.
     pub out_of_range: u64,
     /// Remembered residences made exact with the kernel's transmit timestamp of the event
-    /// ([`Corrector::on_tx_timestamp`]), and the sum of what that added to the clock read before
+    /// ([`Corrector::handle_tx_timestamp`]), and the sum of what that added to the clock read before
     /// the send, nanoseconds.
     pub tx_timestamped: u64,
     pub tx_timestamp_added_ns: u64,
@@ -251,6 +281,7 @@ fn capacity_for(mode: Correction) -> usize {
 /// The pending-residence table and the per-egress arithmetic. Its slots are allocated when it
 /// is made, or by a reload that switches the mode ([`Corrector::reconfigure`]); never per frame.
 pub struct Corrector {
+    mode: Correction,
     slots: Box<[Option<Slot>]>,
     seed: u64,
     stats: CorrectionStats,
@@ -265,17 +296,38 @@ impl Corrector {
     /// What `mode` needs: the table with `"residence"`, none at all with `"none"` (the relay
     /// then tags no frame to correct, and the memory is not spent).
     pub fn for_mode(mode: Correction, seed: u64) -> Corrector {
-        Corrector::with_capacity(capacity_for(mode), seed)
+        Corrector::for_mode_with_capacity(mode, capacity_for(mode), seed)
     }
 
-    /// A reload: forget every remembered residence (ports may have been renumbered), and
-    /// allocate or free the table as `mode` needs it. Counters are kept.
-    pub fn reconfigure(&mut self, mode: Correction) {
-        let wanted = capacity_for(mode);
-        if self.slots.len() == wanted {
-            self.clear();
+    /// `mode` with a table of `capacity` entries whatever the mode (tests and fuzzing use small
+    /// tables to reach eviction quickly).
+    pub fn for_mode_with_capacity(mode: Correction, capacity: usize, seed: u64) -> Corrector {
+        Corrector {
+            mode,
+            ..Corrector::with_capacity(capacity, seed)
+        }
+    }
+
+    /// A reload: the table is allocated or freed as a new `mode` needs it; a table that stays keeps
+    /// the residences remembered on ports that stay, under their new numbers (`map`), and
+    /// forgets the others. Counters are kept.
+    pub fn reconfigure(&mut self, mode: Correction, map: &PortMap) {
+        let wanted = if mode == self.mode {
+            self.slots.len()
         } else {
-            self.slots = vec![None; wanted].into_boxed_slice();
+            capacity_for(mode)
+        };
+        self.mode = mode;
+        // A slot's set depends on its port: re-insert each under its new number (a reload may
+        // allocate; frames never do).
+        let old = core::mem::replace(&mut self.slots, vec![None; wanted].into_boxed_slice());
+        if old.len() != wanted {
+            return;
+        }
+        for s in old.iter().flatten() {
+            if let Some(port) = map.get(s.port) {
+                self.insert(Slot { port, ..*s });
+            }
         }
     }
 
@@ -284,6 +336,7 @@ impl Corrector {
     pub fn with_capacity(capacity: usize, seed: u64) -> Corrector {
         assert!(capacity == 0 || (capacity.is_power_of_two() && capacity >= WAYS));
         Corrector {
+            mode: Correction::Residence,
             slots: vec![None; capacity].into_boxed_slice(),
             seed,
             stats: CorrectionStats::default(),
@@ -303,14 +356,18 @@ impl Corrector {
         self.slots.len()
     }
 
-    /// Forget every remembered residence (ports were renumbered by a reload).
-    pub fn clear(&mut self) {
-        self.slots.fill(None);
+    /// What a frame the relay forwards needs as it leaves: [`Timing::of`] with
+    /// `"correction": "residence"`, nothing with `"none"`.
+    pub fn timing_of(&self, parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
+        match self.mode {
+            Correction::Residence => Timing::of(parsed, frame, captured),
+            Correction::None => Timing::None,
+        }
     }
 
     /// Carry out `timing` for the copy of a frame, `frame`, that leaves `port` now, at `egress`
     /// (read just before the send, on the clock of the capture timestamps).
-    pub fn on_egress(
+    pub fn handle_egress(
         &mut self,
         timing: &Timing,
         port: PortId,
@@ -326,7 +383,7 @@ impl Corrector {
                     }
                 }
             }
-            Timing::Remember { captured, key } => {
+            Timing::Remember { captured, key, .. } => {
                 if let Some(r) = self.residence(captured, egress) {
                     self.remember(key, port, egress, r);
                 }
@@ -351,18 +408,12 @@ impl Corrector {
         }
     }
 
-    /// The kernel's transmit timestamp `tx` of `frame`, an event frame that left `port`: if
-    /// its residence was remembered (measured with the clock read before the send), it becomes
-    /// `tx - capture time`, the time the frame really left. Anything else is ignored: a frame
-    /// that needs no residence, an entry already used or gone, a timestamp before the clock read
-    /// (a clock step).
-    pub fn on_tx_timestamp(&mut self, port: PortId, frame: &[u8], tx: Timestamp) {
-        let Ok(parsed) = PtpFrame::parse(frame) else {
-            return;
-        };
-        let Timing::Remember { key, .. } = timing_of(&parsed, frame, Timestamp(0)) else {
-            return;
-        };
+    /// The kernel's transmit timestamp `tx` of the event remembered under `key` that left
+    /// `port`: its residence (measured with the clock read before the send) becomes
+    /// `tx - capture time`, the time the frame really left. Anything else is ignored: an entry
+    /// already used or gone, a timestamp before the clock read (a clock step).
+    pub fn handle_tx_timestamp(&mut self, port: PortId, key: &PendingKey, tx: Timestamp) {
+        let key = *key;
         let range = self.set_of(&key, port);
         let Some(slot) = self.slots[range]
             .iter_mut()
@@ -410,6 +461,20 @@ impl Corrector {
     }
 
     fn remember(&mut self, key: PendingKey, port: PortId, sent: Timestamp, residence_ns: i64) {
+        self.insert(Slot {
+            key,
+            port,
+            sent,
+            residence_ns,
+            used: false,
+        });
+        self.stats.remembered += 1;
+    }
+
+    /// Put `new` in its set: over the same key, else a free slot, else a used one, else the
+    /// oldest (counted as evicted).
+    fn insert(&mut self, new: Slot) {
+        let (key, port) = (new.key, new.port);
         let range = self.set_of(&key, port);
         if range.is_empty() {
             return;
@@ -431,14 +496,7 @@ impl Corrector {
         if set[victim].is_some_and(|s| !s.used && !same(&s)) {
             self.stats.evicted += 1;
         }
-        set[victim] = Some(Slot {
-            key,
-            port,
-            sent,
-            residence_ns,
-            used: false,
-        });
-        self.stats.remembered += 1;
+        set[victim] = Some(new);
     }
 
     /// The residence remembered for `key` on `port`, if recent; marks it used (a Delay_Resp
@@ -502,7 +560,7 @@ mod tests {
             captured: Timestamp(1_000_000),
             rewrite: AT,
         };
-        c.on_egress(&t, D1, Timestamp(1_012_345), &mut m);
+        c.handle_egress(&t, D1, Timestamp(1_012_345), &mut m);
         assert_eq!(correction(&m), (5 + 12_345) << 16);
         assert_eq!(c.stats().one_step, 1);
         assert_eq!(c.stats().residence_max_ns, 12_345);
@@ -514,16 +572,17 @@ mod tests {
         let sync = Timing::Remember {
             captured: Timestamp(100),
             key: key(Event::Sync, 7),
+            ptp_offset: 0,
         };
-        c.on_egress(&sync, D1, Timestamp(1_100), &mut message(0));
-        c.on_egress(&sync, D2, Timestamp(3_100), &mut message(0));
+        c.handle_egress(&sync, D1, Timestamp(1_100), &mut message(0));
+        c.handle_egress(&sync, D2, Timestamp(3_100), &mut message(0));
         let fup = Timing::Apply {
             key: key(Event::Sync, 7),
             rewrite: AT,
         };
         let (mut m1, mut m2) = (message(1), message(1));
-        c.on_egress(&fup, D1, Timestamp(5_000), &mut m1);
-        c.on_egress(&fup, D2, Timestamp(5_000), &mut m2);
+        c.handle_egress(&fup, D1, Timestamp(5_000), &mut m1);
+        c.handle_egress(&fup, D2, Timestamp(5_000), &mut m2);
         assert_eq!(correction(&m1), 1 + (1_000 << 16));
         assert_eq!(correction(&m2), 1 + (3_000 << 16));
         assert_eq!(c.stats().follow_up, 2);
@@ -533,7 +592,7 @@ mod tests {
             key: key(Event::Sync, 8),
             rewrite: AT,
         };
-        c.on_egress(&other, D1, Timestamp(5_000), &mut m3);
+        c.handle_egress(&other, D1, Timestamp(5_000), &mut m3);
         assert_eq!(correction(&m3), 1);
         assert_eq!(c.stats().follow_up_unmatched, 1);
     }
@@ -544,8 +603,9 @@ mod tests {
         let req = Timing::Remember {
             captured: Timestamp(0),
             key: key(Event::DelayReq, 3),
+            ptp_offset: 0,
         };
-        c.on_egress(&req, UP, Timestamp(20_000), &mut message(0));
+        c.handle_egress(&req, UP, Timestamp(20_000), &mut message(0));
         let resp = Timing::Apply {
             key: key(Event::DelayReq, 3),
             rewrite: AT,
@@ -553,7 +613,7 @@ mod tests {
         // Flooded to two ports: both get it.
         for p in [D1, D2] {
             let mut m = message(0);
-            c.on_egress(&resp, p, Timestamp(90_000), &mut m);
+            c.handle_egress(&resp, p, Timestamp(90_000), &mut m);
             assert_eq!(correction(&m), 20_000 << 16);
         }
         assert_eq!(c.stats().delay_resp, 2);
@@ -566,28 +626,29 @@ mod tests {
         let req = Timing::Remember {
             captured: Timestamp(0),
             key: key(Event::DelayReq, 3),
+            ptp_offset: 0,
         };
         let resp = Timing::Apply {
             key: key(Event::DelayReq, 3),
             rewrite: AT,
         };
-        c.on_egress(&req, UP, Timestamp(20_000), &mut message(0));
-        c.on_tx_timestamp(UP, &message(0), Timestamp(21_000));
+        c.handle_egress(&req, UP, Timestamp(20_000), &mut message(0));
+        c.handle_tx_timestamp(UP, &key(Event::DelayReq, 3), Timestamp(21_000));
         let mut m = message(0);
-        c.on_egress(&resp, D1, Timestamp(90_000), &mut m);
+        c.handle_egress(&resp, D1, Timestamp(90_000), &mut m);
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().delay_resp_unmatched, 1);
         assert_eq!(c.pending(), 0);
 
-        c.reconfigure(Correction::Residence);
+        c.reconfigure(Correction::Residence, &PortMap::identity());
         assert_eq!(c.capacity(), board::PENDING_CORRECTIONS);
-        c.on_egress(&req, UP, Timestamp(20_000), &mut message(0));
-        c.on_egress(&resp, D1, Timestamp(90_000), &mut m);
+        c.handle_egress(&req, UP, Timestamp(20_000), &mut message(0));
+        c.handle_egress(&resp, D1, Timestamp(90_000), &mut m);
         assert_eq!(correction(&m), 20_000 << 16);
-        // The same mode again only forgets; back to none frees the table.
-        c.reconfigure(Correction::Residence);
-        assert_eq!((c.pending(), c.capacity()), (0, board::PENDING_CORRECTIONS));
-        c.reconfigure(Correction::None);
+        // The same mode again keeps what is remembered; back to none frees the table.
+        c.reconfigure(Correction::Residence, &PortMap::identity());
+        assert_eq!((c.pending(), c.capacity()), (1, board::PENDING_CORRECTIONS));
+        c.reconfigure(Correction::None, &PortMap::identity());
         assert_eq!(c.capacity(), 0);
         assert_eq!(c.stats().delay_resp, 1, "counters survive a reload");
     }
@@ -601,20 +662,21 @@ mod tests {
             captured: Timestamp(10_000),
             rewrite: AT,
         };
-        c.on_egress(&t, D1, Timestamp(9_000), &mut m);
+        c.handle_egress(&t, D1, Timestamp(9_000), &mut m);
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().out_of_range, 1);
         // A Follow_Up 3 s after its Sync is not its Sync's.
         let sync = Timing::Remember {
             captured: Timestamp(0),
             key: key(Event::Sync, 1),
+            ptp_offset: 0,
         };
-        c.on_egress(&sync, D1, Timestamp(10), &mut message(0));
+        c.handle_egress(&sync, D1, Timestamp(10), &mut message(0));
         let fup = Timing::Apply {
             key: key(Event::Sync, 1),
             rewrite: AT,
         };
-        c.on_egress(&fup, D1, Timestamp(3_000_000_010), &mut m);
+        c.handle_egress(&fup, D1, Timestamp(3_000_000_010), &mut m);
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().follow_up_unmatched, 1);
     }
@@ -639,8 +701,9 @@ mod tests {
             let t = Timing::Remember {
                 captured: Timestamp(i64::from(seq) * 10),
                 key: key(Event::DelayReq, seq),
+                ptp_offset: 0,
             };
-            c.on_egress(&t, UP, Timestamp(i64::from(seq) * 10 + 5), &mut message(0));
+            c.handle_egress(&t, UP, Timestamp(i64::from(seq) * 10 + 5), &mut message(0));
         }
         assert!(c.pending() <= 8);
         assert_eq!(c.stats().remembered, 1_000);
@@ -651,7 +714,7 @@ mod tests {
             key: key(Event::DelayReq, 999),
             rewrite: AT,
         };
-        c.on_egress(&resp, D1, Timestamp(10_000), &mut m);
+        c.handle_egress(&resp, D1, Timestamp(10_000), &mut m);
         assert_eq!(correction(&m), 5 << 16);
     }
 
@@ -667,25 +730,61 @@ mod tests {
         f[14 + 6] = 0x02; // twoStepFlag
         f[14 + 30..14 + 32].copy_from_slice(&9u16.to_be_bytes());
         let parsed = PtpFrame::parse(&f).unwrap();
-        let sync = timing_of(&parsed, &f, Timestamp(1_000));
-        assert!(matches!(sync, Timing::Remember { .. }));
+        let sync = Timing::of(&parsed, &f, Timestamp(1_000));
+        let Timing::Remember {
+            key, ptp_offset, ..
+        } = sync
+        else {
+            panic!("{sync:?}");
+        };
+        assert!(key.is_event_of(&f[usize::from(ptp_offset)..]));
+        assert!(!key.is_event_of(&f[usize::from(ptp_offset) + 1..]));
         let mut c = Corrector::with_capacity(16, 1);
-        c.on_egress(&sync, D1, Timestamp(11_000), &mut f.clone());
+        c.handle_egress(&sync, D1, Timestamp(11_000), &mut f.clone());
         // Sent 2.5 µs after the clock was read; a timestamp from before the read is ignored.
-        c.on_tx_timestamp(D1, &f, Timestamp(10_999));
-        c.on_tx_timestamp(D1, &f, Timestamp(13_500));
+        c.handle_tx_timestamp(D1, &key, Timestamp(10_999));
+        c.handle_tx_timestamp(D1, &key, Timestamp(13_500));
         assert_eq!(c.stats().tx_timestamped, 1);
         assert_eq!(c.stats().tx_timestamp_mean_added_ns(), 2_500);
         let mut fup = f.clone();
         fup[14] = 0x08;
         fup[14 + 6] = 0;
         let parsed = PtpFrame::parse(&fup).unwrap();
-        let t = timing_of(&parsed, &fup, Timestamp(20_000));
-        c.on_egress(&t, D1, Timestamp(30_000), &mut fup);
+        assert!(!key.is_event_of(&fup[14..]), "a Follow_Up is not the Sync");
+        let t = Timing::of(&parsed, &fup, Timestamp(20_000));
+        c.handle_egress(&t, D1, Timestamp(30_000), &mut fup);
         assert_eq!(correction(&fup[14..]), 12_500 << 16);
         // Another port's copy was not sent: nothing to refine there.
-        c.on_tx_timestamp(D2, &f, Timestamp(13_500));
+        c.handle_tx_timestamp(D2, &key, Timestamp(13_500));
         assert_eq!(c.stats().tx_timestamped, 1);
+    }
+
+    #[test]
+    fn a_reload_moves_remembered_residences_with_their_port() {
+        let mut c = Corrector::with_capacity(64, 5);
+        let sync = |seq| Timing::Remember {
+            captured: Timestamp(0),
+            key: key(Event::Sync, seq),
+            ptp_offset: 0,
+        };
+        c.handle_egress(&sync(1), D1, Timestamp(1_000), &mut message(0));
+        c.handle_egress(&sync(2), D2, Timestamp(2_000), &mut message(0));
+        // Port 1 goes, port 2 becomes port 1.
+        let mut map = PortMap::identity();
+        map.0[1] = None;
+        map.0[2] = Some(D1);
+        c.reconfigure(Correction::Residence, &map);
+        assert_eq!(c.pending(), 1);
+        let fup = |seq| Timing::Apply {
+            key: key(Event::Sync, seq),
+            rewrite: AT,
+        };
+        let mut m = message(0);
+        c.handle_egress(&fup(2), D1, Timestamp(5_000), &mut m);
+        assert_eq!(correction(&m), 2_000 << 16);
+        let mut m = message(0);
+        c.handle_egress(&fup(1), D1, Timestamp(5_000), &mut m);
+        assert_eq!(correction(&m), 0);
     }
 
     #[test]

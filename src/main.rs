@@ -3,9 +3,9 @@
 
 mod daemon;
 
-use daemon::event_loop::{signal_set, Daemon};
+use daemon::event_loop::{self, signal_set};
 use daemon::log::Log;
-use daemon::{load_config, status};
+use daemon::{load_config, status, Daemon};
 use std::process::ExitCode;
 
 const DEFAULT_CONFIG: &str = "/etc/ptpproxy/config.json";
@@ -89,10 +89,10 @@ fn main() -> ExitCode {
     }
     let log = Log::new(args.foreground);
     let mut d = Daemon::new(args.config, config, log);
-    match d.run() {
+    match event_loop::run(&mut d) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            d.log.err(&e);
+            d.log.err(&e.to_string());
             ExitCode::from(EX_OSERR)
         }
     }

@@ -1,103 +1,24 @@
-//! The policy engine: one pure decision per captured frame.
+//! The forwarding rules: one pure decision per captured frame.
 //!
-//! [`Relay::handle_frame`] implements the forwarding-rules table of DESIGN.md for L2, UDPv4 and
-//! UDPv6 multicast PTP, and returns an [`Action`] that the caller carries out. Port 0 is the
-//! upstream port (towards the grandmaster); ports `1..=downstream` face the clients, in the
-//! order of the configuration. A frame is never sent back out of the port it came in on.
+//! [`Relay::receive`] checks a frame once into a typed view ([`PtpFrame`]), and
+//! [`Relay::handle_frame`] applies the rules table of ARCHITECTURE.md to it for L2, UDPv4 and
+//! UDPv6 multicast PTP: where it goes (or why it does not, counted under one [`DropReason`]),
+//! and the rewritten copy a unicast Delay_Resp or a partial UDP checksum needs. Port 0 is the upstream port (towards the
+//! grandmaster); ports `1..=downstream` face the clients, in the order of the configuration. A
+//! frame is never sent back out of the port it came in on.
 //!
-//! The relay owns the client table and the counters. It reads no clock: `now` is passed in, and
-//! [`Relay::poll_timeout`] says when [`Relay::handle_timeout`] wants to run next (aging).
+//! The relay owns the client table and the counters, and knows nothing of the residence
+//! correction ([`crate::proxy::Proxy`] joins the two). It reads no clock: `now` is passed in,
+//! and [`Relay::poll_timeout`] says when [`Relay::handle_timeout`] wants to run next (aging).
 
 use crate::board;
-use crate::clients::{ClientIp, ClientTable, Gcra, Learned, Limits};
-use crate::config::{Config, Correction, DelayRespMode};
-use crate::correction::{timing_of, Timing};
+use crate::clients::{ClientIp, ClientTable, Learned, Limits};
+use crate::config::{Config, DelayRespMode};
+use crate::gcra::Gcra;
+use crate::port::{PortId, PortMap, PortSet};
 use crate::stats::{DropReason, Forwarded, Stats};
-use crate::time::{Duration, Instant, Timestamp};
+use crate::time::{Duration, Instant};
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
-
-/// Index of a port: 0 is upstream, 1.. are the downstream ports in configuration order.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PortId(pub u8);
-
-impl PortId {
-    pub const UPSTREAM: PortId = PortId(0);
-
-    pub const fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    pub const fn is_upstream(self) -> bool {
-        self.0 == 0
-    }
-}
-
-/// A set of ports, one bit each (board::MAX_PORTS <= 32, checked by build.rs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PortSet(pub u32);
-
-impl PortSet {
-    pub const EMPTY: PortSet = PortSet(0);
-
-    pub const fn single(p: PortId) -> PortSet {
-        PortSet(1 << p.0)
-    }
-
-    /// Ports `first..first + count`.
-    pub const fn range(first: u8, count: usize) -> PortSet {
-        PortSet((((1u64 << count) - 1) << first) as u32)
-    }
-
-    pub const fn contains(self, p: PortId) -> bool {
-        self.0 & (1 << p.0) != 0
-    }
-
-    #[must_use]
-    pub const fn without(self, p: PortId) -> PortSet {
-        PortSet(self.0 & !(1 << p.0))
-    }
-
-    #[must_use]
-    pub const fn with(self, p: PortId) -> PortSet {
-        PortSet(self.0 | (1 << p.0))
-    }
-
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub const fn len(self) -> usize {
-        self.0.count_ones() as usize
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = PortId> {
-        let mut bits = self.0;
-        core::iter::from_fn(move || {
-            if bits == 0 {
-                return None;
-            }
-            let p = bits.trailing_zeros() as u8;
-            bits &= bits - 1;
-            Some(PortId(p))
-        })
-    }
-}
-
-/// What to do with a frame.
-#[must_use]
-#[derive(Debug, PartialEq, Eq)]
-pub enum Action<'a> {
-    /// Not relayed; the reason was counted.
-    Drop(DropReason),
-    /// Send `frame` (the input, or a rewritten copy in the caller's scratch buffer) out of each
-    /// port in `to`, applying `timing` to each copy as it leaves
-    /// ([`crate::correction::Corrector::on_egress`]).
-    Forward {
-        to: PortSet,
-        frame: &'a [u8],
-        timing: Timing,
-    },
-}
 
 /// How often the client table is aged.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -109,7 +30,6 @@ struct Policy {
     domains: [u64; 4],
     delay_resp: DelayRespMode,
     allow_downstream_masters: bool,
-    correction: Correction,
     /// Signaling and Management from each downstream port: at most max_delay_req_rate per
     /// second (what one client may send of Delay_Req), so no port floods the upstream with them.
     general_limit: Gcra,
@@ -126,7 +46,6 @@ impl Policy {
             domains,
             delay_resp: config.delay_resp,
             allow_downstream_masters: config.allow_downstream_masters,
-            correction: config.correction,
             general_limit: Gcra::per_second(config.max_delay_req_rate),
         }
     }
@@ -173,22 +92,13 @@ impl Relay {
         &self.clients
     }
 
-    /// Apply a reloaded configuration. Clients stay where their port (by interface name and
-    /// role) still exists; those on removed ports are forgotten.
-    pub fn reconfigure(&mut self, old: &Config, new: &Config) {
-        let map = port_map(old, new);
-        self.clients.remap_ports(&map);
+    /// Apply a reloaded configuration, its ports renumbered by `map`: clients and per-port
+    /// counters follow their port; those of removed ports are forgotten.
+    pub fn reconfigure(&mut self, map: &PortMap, new: &Config) {
+        self.clients.remap_ports(map);
         self.clients.set_limits(limits(new));
-        let mut rx = [0; board::MAX_PORTS];
-        let mut dropped_on = [[0; DropReason::COUNT]; board::MAX_PORTS];
-        for (i, to) in map.iter().enumerate() {
-            if let Some(to) = to {
-                rx[to.index()] = self.stats.rx[i];
-                dropped_on[to.index()] = self.stats.dropped_on[i];
-            }
-        }
-        self.stats.rx = rx;
-        self.stats.dropped_on = dropped_on;
+        self.stats.rx = map.apply(&self.stats.rx);
+        self.stats.dropped_on = map.apply(&self.stats.dropped_on);
         self.general_tat = [Instant(0); board::MAX_PORTS];
         self.policy = Policy::from_config(new);
     }
@@ -206,66 +116,60 @@ impl Relay {
         }
     }
 
-    /// Decide what happens to one frame that arrived on `from` at `now` (the core's monotonic
-    /// time), captured at `captured` (its capture timestamp, for the residence correction).
-    ///
-    /// `scratch` is where a rewritten copy is built (unicast Delay_Resp, a UDP checksum left
-    /// for the NIC to fill in); it should hold `board::SNAPLEN` bytes. A frame that does not
-    /// fit is forwarded unmodified.
+    /// Read a frame that arrived on `from`: counted as received, and checked down to its PTP
+    /// message once ([`PtpFrame::parse`]); a malformed one is counted under its reason.
+    #[inline]
+    pub fn receive(&mut self, from: PortId, frame: &[u8]) -> Result<PtpFrame, DropReason> {
+        if let Some(rx) = self.stats.rx.get_mut(from.index()) {
+            *rx += 1;
+        }
+        PtpFrame::parse(frame).map_err(|e| self.drop(from, e.into()))
+    }
+
+    /// Decide where `frame`, received on `from` at `now` (the core's monotonic time) and read as
+    /// `parsed`, goes: the ports, and the bytes to send there — the input, or a rewritten copy
+    /// in `scratch` (unicast Delay_Resp, a UDP checksum left for the NIC to fill in; `scratch`
+    /// should hold `board::SNAPLEN` bytes, a frame that does not fit is forwarded unmodified).
+    /// Counted as forwarded, or under the one reason it is dropped for.
     pub fn handle_frame<'a>(
         &mut self,
         now: Instant,
         from: PortId,
+        parsed: &PtpFrame,
         frame: &'a [u8],
-        captured: Timestamp,
         scratch: &'a mut [u8],
-    ) -> Action<'a> {
-        if let Some(rx) = self.stats.rx.get_mut(from.index()) {
-            *rx += 1;
+    ) -> Result<(PortSet, &'a [u8]), DropReason> {
+        let verdict = match self.decide(now, from, parsed, frame) {
+            Ok(v) if v.to.is_empty() => Err(DropReason::NoEgress),
+            v => v,
         }
-        let parsed = match PtpFrame::parse(frame) {
-            Ok(p) => p,
-            Err(e) => return self.drop(from, e.into()),
-        };
-        let (to, dst) = match self.decide(now, from, &parsed, frame) {
-            Ok(Verdict { to, .. }) if to.is_empty() => {
-                return self.drop(from, DropReason::NoEgress)
-            }
-            Ok(v) => (v.to, v.dst),
-            Err(reason) => return self.drop(from, reason),
-        };
-        let timing = match self.policy.correction {
-            Correction::None => Timing::None,
-            Correction::Residence => timing_of(&parsed, frame, captured),
-        };
+        .map_err(|reason| self.drop(from, reason))?;
+        let to = verdict.to;
         let complete_checksum = parsed.udp_checksum_is_partial(frame);
-        if dst.is_none() && !complete_checksum {
-            return Action::Forward { to, frame, timing };
+        if verdict.dst.is_none() && !complete_checksum {
+            return Ok((to, frame));
         }
         let Some(copy) = scratch.get_mut(..frame.len()) else {
-            return Action::Forward { to, frame, timing };
+            return Ok((to, frame));
         };
         copy.copy_from_slice(frame);
-        if let Some(dst) = dst {
+        if let Some(dst) = verdict.dst {
             ethernet::Frame::new_unchecked(&mut *copy).set_dst(dst);
         }
         if complete_checksum {
             parsed.complete_udp_checksum(copy);
             self.stats.udp_checksums_completed += 1;
         }
-        Action::Forward {
-            to,
-            frame: copy,
-            timing,
-        }
+        Ok((to, copy))
     }
 
-    fn drop<'a>(&mut self, from: PortId, reason: DropReason) -> Action<'a> {
+    /// Count a drop of a frame from `from`; returns the reason, for `?`.
+    fn drop(&mut self, from: PortId, reason: DropReason) -> DropReason {
         self.stats.dropped[reason as usize] += 1;
         if let Some(d) = self.stats.dropped_on.get_mut(from.index()) {
             d[reason as usize] += 1;
         }
-        Action::Drop(reason)
+        reason
     }
 
     /// The forwarding rules: where a well-formed PTP frame goes, or why it does not.
@@ -282,8 +186,7 @@ impl Relay {
         if !parsed.dst.is_multicast() || !parsed.transport.is_multicast() {
             return Err(DropReason::Unicast);
         }
-        let msg = parsed.ptp(frame).map_err(DropReason::from)?;
-        let kind = msg.message_type();
+        let kind = parsed.message_type;
         match kind {
             MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp => {
                 return Err(DropReason::PeerDelay)
@@ -291,7 +194,7 @@ impl Relay {
             MessageType::Unknown(_) => return Err(DropReason::UnknownMessage),
             _ => {}
         }
-        if !self.policy.serves_domain(msg.domain_number()) {
+        if !self.policy.serves_domain(parsed.domain_number) {
             return Err(DropReason::WrongDomain);
         }
         let downstream = self.policy.downstream;
@@ -328,7 +231,7 @@ impl Relay {
                     Transport::Udp4 { src, .. } => ClientIp::V4(src),
                     Transport::Udp6 { src, .. } => ClientIp::V6(src),
                 };
-                let id = msg.source_port_identity();
+                let id = parsed.message(frame).source_port_identity();
                 match self
                     .clients
                     .handle_delay_req(now, id, from, parsed.src, ip)?
@@ -343,7 +246,7 @@ impl Relay {
                 if !from_up {
                     return Err(DropReason::DelayRespFromDownstream);
                 }
-                self.route_delay_resp(parsed, msg.requesting_port_identity())?
+                self.route_delay_resp(parsed, parsed.message(frame).requesting_port_identity())?
             }
             // Peer delay and reserved types returned above.
             _ => return Err(DropReason::UnknownMessage),
@@ -389,20 +292,6 @@ impl Verdict {
     fn to(to: PortSet) -> Verdict {
         Verdict { to, dst: None }
     }
-}
-
-/// `map[old index] = Some(new index)` for every port that keeps its interface name and role.
-fn port_map(old: &Config, new: &Config) -> [Option<PortId>; board::MAX_PORTS] {
-    let mut map = [None; board::MAX_PORTS];
-    if old.upstream == new.upstream {
-        map[0] = Some(PortId::UPSTREAM);
-    }
-    for (i, name) in old.downstream.iter().enumerate() {
-        if let Some(j) = new.downstream.iter().position(|n| n == name) {
-            map[i + 1] = Some(PortId(j as u8 + 1));
-        }
-    }
-    map
 }
 
 #[cfg(test)]
@@ -502,10 +391,10 @@ mod tests {
         frame: &[u8],
     ) -> Result<(PortSet, Vec<u8>), DropReason> {
         let mut scratch = [0u8; board::SNAPLEN];
-        match relay.handle_frame(now, from, frame, Timestamp(0), &mut scratch) {
-            Action::Forward { to, frame, .. } => Ok((to, frame.to_vec())),
-            Action::Drop(r) => Err(r),
-        }
+        let parsed = relay.receive(from, frame)?;
+        relay
+            .handle_frame(now, from, &parsed, frame, &mut scratch)
+            .map(|(to, frame)| (to, frame.to_vec()))
     }
 
     fn downstream() -> PortSet {
@@ -780,7 +669,7 @@ mod tests {
         let mut new = old.clone();
         new.downstream.remove(0); // lan1 goes, lan2 becomes port 1
         new.delay_resp = DelayRespMode::Unicast;
-        r.reconfigure(&old, &new);
+        r.reconfigure(&PortMap::between(&old, &new), &new);
         assert!(r.clients().get(&a).is_none());
         assert_eq!(r.clients().get(&b).unwrap().port, D1);
         let (to, out) = run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(b))).unwrap();

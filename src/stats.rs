@@ -121,8 +121,6 @@ impl Forwarded {
 pub struct Stats {
     /// Frames handed to the relay, per port (PortId index).
     pub rx: [u64; board::MAX_PORTS],
-    /// Frames relayed per egress port (one per port a frame went to).
-    pub tx: [u64; board::MAX_PORTS],
     /// Frames relayed, per message class (once per frame, whatever the number of ports).
     pub forwarded: [u64; Forwarded::COUNT],
     pub dropped: [u64; DropReason::COUNT],
@@ -147,7 +145,6 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             rx: [0; board::MAX_PORTS],
-            tx: [0; board::MAX_PORTS],
             forwarded: [0; Forwarded::COUNT],
             dropped: [0; DropReason::COUNT],
             dropped_on: [[0; DropReason::COUNT]; board::MAX_PORTS],

@@ -10,8 +10,9 @@ use std::cell::Cell;
 
 use ptpproxy::board;
 use ptpproxy::config::Config;
-use ptpproxy::correction::{Corrector, Timing};
-use ptpproxy::relay::{Action, PortId, PortSet, Relay};
+use ptpproxy::correction::Timing;
+use ptpproxy::port::{PortId, PortSet};
+use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::stats::DropReason;
 use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::ip::{checksum_fold, sum_words};
@@ -125,11 +126,11 @@ fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8
 }
 
 /// What the sender does per egress port: copy the frame out and apply its residence correction.
-fn egress(c: &mut Corrector, to: PortSet, frame: &[u8], timing: &Timing, now: u64, tx: &mut [u8]) {
+fn egress(c: &mut Proxy, to: PortSet, frame: &[u8], timing: &Timing, now: u64, tx: &mut [u8]) {
     for port in to.iter() {
         let copy = &mut tx[..frame.len()];
         copy.copy_from_slice(frame);
-        c.on_egress(timing, port, Timestamp(now as i64 + 20_000), copy);
+        c.handle_egress(timing, port, Timestamp(now as i64 + 20_000), copy);
     }
 }
 
@@ -173,10 +174,9 @@ fn handle_frame_and_timeout_do_not_allocate() {
     odd.push(v1);
 
     let t0 = 1_000_000_000_000u64;
-    let mut relay = Relay::new(&config, Instant(t0), 42);
+    let mut relay = Proxy::with_pending_capacity(&config, Instant(t0), 42, 256);
     let mut scratch = vec![0u8; board::SNAPLEN];
     let mut tx = vec![0u8; board::SNAPLEN];
-    let mut corrector = Corrector::with_capacity(256, 7);
     let mut forwarded = 0u64;
     let mut rewritten = 0u64;
 
@@ -205,7 +205,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
                     Action::Forward { to, frame, timing } => {
                         forwarded += 1;
                         rewritten += u64::from(frame.as_ptr() != req.as_ptr());
-                        egress(&mut corrector, to, frame, &timing, now, &mut tx);
+                        egress(&mut relay, to, frame, &timing, now, &mut tx);
                     }
                     Action::Drop(_) => {}
                 }
@@ -213,7 +213,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
                     Action::Forward { to, frame, timing } => {
                         forwarded += 1;
                         rewritten += u64::from(frame.as_ptr() != resp.as_ptr());
-                        egress(&mut corrector, to, frame, &timing, now, &mut tx);
+                        egress(&mut relay, to, frame, &timing, now, &mut tx);
                     }
                     Action::Drop(_) => {}
                 }
@@ -225,7 +225,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
                 if let Action::Forward { to, frame, timing } =
                     relay.handle_frame(Instant(now), port, f, at, &mut scratch)
                 {
-                    egress(&mut corrector, to, frame, &timing, now, &mut tx);
+                    egress(&mut relay, to, frame, &timing, now, &mut tx);
                 }
             }
         }
@@ -256,7 +256,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
         "{forwarded} {rewritten}"
     );
     // And the residence correction ran: remembered, applied, evicted when its table was full.
-    let c = corrector.stats();
+    let c = relay.correction_stats();
     assert!(
         c.remembered > 0 && c.delay_resp > 0 && c.follow_up > 0,
         "{c:?}"

@@ -9,7 +9,8 @@
 
 use ptpproxy::board;
 use ptpproxy::config::Config;
-use ptpproxy::relay::{Action, PortId, Relay};
+use ptpproxy::port::PortId;
+use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::PtpFrame;
 use std::fmt::Write as _;
@@ -68,7 +69,7 @@ fn replay(transport: &str, config_json: &str) -> String {
     frames.sort_by_key(|(t, port, _)| (*t, *port));
     let config = Config::parse(config_json.as_bytes()).expect("test config");
     let t0 = frames.first().map_or(0, |f| f.0);
-    let mut relay = Relay::new(&config, Instant(t0), 1);
+    let mut relay = Proxy::new(&config, Instant(t0), 1);
     let mut scratch = vec![0u8; board::SNAPLEN];
     let mut out = String::new();
     for (t, port, data) in &frames {

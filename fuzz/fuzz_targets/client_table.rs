@@ -19,7 +19,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ptpproxy::board;
 use ptpproxy::clients::{ClientIp, ClientTable, Learned, Limits, MAX_IDENTITIES_PER_MAC};
-use ptpproxy::relay::PortId;
+use ptpproxy::port::{PortId, PortMap};
 use ptpproxy::stats::DropReason;
 use ptpproxy::time::{Duration, Instant};
 use ptpproxy::wire::{EthernetAddress, PortIdentity};
@@ -432,7 +432,7 @@ impl Harness {
                         _ => Some(PortId((usize::from(b / 3) % ports) as u8 + 1)),
                     };
                 }
-                self.table.remap_ports(&m);
+                self.table.remap_ports(&PortMap(m));
                 let ids: Vec<PortIdentity> = self.model.clients.keys().copied().collect();
                 for id in ids {
                     let c = self.model.remove(&id);

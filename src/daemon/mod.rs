@@ -1,28 +1,458 @@
-//! The shell around the core: ports (libpcap), the poll loop, signals, logging, the status
-//! file. Everything here does I/O; every decision about a frame is made by `ptpproxy::relay`.
+//! The shell around the core: everything here does I/O; every decision about a frame is made by
+//! [`ptpproxy::proxy::Proxy`].
+//!
+//! - [`capture`] and [`sender`]: the two sides of a port (libpcap ring in, AF_PACKET batches
+//!   out, transmit timestamps back);
+//! - this module: the [`Daemon`] and its lifecycle — start (ports, scheduling, privileges),
+//!   reload, the status file, counters in the log, ports that vanish and come back;
+//! - [`event_loop`]: the one `poll()` loop that drives it;
+//! - [`status`], [`log`], [`privileges`], [`sys`], [`error`]: what those need.
 
+pub mod capture;
+pub mod error;
 pub mod event_loop;
 pub mod log;
-pub mod port;
 pub mod privileges;
+pub mod sender;
 pub mod status;
+pub mod sys;
 
-use ptpproxy::config::Config;
+use capture::Capture;
+use error::Error;
+use log::{Log, RateLimit};
+use ptpproxy::board;
+use ptpproxy::config::{Config, Correction};
+use ptpproxy::port::PortId;
+use ptpproxy::proxy::Proxy;
+use ptpproxy::stats::{DropReason, Forwarded};
+use ptpproxy::time::{Duration, Instant};
+use sender::Sender;
 use std::fs;
+use std::time::Duration as StdDuration;
+use sys::monotonic;
 
 /// Largest configuration file read.
 const CONFIG_MAX: u64 = 64 * 1024;
 
+/// How often a closed port is tried again.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Read and validate a configuration file. The error is one line for the user.
-pub fn load_config(path: &str) -> Result<Config, String> {
+pub fn load_config(path: &str) -> Result<Config, Error> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let problem = |problem: String| Error::Config {
+        path: path.to_owned(),
+        problem,
+    };
+    let file = fs::File::open(path).map_err(|e| problem(e.to_string()))?;
     let mut bytes = Vec::new();
     file.take(CONFIG_MAX + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| problem(e.to_string()))?;
     if bytes.len() as u64 > CONFIG_MAX {
-        return Err(format!("{path}: larger than {CONFIG_MAX} bytes"));
+        return Err(problem(format!("larger than {CONFIG_MAX} bytes")));
     }
-    Config::parse_detailed(&bytes).map_err(|e| format!("{path}: {e}"))
+    Config::parse_detailed(&bytes).map_err(|e| problem(e.to_string()))
+}
+
+pub struct Daemon {
+    pub config_path: String,
+    pub config: Config,
+    pub proxy: Proxy,
+    /// The two sides of each port, by port index: apart, so that a frame read from one port can
+    /// be queued on the others.
+    pub captures: Vec<Capture>,
+    pub senders: Vec<Sender>,
+    pub log: Log,
+    started: Instant,
+    next_status: Instant,
+    next_reopen: Instant,
+    status_errors: RateLimit,
+    /// Per port: open failures, send failures (logged at most every 10 s each).
+    port_errors: Vec<RateLimit>,
+    tx_errors: Vec<RateLimit>,
+    /// The PM QoS request of `cpu_latency_us`, held while open.
+    cpu_latency: Option<std::fs::File>,
+}
+
+fn port_limits(n: usize) -> Vec<RateLimit> {
+    (0..n)
+        .map(|_| RateLimit::new(StdDuration::from_secs(10)))
+        .collect()
+}
+
+impl Daemon {
+    pub fn new(config_path: String, config: Config, log: Log) -> Daemon {
+        let now = monotonic();
+        let captures: Vec<Capture> = config
+            .port_names()
+            .map(|n| Capture::new(n, config.promiscuous))
+            .collect();
+        let n = captures.len();
+        Daemon {
+            proxy: Proxy::new(&config, now, random_seed()),
+            config_path,
+            config,
+            captures,
+            senders: (0..n).map(|_| Sender::new()).collect(),
+            log,
+            started: now,
+            next_status: now,
+            next_reopen: now,
+            status_errors: RateLimit::new(StdDuration::from_secs(60)),
+            port_errors: port_limits(n),
+            tx_errors: port_limits(n),
+            cpu_latency: None,
+        }
+    }
+
+    /// Open the ports, then take what needs root (scheduling, the CPU latency request) and drop
+    /// every privilege but CAP_NET_RAW. Failures are logged: the relay runs with what it got.
+    pub fn start(&mut self) {
+        self.open_ports();
+        if self.config.realtime_priority > 0 {
+            match privileges::set_realtime(self.config.realtime_priority) {
+                Ok(()) => self.log.notice(&format!(
+                    "scheduling: SCHED_FIFO priority {}, memory locked",
+                    self.config.realtime_priority
+                )),
+                Err(e) => self.log.err(&format!("realtime scheduling not set: {e}")),
+            }
+        }
+        self.apply_cpu_latency(self.config.cpu_latency_us);
+        match privileges::drop_privileges(self.config.user.as_deref(), &self.config.status_file) {
+            Ok(d) => self.log.notice(&format!(
+                "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}",
+                d.uid,
+                d.gid,
+                if d.bounding_set_cleared {
+                    ""
+                } else {
+                    " (bounding set unchanged: no CAP_SETPCAP)"
+                }
+            )),
+            Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
+        }
+        self.log.notice(&format!(
+            "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
+            self.config.upstream,
+            self.config.downstream.len(),
+            status::mode_name(self.config.delay_resp),
+            board::NAME,
+            board::MAX_CLIENTS
+        ));
+    }
+
+    /// SIGTERM/SIGINT: the counters and a last status file.
+    pub fn stop(&mut self) {
+        self.log.notice("stopping");
+        self.log_counters();
+        self.write_status(monotonic());
+    }
+
+    /// When [`Daemon::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Instant {
+        self.proxy
+            .poll_timeout()
+            .min(self.next_status)
+            .min(self.next_reopen)
+    }
+
+    /// Periodic work: the core's aging, the status file, ports to check and reopen.
+    pub fn handle_timeout(&mut self) {
+        let now = monotonic();
+        self.proxy.handle_timeout(now);
+        if now >= self.next_status {
+            self.write_status(now);
+            self.next_status = now + Duration::from_secs(u64::from(self.config.status_interval_s));
+        }
+        if now >= self.next_reopen {
+            self.check_ports();
+            if !self.captures.iter().all(Capture::is_open) {
+                self.open_ports();
+            }
+            self.next_reopen = now + REOPEN_INTERVAL;
+        }
+    }
+
+    /// Send what every port has queued, and log send errors (rate-limited).
+    pub fn flush(&mut self) {
+        for (j, s) in self.senders.iter_mut().enumerate() {
+            s.flush(PortId(j as u8), &mut self.proxy);
+        }
+        for ((s, c), limit) in self
+            .senders
+            .iter_mut()
+            .zip(&self.captures)
+            .zip(&mut self.tx_errors)
+        {
+            let Some(e) = s.last_error.take() else {
+                continue;
+            };
+            if let Some(n) = limit.allow(std::time::Instant::now()) {
+                let msg = format!(
+                    "port {}: send failed: {e} ({} send errors on this port so far, {n} reports not logged)",
+                    c.name, s.tx_errors
+                );
+                self.log.warn(&msg);
+            }
+        }
+    }
+
+    /// Hold, change or release the CPU wake-up latency request (`cpu_latency_us`); a failure is
+    /// logged, never fatal: the relay works without it, only with slower wake-ups.
+    fn apply_cpu_latency(&mut self, want: Option<u32>) {
+        let Some(us) = want else {
+            if self.cpu_latency.take().is_some() {
+                self.log.notice("cpu latency: request released");
+            }
+            return;
+        };
+        let result = match self.cpu_latency.as_mut() {
+            Some(f) => privileges::set_cpu_latency(f, us),
+            None => privileges::hold_cpu_latency(us).map(|f| self.cpu_latency = Some(f)),
+        };
+        match result {
+            Ok(()) => self.log.notice(&format!(
+                "cpu latency: idle CPUs wake within {us} us (PM QoS request held)"
+            )),
+            Err(e) => self.log.err(&format!("cpu latency not set: {e}")),
+        }
+    }
+
+    /// Open both sides of port `i`.
+    fn open_port(&mut self, i: usize) -> Result<(), Error> {
+        let ifindex = self.captures[i].open()?;
+        let opened = self.senders[i].open(&self.captures[i].name, ifindex);
+        if opened.is_err() {
+            self.captures[i].close();
+        }
+        opened
+    }
+
+    /// Open every port that is not open; log what happened (failures rate-limited).
+    fn open_ports(&mut self) {
+        for i in 0..self.captures.len() {
+            if self.captures[i].is_open() {
+                continue;
+            }
+            let reopening = self.captures[i].opens > 0;
+            match self.open_port(i) {
+                Ok(()) => {
+                    let role = if i == 0 { "upstream" } else { "downstream" };
+                    self.log.notice(&format!(
+                        "{} port {} {} (ring {} bytes, ~{} frames of snaplen {})",
+                        role,
+                        self.captures[i].name,
+                        if reopening { "reopened" } else { "opened" },
+                        board::RING_BYTES,
+                        board::RING_FRAMES,
+                        board::SNAPLEN
+                    ));
+                }
+                Err(e) => {
+                    if let Some(n) = self.port_errors[i].allow(std::time::Instant::now()) {
+                        self.log.warn(&format!(
+                            "{e}; retrying every second ({n} retries not logged)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A port failed in the loop (its interface went away): close it, reopen it later.
+    pub fn port_failed(&mut self, i: usize, e: &pcap::Error) {
+        self.captures[i].close();
+        self.senders[i].close();
+        self.next_reopen = monotonic() + REOPEN_INTERVAL;
+        if let Some(n) = self.port_errors[i].allow(std::time::Instant::now()) {
+            self.log.warn(&format!(
+                "port {}: {e}; closed, reopening when it returns ({n} messages not logged)",
+                self.captures[i].name
+            ));
+        }
+    }
+
+    fn write_status(&mut self, now: Instant) {
+        for c in &mut self.captures {
+            c.update_kernel_drops();
+        }
+        let snap = status::Snapshot {
+            config: &self.config,
+            config_path: &self.config_path,
+            uptime_s: now.saturating_since(self.started).as_secs(),
+            now,
+            proxy: &self.proxy,
+            captures: &self.captures,
+            senders: &self.senders,
+        };
+        let written =
+            status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
+        if let Err(e) = written {
+            if self
+                .status_errors
+                .allow(std::time::Instant::now())
+                .is_some()
+            {
+                self.log
+                    .warn(&format!("status file {}: {e}", self.config.status_file));
+            }
+        }
+    }
+
+    /// SIGUSR1 (and at the end): every counter in one log line.
+    pub fn log_counters(&mut self) {
+        let s = self.proxy.stats();
+        let clients = self.proxy.clients();
+        let mut line = format!(
+            "clients {}/{}; forwarded",
+            clients.len(),
+            clients.capacity()
+        );
+        for f in Forwarded::ALL {
+            line.push_str(&format!(" {}={}", f.name(), s.forwarded(*f)));
+        }
+        line.push_str("; dropped");
+        for r in DropReason::ALL {
+            if s.dropped(*r) > 0 {
+                line.push_str(&format!(" {}={}", r.name(), s.dropped(*r)));
+            }
+        }
+        if self.config.correction == Correction::Residence {
+            line.push_str("; residence correction");
+            for (name, value) in self.proxy.correction_stats().named() {
+                line.push_str(&format!(" {name}={value}"));
+            }
+        }
+        for (i, (c, t)) in self.captures.iter().zip(&self.senders).enumerate() {
+            line.push_str(&format!(
+                "; {} rx={} tx={} tx_errors={} kernel_drops={}",
+                c.name, s.rx[i], t.tx_count, t.tx_errors, c.kernel_drops
+            ));
+        }
+        self.log.info(&line);
+    }
+
+    /// SIGHUP: re-read the file; an invalid one is logged and the running config stays.
+    pub fn reload(&mut self) {
+        let new = match load_config(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log.err(&format!(
+                    "reload rejected, keeping the running configuration: {e}"
+                ));
+                return;
+            }
+        };
+        if new == self.config {
+            self.log.notice("reload: configuration unchanged");
+            return;
+        }
+        for (changed, key) in [
+            (new.user != self.config.user, "user"),
+            (
+                new.realtime_priority != self.config.realtime_priority,
+                "realtime_priority",
+            ),
+        ] {
+            if changed {
+                self.log.warn(&format!(
+                    "reload: a changed \"{key}\" takes effect only after a restart"
+                ));
+            }
+        }
+        if new.cpu_latency_us != self.config.cpu_latency_us {
+            self.apply_cpu_latency(new.cpu_latency_us);
+        }
+        let map = self.proxy.reconfigure(&self.config, &new);
+        self.renumber_ports(&map, &new);
+        self.config = new;
+        self.log.notice(&format!(
+            "reload: applied {}, {} clients kept",
+            self.config_path,
+            self.proxy.clients().len()
+        ));
+        self.open_ports();
+    }
+
+    /// Keep the open handles (and their counters) of the ports `map` keeps, under their new
+    /// numbers; the others close, and the new configuration's new ports open later.
+    fn renumber_ports(&mut self, map: &ptpproxy::port::PortMap, new: &Config) {
+        let mut old: Vec<Option<(Capture, Sender)>> = self
+            .captures
+            .drain(..)
+            .zip(self.senders.drain(..))
+            .map(Some)
+            .collect();
+        let mut kept: Vec<Option<(Capture, Sender)>> = new.port_names().map(|_| None).collect();
+        for (i, port) in old.iter_mut().enumerate() {
+            if let Some(j) = map.get(PortId(i as u8)) {
+                kept[j.index()] = port.take();
+            }
+        }
+        for (c, _) in old.into_iter().flatten() {
+            self.log.notice(&format!("reload: port {} removed", c.name));
+        }
+        for (name, port) in new.port_names().zip(kept) {
+            let (mut c, mut s) =
+                port.unwrap_or_else(|| (Capture::new(name, new.promiscuous), Sender::new()));
+            // A promiscuous-mode change needs new handles.
+            if new.promiscuous != self.config.promiscuous {
+                c = Capture::new(name, new.promiscuous);
+                s = Sender::new();
+            }
+            self.captures.push(c);
+            self.senders.push(s);
+        }
+        self.port_errors = port_limits(self.captures.len());
+        self.tx_errors = port_limits(self.captures.len());
+    }
+
+    /// Once a second: close ports whose interface was deleted or re-created (their socket is
+    /// bound to an interface index that no longer exists and would never be readable again),
+    /// and log link transitions. Sampling once a second bounds these lines to one per second
+    /// and port, however fast a link flaps.
+    fn check_ports(&mut self) {
+        let links: Vec<(String, bool)> = match nix::ifaddrs::getifaddrs() {
+            Ok(addrs) => addrs
+                .map(|a| {
+                    use nix::net::if_::InterfaceFlags as F;
+                    let up = a.flags.contains(F::IFF_UP) && a.flags.contains(F::IFF_RUNNING);
+                    (a.interface_name, up)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (c, s) in self.captures.iter_mut().zip(&mut self.senders) {
+            if c.interface_replaced() {
+                c.close();
+                s.close();
+                self.log.notice(&format!(
+                    "port {}: interface deleted or re-created; reopening",
+                    c.name
+                ));
+            }
+            if !c.is_open() {
+                // Its closing was logged, and its reopening will be: no "link down" and
+                // "link up" lines for the interface going away and coming back as well.
+                c.link_up = None;
+                continue;
+            }
+            let up = links.iter().any(|(n, up)| *up && *n == c.name);
+            if c.link_up != Some(up) {
+                if c.link_up.is_some() {
+                    let state = if up { "up" } else { "down" };
+                    self.log.notice(&format!("port {}: link {state}", c.name));
+                }
+                c.link_up = Some(up);
+            }
+        }
+    }
+}
+
+/// A random 64-bit value from the OS (std's hash keys come from getrandom).
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(monotonic().0)
 }

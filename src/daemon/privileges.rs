@@ -7,6 +7,7 @@
 //! Started without root (e.g. systemd `User=` with `AmbientCapabilities=CAP_NET_RAW`), it drops
 //! what it can: every capability but CAP_NET_RAW.
 
+use super::error::Error;
 use nix::unistd::{self, Gid, Uid, User};
 use std::path::Path;
 
@@ -86,25 +87,28 @@ pub struct Dropped {
 
 /// Drop to CAP_NET_RAW (and to `user`, if given). `status_file`'s directory is created and
 /// handed to that user first, so the status file can still be written.
-pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped, String> {
+pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped, Error> {
     let root = Uid::effective().is_root();
     let target = match user {
         Some(name) => Some(
             User::from_name(name)
-                .map_err(|e| format!("user {name:?}: {e}"))?
-                .ok_or_else(|| format!("user {name:?} does not exist"))?,
+                .map_err(|e| Error::sys(format!("user {name:?}"), e))?
+                .ok_or_else(|| Error::Refused(format!("user {name:?} does not exist")))?,
         ),
         None => None,
     };
     if let (Some(u), false) = (&target, root) {
         if u.uid != Uid::effective() {
-            return Err(format!("switching to user {:?} needs root", u.name));
+            return Err(Error::Refused(format!(
+                "switching to user {:?} needs root",
+                u.name
+            )));
         }
     }
     if let (Some(u), Some(dir)) = (&target, Path::new(status_file).parent()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::sys(dir.display().to_string(), e))?;
         unistd::chown(dir, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|e| Error::sys(dir.display().to_string(), e))?;
     }
 
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes last.
@@ -122,14 +126,14 @@ pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped,
 
     if let Some(u) = &target {
         // Keep the permitted set across setuid; the effective set is rebuilt below.
-        nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
-        unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-        unistd::setgid(u.gid).map_err(|e| format!("setgid {}: {e}", u.gid))?;
-        unistd::setuid(u.uid).map_err(|e| format!("setuid {}: {e}", u.uid))?;
-        nix::sys::prctl::set_keepcaps(false).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("PR_SET_KEEPCAPS", e))?;
+        unistd::setgroups(&[]).map_err(|e| Error::sys("setgroups", e))?;
+        unistd::setgid(u.gid).map_err(|e| Error::sys(format!("setgid {}", u.gid), e))?;
+        unistd::setuid(u.uid).map_err(|e| Error::sys(format!("setuid {}", u.uid), e))?;
+        nix::sys::prctl::set_keepcaps(false).map_err(|e| Error::sys("PR_SET_KEEPCAPS", e))?;
     }
-    capset(1 << CAP_NET_RAW).map_err(|e| format!("capset(CAP_NET_RAW): {e}"))?;
-    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    capset(1 << CAP_NET_RAW).map_err(|e| Error::sys("capset(CAP_NET_RAW)", e))?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("PR_SET_NO_NEW_PRIVS", e))?;
     Ok(Dropped {
         uid: Uid::current().as_raw(),
         gid: Gid::current().as_raw(),
@@ -140,10 +144,10 @@ pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped,
 /// Run under SCHED_FIFO at `priority` with all memory locked, so that neither another task nor
 /// a page fault delays the relay (while the capture rings fill). Needs CAP_SYS_NICE and
 /// CAP_IPC_LOCK: call it before [`drop_privileges`].
-pub fn set_realtime(priority: u32) -> Result<(), String> {
+pub fn set_realtime(priority: u32) -> Result<(), Error> {
     use nix::sys::mman::{mlockall, MlockAllFlags};
     mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
-        .map_err(|e| format!("mlockall: {e}"))?;
+        .map_err(|e| Error::sys("mlockall", e))?;
     // SAFETY: sched_param is plain integers (musl adds SCHED_SPORADIC fields); zero is valid.
     let mut param: libc::sched_param = unsafe { core::mem::zeroed() };
     param.sched_priority = priority as libc::c_int;
@@ -161,9 +165,9 @@ pub fn set_realtime(priority: u32) -> Result<(), String> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(format!(
-            "SCHED_FIFO {priority}: {}",
-            std::io::Error::last_os_error()
+        Err(Error::sys(
+            format!("SCHED_FIFO {priority}"),
+            std::io::Error::last_os_error(),
         ))
     }
 }
@@ -176,26 +180,29 @@ const CPU_LATENCY_DEVICE: &str = "/dev/cpu_dma_latency";
 /// then wakes the relay without waiting for a deep idle state's exit; the price is power. The
 /// device is root's: call it before [`drop_privileges`] (with a `user`, a later change needs a
 /// restart).
-pub fn hold_cpu_latency(us: u32) -> Result<std::fs::File, String> {
+pub fn hold_cpu_latency(us: u32) -> Result<std::fs::File, Error> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(CPU_LATENCY_DEVICE)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => format!(
-                "{CPU_LATENCY_DEVICE}: {e} (root's device: with \"user\" set, a request \
-                 added by a reload takes a restart)"
+            std::io::ErrorKind::PermissionDenied => Error::sys(
+                CPU_LATENCY_DEVICE,
+                format!(
+                    "{e} (root's device: with \"user\" set, a request added by a reload \
+                     takes a restart)"
+                ),
             ),
-            _ => format!("{CPU_LATENCY_DEVICE}: {e}"),
+            _ => Error::sys(CPU_LATENCY_DEVICE, e),
         })?;
     set_cpu_latency(&mut f, us)?;
     Ok(f)
 }
 
 /// Change the request held by `f` to `us` microseconds.
-pub fn set_cpu_latency(f: &mut std::fs::File, us: u32) -> Result<(), String> {
+pub fn set_cpu_latency(f: &mut std::fs::File, us: u32) -> Result<(), Error> {
     use std::io::Write as _;
     // The device takes the value as a binary 32-bit integer (the config keeps it in range).
     let value = i32::try_from(us).unwrap_or(i32::MAX);
     f.write_all(&value.to_ne_bytes())
-        .map_err(|e| format!("{CPU_LATENCY_DEVICE}: {e}"))
+        .map_err(|e| Error::sys(CPU_LATENCY_DEVICE, e))
 }

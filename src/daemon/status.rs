@@ -2,12 +2,12 @@
 //! atomically (write a temporary file, then rename) every `status_interval_s` and at exit; and
 //! `ptpproxy status`, which reads it back and prints it as tables.
 
-use super::port::Port;
+use super::capture::Capture;
+use super::sender::Sender;
 use ptpproxy::board;
 use ptpproxy::clients::ClientTable;
 use ptpproxy::config::{Config, Correction, DelayRespMode};
-use ptpproxy::correction::Corrector;
-use ptpproxy::relay::Relay;
+use ptpproxy::proxy::Proxy;
 use ptpproxy::stats::{DropReason, Forwarded};
 use ptpproxy::time::Instant;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -52,16 +52,17 @@ pub struct Snapshot<'a> {
     pub config_path: &'a str,
     pub uptime_s: u64,
     pub now: Instant,
-    pub relay: &'a Relay,
-    pub corrector: &'a Corrector,
-    pub ports: &'a [Port],
+    pub proxy: &'a Proxy,
+    /// Both sides of each port, by port index.
+    pub captures: &'a [Capture],
+    pub senders: &'a [Sender],
 }
 
 /// Write the snapshot to `out`, piece by piece: the status file is streamed, so memory does not
 /// grow with the client table.
 pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result {
-    let stats = s.relay.stats();
-    let clients: &ClientTable = s.relay.clients();
+    let stats = s.proxy.stats();
+    let clients: &ClientTable = s.proxy.clients();
     write!(
         out,
         "{{\"version\":\"{}\",\"board\":\"{}\",\"pid\":{},\"uptime_s\":{},\"config\":\"{}\",\
@@ -80,8 +81,7 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
         stats.clients_moved,
         stats.udp_checksums_completed,
     )?;
-    for (i, p) in s.ports.iter().enumerate() {
-        let c = &p.counters;
+    for (i, (p, tx)) in s.captures.iter().zip(s.senders).enumerate() {
         write!(
             out,
             "{}\n {{\"name\":\"{}\",\"role\":\"{}\",\"up\":{},\"rx\":{},\"tx\":{},\"tx_errors\":{},\
@@ -91,10 +91,10 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
             if i == 0 { "upstream" } else { "downstream" },
             p.is_up(),
             stats.rx[i],
-            c.tx,
-            c.tx_errors,
-            c.kernel_drops,
-            c.opens,
+            tx.tx_count,
+            tx.tx_errors,
+            p.kernel_drops,
+            p.opens,
         )?;
         // Only the reasons this port saw: where a flood or a rogue comes from, and why.
         let mut sep = "";
@@ -125,16 +125,19 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
         out,
         "}},\n\"correction_mode\":\"{}\",\n\"correction\":{{\"pending\":{},\"capacity\":{}",
         correction_name(s.config.correction),
-        s.corrector.pending(),
-        s.corrector.capacity(),
+        s.proxy.pending().0,
+        s.proxy.pending().1,
     )?;
-    for (name, value) in s.corrector.stats().named() {
+    for (name, value) in s.proxy.correction_stats().named() {
         write!(out, ",\"{name}\":{value}")?;
     }
     out.write_char('}')?;
     out.write_str(",\n\"client_table\":[")?;
     for (i, (id, c)) in clients.iter().enumerate() {
-        let port = s.ports.get(c.port.index()).map_or("?", |p| p.name.as_str());
+        let port = s
+            .captures
+            .get(c.port.index())
+            .map_or("?", |p| p.name.as_str());
         write!(
             out,
             "{}\n {{\"identity\":\"{id}\",\"port\":\"{}\",\"mac\":\"{}\",\"idle_s\":{},\"delay_req\":{}}}",
@@ -381,7 +384,7 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ptpproxy::relay::PortId;
+    use ptpproxy::port::PortId;
 
     /// An L2 Delay_Req from `mac` (clockIdentity derived from it, like ptp4l does).
     fn delay_req(mac: [u8; 6]) -> Vec<u8> {
@@ -409,39 +412,43 @@ mod tests {
             br#"{"upstream":"eth0","downstream":["lan1","lan2"],"delay_resp":"unicast"}"#,
         )
         .unwrap();
-        let mut relay = Relay::new(&config, Instant(0), 3);
+        let mut proxy = Proxy::with_pending_capacity(&config, Instant(0), 3, 16);
         let mut scratch = vec![0u8; board::SNAPLEN];
         let t = ptpproxy::time::Timestamp(0);
-        let _ = relay.handle_frame(
+        let _ = proxy.handle_frame(
             Instant(1),
             PortId(1),
             &delay_req([2, 0, 0, 0, 1, 1]),
             t,
             &mut scratch,
         );
-        let _ = relay.handle_frame(
+        let _ = proxy.handle_frame(
             Instant(2),
             PortId(2),
             &delay_req([2, 0, 0, 0, 2, 1]),
             t,
             &mut scratch,
         );
-        let _ = relay.handle_frame(
+        let _ = proxy.handle_frame(
             Instant(3),
             PortId(0),
             &delay_req([2, 0, 0, 0, 9, 9]),
             t,
             &mut scratch,
         );
-        let ports: Vec<Port> = config.port_names().map(|n| Port::new(n, false)).collect();
+        let captures: Vec<Capture> = config
+            .port_names()
+            .map(|n| Capture::new(n, false))
+            .collect();
+        let senders: Vec<Sender> = captures.iter().map(|_| Sender::new()).collect();
         let snap = Snapshot {
             config: &config,
             config_path: "/etc/ptp\"proxy/config.json",
             uptime_s: 7,
             now: Instant(5_000_000_000),
-            relay: &relay,
-            corrector: &Corrector::with_capacity(16, 1),
-            ports: &ports,
+            proxy: &proxy,
+            captures: &captures,
+            senders: &senders,
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();

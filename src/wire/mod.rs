@@ -102,6 +102,10 @@ pub struct PtpFrame {
     pub ptp_offset: usize,
     /// The PTP message's messageLength (validated against the bytes present).
     pub ptp_len: usize,
+    /// The common-header fields every frame is judged by (§13.3), read once here; the few
+    /// that only some messages need are read on demand through [`PtpFrame::message`].
+    pub message_type: MessageType,
+    pub domain_number: u8,
 }
 
 impl PtpFrame {
@@ -159,10 +163,29 @@ impl PtpFrame {
             udp_offset,
             ptp_offset,
             ptp_len: usize::from(header.message_length()),
+            message_type: header.message_type(),
+            domain_number: header.domain_number(),
         })
     }
 
-    /// The PTP message of the frame this was parsed from.
+    /// The PTP message of `frame`, the buffer this was parsed from (or a copy of it), without
+    /// checking it again: every accessor of the view reads inside the range [`PtpFrame::parse`]
+    /// checked. (Given a shorter buffer, an empty view, whose accessors then panic: a caller bug.)
+    #[inline]
+    pub fn message<'a>(&self, frame: &'a [u8]) -> ptp::Header<&'a [u8]> {
+        let bytes = frame
+            .get(self.ptp_offset..self.ptp_offset + self.ptp_len)
+            .unwrap_or_default();
+        ptp::Header::new_unchecked(bytes)
+    }
+
+    /// The UDP checksum field of `frame` (the buffer this was parsed from); `None` for L2.
+    pub fn udp_checksum(&self, frame: &[u8]) -> Option<u16> {
+        let at = self.udp_offset? + 6;
+        Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+    }
+
+    /// The PTP message of the frame this was parsed from, checked again.
     ///
     /// `frame` must be the buffer given to [`PtpFrame::parse`] (or a copy of it); a shorter
     /// buffer yields a header view that reports `Truncated` through [`ptp::Header::new_checked`].

@@ -301,14 +301,15 @@ fn malformed(which: usize, m: &Msg, domain: u8, buf: &mut [u8; FRAME_MAX]) -> us
 mod tests {
     use super::*;
     use ptpproxy::config::Config;
-    use ptpproxy::relay::{Action, PortId, Relay};
+    use ptpproxy::port::PortId;
+    use ptpproxy::proxy::{Action, Proxy};
     use ptpproxy::time::Instant;
 
     /// Each malformed frame is judged by ptpproxy's core as MALFORMED says.
     #[test]
     fn malformed_frames_are_dropped_for_the_reason_named() {
         let config = Config::parse(br#"{"upstream":"eth0","downstream":["lan1","lan2"]}"#).unwrap();
-        let mut relay = Relay::new(&config, Instant(1_000_000_000), 1);
+        let mut relay = Proxy::new(&config, Instant(1_000_000_000), 1);
         let f = Flood {
             iface: Iface::parse("x").unwrap(),
             rate: 1.0,

@@ -1,0 +1,416 @@
+//! The sending side of a port: an AF_PACKET socket of its own (protocol 0: it receives
+//! nothing) bound to the port's interface, and the queue of frames waiting to leave through it,
+//! sent in sendmmsg(2) batches.
+//!
+//! Being separate from the capture socket lets it ask for the kernel's transmit timestamp of an
+//! event frame (SO_TIMESTAMPING, per message) for the residence correction: those come back on
+//! the socket's error queue, which on the capture socket libpcap would take for a socket error
+//! (POLLERR with SO_ERROR 0) and fail the handle. Each timestamp goes back to the core with the
+//! [`PendingKey`] the frame's send carried, matched against the frame the error queue returns.
+
+use super::error::Error;
+use super::sys::{realtime, setsockopt};
+use ptpproxy::board;
+use ptpproxy::correction::{PendingKey, Timing};
+use ptpproxy::port::PortId;
+use ptpproxy::proxy::Proxy;
+use ptpproxy::time::Timestamp;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Event frames sent whose transmit timestamp may still come back (the oldest is forgotten
+/// first): the error queue is read right after each batch, so one batch's worth is the need.
+const IN_FLIGHT: usize = 2 * board::RX_BATCH;
+
+pub struct Sender {
+    /// Open while the port's capture is.
+    socket: Option<OwnedFd>,
+    tx: TxQueue,
+    /// Keys of the remembered events sent, oldest first, with where their PTP message starts.
+    in_flight: heapless::Deque<(PendingKey, u16), IN_FLIGHT>,
+    /// Frames sent, and frames that could not be.
+    pub tx_count: u64,
+    pub tx_errors: u64,
+    /// The most recent send error, for the (rate-limited) log.
+    pub last_error: Option<std::io::Error>,
+}
+
+/// Frames waiting to leave through this port, sent together with one sendmmsg(2) when the loop
+/// has drained what was ready (or the queue is full): one system call per port and batch
+/// instead of one per frame. The buffers are allocated once, at start.
+struct TxQueue {
+    /// `board::RX_BATCH` slots of `board::SNAPLEN` bytes.
+    buf: Box<[u8]>,
+    lens: Vec<usize>,
+    /// What each queued frame needs as it leaves (residence correction).
+    timings: Vec<Timing>,
+    iov: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    /// The control message asking for a frame's software transmit timestamp.
+    ts_request: TsRequest,
+    /// Control buffers for reading the error queue, [`ERRQUEUE_BATCH`] at a time.
+    ctrl: Box<[[u64; CTRL_WORDS]]>,
+}
+
+/// One SOL_SOCKET/SO_TIMESTAMPING control message with its flags: how one sendmsg asks for the
+/// transmit timestamp of its frame alone. (Data follows the header unpadded on every Linux ABI:
+/// the header's size is a multiple of the alignment, CMSG_ALIGN.)
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TsRequest {
+    hdr: libc::cmsghdr,
+    flags: u32,
+}
+
+/// Room for the control messages of one error-queue entry (SCM_TIMESTAMPING and the
+/// sock_extended_err that comes with it), in u64 for alignment.
+const CTRL_WORDS: usize = 32;
+
+/// Error-queue entries read per recvmmsg(2) (as many calls as it takes): the control buffers
+/// are touched memory of every port, needed only with the residence correction.
+const ERRQUEUE_BATCH: usize = if board::RX_BATCH < 16 {
+    board::RX_BATCH
+} else {
+    16
+};
+
+impl TxQueue {
+    fn new() -> TxQueue {
+        TxQueue {
+            buf: vec![0; board::RX_BATCH * board::SNAPLEN].into_boxed_slice(),
+            lens: Vec::with_capacity(board::RX_BATCH),
+            timings: Vec::with_capacity(board::RX_BATCH),
+            iov: Vec::with_capacity(board::RX_BATCH),
+            msgs: Vec::with_capacity(board::RX_BATCH),
+            ts_request: ts_request(),
+            ctrl: vec![[0u64; CTRL_WORDS]; ERRQUEUE_BATCH].into_boxed_slice(),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.lens.len() == board::RX_BATCH
+    }
+}
+
+impl Sender {
+    pub fn new() -> Sender {
+        Sender {
+            socket: None,
+            tx: TxQueue::new(),
+            in_flight: heapless::Deque::new(),
+            tx_count: 0,
+            tx_errors: 0,
+            last_error: None,
+        }
+    }
+
+    /// Open the sending socket on interface `ifindex` (`name` for the error).
+    pub fn open(&mut self, name: &str, ifindex: u32) -> Result<(), Error> {
+        self.socket =
+            Some(open_tx_socket(ifindex).map_err(|e| Error::port(name, "sending socket", e))?);
+        Ok(())
+    }
+
+    pub fn close(&mut self) {
+        self.socket = None;
+        self.in_flight.clear();
+    }
+
+    /// No room for another frame: [`Sender::flush`] first.
+    pub fn is_full(&self) -> bool {
+        self.tx.is_full()
+    }
+
+    /// Queue one frame for [`Sender::flush`], to leave with `timing` applied. Frames are copied
+    /// (they live in the capture ring, whose slot goes back to the kernel when the dispatch
+    /// callback returns). The caller flushes a full queue first.
+    pub fn queue(&mut self, frame: &[u8], timing: Timing) {
+        if frame.len() > board::SNAPLEN || self.tx.is_full() {
+            // Cannot happen with frames captured at SNAPLEN; never truncate one.
+            self.tx_errors += 1;
+            return;
+        }
+        let at = self.tx.lens.len() * board::SNAPLEN;
+        self.tx.buf[at..at + frame.len()].copy_from_slice(frame);
+        self.tx.lens.push(frame.len());
+        self.tx.timings.push(timing);
+    }
+
+    /// Send what is queued; errors are counted, never fatal.
+    ///
+    /// Frames go in as few sendmmsg(2) calls as the correction allows: each event frame whose
+    /// residence is measured starts a new call, right after the clock is read for it (and for
+    /// the frames of that call). A one-step Sync carries that time; a remembered residence
+    /// (two-step Sync, Delay_Req) is then made exact with the kernel's transmit timestamp, read
+    /// back from the error queue after the sends.
+    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy) {
+        let n = self.tx.lens.len();
+        if n == 0 {
+            return;
+        }
+        let Some(fd) = self.socket.as_ref().map(|s| s.as_raw_fd()) else {
+            // Closed (interface gone or down): already logged when it closed.
+            self.tx_errors += n as u64;
+            self.tx.lens.clear();
+            self.tx.timings.clear();
+            return;
+        };
+        let mut start = 0;
+        while start < n {
+            let end = (start + 1..n)
+                .find(|&k| self.tx.timings[k].is_event())
+                .unwrap_or(n);
+            let q = &mut self.tx;
+            if q.timings[start..end].iter().any(|t| *t != Timing::None) {
+                let egress = realtime();
+                for k in start..end {
+                    let slot = &mut q.buf[k * board::SNAPLEN..k * board::SNAPLEN + q.lens[k]];
+                    proxy.handle_egress(&q.timings[k], id, egress, slot);
+                }
+            }
+            self.send(fd, start..end);
+            start = end;
+        }
+        let mut stamped = false;
+        for t in &self.tx.timings {
+            if let Timing::Remember {
+                key, ptp_offset, ..
+            } = *t
+            {
+                // Its transmit timestamp comes back on the error queue: remember what it was.
+                if self.in_flight.is_full() {
+                    self.in_flight.pop_front();
+                }
+                let _ = self.in_flight.push_back((key, ptp_offset));
+                stamped = true;
+            }
+        }
+        self.tx.lens.clear();
+        self.tx.timings.clear();
+        if stamped {
+            self.read_tx_timestamps(fd, id, proxy);
+        }
+    }
+
+    /// Hand the kernel's transmit timestamps waiting on the error queue of the sending socket
+    /// `fd` to the core, each with the key its send carried (the sent frames' slots are free
+    /// again: they hold what is read).
+    fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, proxy: &mut Proxy) {
+        let (q, in_flight) = (&mut self.tx, &mut self.in_flight);
+        loop {
+            q.iov.clear();
+            q.msgs.clear();
+            let base = q.buf.as_mut_ptr();
+            for k in 0..ERRQUEUE_BATCH {
+                q.iov.push(libc::iovec {
+                    // SAFETY: slot k lies within `buf` (k < ERRQUEUE_BATCH <= RX_BATCH).
+                    iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
+                    iov_len: board::SNAPLEN,
+                });
+            }
+            for k in 0..ERRQUEUE_BATCH {
+                // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+                let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
+                m.msg_hdr.msg_iov = &mut q.iov[k];
+                m.msg_hdr.msg_iovlen = 1;
+                m.msg_hdr.msg_control = q.ctrl[k].as_mut_ptr().cast();
+                m.msg_hdr.msg_controllen = (CTRL_WORDS * 8) as _;
+                q.msgs.push(m);
+            }
+            // SAFETY: `msgs` holds ERRQUEUE_BATCH initialised mmsghdrs whose buffers (`buf` slots and
+            // `ctrl` entries, of the lengths given) outlive the call; `fd` is the open socket.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    q.msgs.as_mut_ptr(),
+                    ERRQUEUE_BATCH as libc::c_uint,
+                    // c_int on glibc, c_uint on musl.
+                    (libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) as _,
+                    core::ptr::null_mut(),
+                )
+            };
+            if n <= 0 {
+                return;
+            }
+            for k in 0..n as usize {
+                let m = &q.msgs[k];
+                let len = (m.msg_len as usize).min(board::SNAPLEN);
+                // SAFETY: the kernel filled msg_control up to msg_controllen with complete
+                // control messages, inside `ctrl[k]`.
+                let Some(tx) = (unsafe { software_tx_timestamp(&m.msg_hdr) }) else {
+                    continue;
+                };
+                let frame = &q.buf[k * board::SNAPLEN..k * board::SNAPLEN + len];
+                if let Some(key) = take_in_flight(in_flight, frame) {
+                    proxy.handle_tx_timestamp(id, &key, tx);
+                }
+            }
+            if (n as usize) < ERRQUEUE_BATCH {
+                return;
+            }
+        }
+    }
+
+    /// sendmmsg(2) the queued frames `range` on `fd`; count what went and what failed.
+    fn send(&mut self, fd: std::os::fd::RawFd, range: std::ops::Range<usize>) {
+        let q = &mut self.tx;
+        q.iov.clear();
+        q.msgs.clear();
+        let base = q.buf.as_mut_ptr();
+        for k in range.clone() {
+            q.iov.push(libc::iovec {
+                // SAFETY: slot k lies within `buf` (k < RX_BATCH, len <= SNAPLEN).
+                iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
+                iov_len: q.lens[k],
+            });
+        }
+        let n = range.len();
+        let request: *mut TsRequest = &mut q.ts_request;
+        for (k, slot) in range.clone().enumerate() {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid value (no name, no control).
+            let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
+            m.msg_hdr.msg_iov = &mut q.iov[k];
+            m.msg_hdr.msg_iovlen = 1;
+            if matches!(q.timings[slot], Timing::Remember { .. }) {
+                // Its residence is remembered: ask for the time it really leaves.
+                m.msg_hdr.msg_control = request.cast();
+                m.msg_hdr.msg_controllen = core::mem::size_of::<TsRequest>() as _;
+            }
+            q.msgs.push(m);
+        }
+        let mut sent = 0;
+        while sent < n {
+            // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`
+            // and whose control data (if any) is `ts_request`, which outlive the call and are
+            // not touched during it; the fd is this port's open sending socket, bound to its
+            // interface.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    q.msgs.as_mut_ptr().add(sent),
+                    (n - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if rc > 0 {
+                sent += rc as usize;
+                self.tx_count += rc as u64;
+            } else {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The frame at `sent` failed: count it, go on with the rest.
+                self.tx_errors += 1;
+                self.last_error = Some(e);
+                sent += 1;
+            }
+        }
+    }
+}
+
+/// The key of the oldest in-flight event that `frame` (read back from the error queue) is;
+/// entries before it lost their timestamp and are forgotten with it.
+fn take_in_flight(
+    in_flight: &mut heapless::Deque<(PendingKey, u16), IN_FLIGHT>,
+    frame: &[u8],
+) -> Option<PendingKey> {
+    let at = in_flight.iter().position(|(key, offset)| {
+        frame
+            .get(usize::from(*offset)..)
+            .is_some_and(|m| key.is_event_of(m))
+    })?;
+    for _ in 0..at {
+        in_flight.pop_front();
+    }
+    in_flight.pop_front().map(|(key, _)| key)
+}
+
+/// The sending socket of a port: AF_PACKET, SOCK_RAW, protocol 0 (it receives no frames),
+/// non-blocking, bound to interface `index`; it reports software transmit timestamps, which each
+/// send asks for per frame ([`TsRequest`]).
+fn open_tx_socket(index: u32) -> std::io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned right below.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid before the fields are set.
+    let mut addr: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as libc::c_ushort;
+    addr.sll_ifindex = index as libc::c_int;
+    // SAFETY: `addr` is an initialised sockaddr_ll and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let report = libc::SOF_TIMESTAMPING_SOFTWARE;
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, &report)?;
+    Ok(fd)
+}
+
+/// The control message that asks for one frame's software transmit timestamp.
+fn ts_request() -> TsRequest {
+    // SAFETY: cmsghdr is plain data; all-zero is a valid value before the fields are set.
+    let mut hdr: libc::cmsghdr = unsafe { core::mem::zeroed() };
+    hdr.cmsg_level = libc::SOL_SOCKET;
+    hdr.cmsg_type = libc::SO_TIMESTAMPING;
+    // SAFETY: CMSG_LEN only computes a length.
+    hdr.cmsg_len = unsafe { libc::CMSG_LEN(core::mem::size_of::<u32>() as u32) } as _;
+    TsRequest {
+        hdr,
+        flags: libc::SOF_TIMESTAMPING_TX_SOFTWARE,
+    }
+}
+
+/// SO_TIMESTAMPING_NEW: the 64-bit-time variant 32-bit kernels may deliver.
+const SO_TIMESTAMPING_NEW: libc::c_int = 65;
+
+/// The software timestamp (the first of scm_timestamping's three) among the control messages
+/// of `msg`, read from an error queue. Its timespecs are 64-bit pairs (64-bit kernels,
+/// SO_TIMESTAMPING_NEW) or 32-bit pairs (SO_TIMESTAMPING on 32-bit kernels): told by length.
+///
+/// # Safety
+/// `msg.msg_control` points to `msg.msg_controllen` bytes of complete control messages, as
+/// recvmsg(2) leaves them.
+unsafe fn software_tx_timestamp(msg: &libc::msghdr) -> Option<Timestamp> {
+    // SAFETY (for the CMSG_* calls and reads below): the caller's guarantee; every read stays
+    // inside one control message's data, of the length its header gives.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !c.is_null() {
+        let hdr = unsafe { &*c };
+        if hdr.cmsg_level == libc::SOL_SOCKET
+            && (hdr.cmsg_type == libc::SO_TIMESTAMPING || hdr.cmsg_type == SO_TIMESTAMPING_NEW)
+        {
+            let data = unsafe { libc::CMSG_DATA(c) };
+            let len = hdr.cmsg_len as usize - unsafe { libc::CMSG_LEN(0) } as usize;
+            let t = if len >= 48 {
+                let s = unsafe { core::ptr::read_unaligned(data.cast::<i64>()) };
+                let ns = unsafe { core::ptr::read_unaligned(data.add(8).cast::<i64>()) };
+                Timestamp::from_parts(s, ns)
+            } else if len >= 24 {
+                let s = unsafe { core::ptr::read_unaligned(data.cast::<i32>()) };
+                let ns = unsafe { core::ptr::read_unaligned(data.add(4).cast::<i32>()) };
+                Timestamp::from_parts(i64::from(s), i64::from(ns))
+            } else {
+                return None;
+            };
+            return (t.0 != 0).then_some(t);
+        }
+        c = unsafe { libc::CMSG_NXTHDR(msg, c) };
+    }
+    None
+}

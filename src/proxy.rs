@@ -1,0 +1,157 @@
+//! The core the shell drives: one object that owns the forwarding rules ([`Relay`]) and the
+//! residence correction ([`Corrector`]), with statime's sans-IO shape — inputs are `handle_*`
+//! calls, "what next" is [`Proxy::poll_timeout`], and every output is a value the caller
+//! carries out.
+//!
+//! The life of a frame (ARCHITECTURE.md has the picture):
+//! 1. [`Proxy::handle_frame`]: the shell hands over a captured frame, its ingress port, the
+//!    core's time and the capture timestamp; the answer is an [`Action`]: drop (counted), or
+//!    forward these bytes to these ports with this [`Timing`].
+//! 2. [`Proxy::handle_egress`]: right before a copy leaves a port, the shell reads the clock of
+//!    the capture timestamps and lets the core write the residence into that copy (or remember
+//!    it for the Follow_Up / Delay_Resp to come).
+//! 3. [`Proxy::handle_tx_timestamp`]: when the kernel reports when a remembered event really
+//!    left, the shell hands back the [`PendingKey`] that event's send carried.
+//!
+//! Nothing here reads a clock, touches a socket or allocates per frame.
+
+use crate::clients::ClientTable;
+use crate::config::Config;
+use crate::correction::{CorrectionStats, Corrector, PendingKey, Timing};
+use crate::port::{PortId, PortMap, PortSet};
+use crate::relay::Relay;
+use crate::stats::{DropReason, Stats};
+use crate::time::{Instant, Timestamp};
+
+/// What to do with a frame.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Not relayed; the reason was counted.
+    Drop(DropReason),
+    /// Send `frame` (the input, or a rewritten copy in the caller's scratch buffer) out of each
+    /// port in `to`, each copy through [`Proxy::handle_egress`] with `timing` as it leaves.
+    Forward {
+        to: PortSet,
+        frame: &'a [u8],
+        timing: Timing,
+    },
+}
+
+pub struct Proxy {
+    relay: Relay,
+    corrector: Corrector,
+}
+
+impl Proxy {
+    /// `seed` keys the hashes of the client and pending tables: draw it at random at start.
+    pub fn new(config: &Config, now: Instant, seed: u64) -> Proxy {
+        Proxy {
+            relay: Relay::new(config, now, seed),
+            corrector: Corrector::for_mode(config.correction, mix(seed)),
+        }
+    }
+
+    /// The same with a pending-correction table of `capacity` entries whatever the mode (tests
+    /// and fuzzing use small tables to reach eviction quickly).
+    pub fn with_pending_capacity(
+        config: &Config,
+        now: Instant,
+        seed: u64,
+        capacity: usize,
+    ) -> Proxy {
+        Proxy {
+            relay: Relay::new(config, now, seed),
+            corrector: Corrector::for_mode_with_capacity(config.correction, capacity, mix(seed)),
+        }
+    }
+
+    /// Decide what happens to one frame that arrived on `from` at `now` (the core's monotonic
+    /// time), captured at `captured` (its kernel timestamp, for the residence correction).
+    ///
+    /// `scratch` is where a rewritten copy is built; it should hold `board::SNAPLEN` bytes.
+    pub fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        frame: &'a [u8],
+        captured: Timestamp,
+        scratch: &'a mut [u8],
+    ) -> Action<'a> {
+        let parsed = match self.relay.receive(from, frame) {
+            Ok(p) => p,
+            Err(reason) => return Action::Drop(reason),
+        };
+        match self.relay.handle_frame(now, from, &parsed, frame, scratch) {
+            Ok((to, frame)) => Action::Forward {
+                to,
+                frame,
+                timing: self.corrector.timing_of(&parsed, frame, captured),
+            },
+            Err(reason) => Action::Drop(reason),
+        }
+    }
+
+    /// The copy `frame` of a forwarded frame leaves `port` now; `egress` is the time read just
+    /// before the send, on the clock of the capture timestamps. Writes the residence into
+    /// `frame` or remembers it, as `timing` says.
+    pub fn handle_egress(
+        &mut self,
+        timing: &Timing,
+        port: PortId,
+        egress: Timestamp,
+        frame: &mut [u8],
+    ) {
+        self.corrector.handle_egress(timing, port, egress, frame);
+    }
+
+    /// The kernel's transmit timestamp `tx` of the event frame whose send carried `key`
+    /// ([`Timing::Remember`]) and left `port`.
+    pub fn handle_tx_timestamp(&mut self, port: PortId, key: &PendingKey, tx: Timestamp) {
+        self.corrector.handle_tx_timestamp(port, key, tx);
+    }
+
+    /// When [`Proxy::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Instant {
+        self.relay.poll_timeout()
+    }
+
+    /// Periodic work (aging the client table).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.relay.handle_timeout(now);
+    }
+
+    /// Apply a reloaded configuration. Returns how the ports were renumbered, for the shell to
+    /// move its own per-port state with the same map.
+    pub fn reconfigure(&mut self, old: &Config, new: &Config) -> PortMap {
+        let map = PortMap::between(old, new);
+        self.relay.reconfigure(&map, new);
+        self.corrector.reconfigure(new.correction, &map);
+        map
+    }
+
+    pub fn stats(&self) -> &Stats {
+        self.relay.stats()
+    }
+
+    pub fn clients(&self) -> &ClientTable {
+        self.relay.clients()
+    }
+
+    pub fn correction_stats(&self) -> &CorrectionStats {
+        self.corrector.stats()
+    }
+
+    /// Pending-correction entries in use, and the table's capacity (0 without the correction).
+    pub fn pending(&self) -> (usize, usize) {
+        (self.corrector.pending(), self.corrector.capacity())
+    }
+}
+
+/// A second hash key from the first (splitmix64's finalizer), so the two tables' hashes differ.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
