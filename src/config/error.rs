@@ -162,6 +162,8 @@ impl ConfigError {
     pub fn fix(&self) -> &'static str {
         match *self {
             ConfigError::File(e) => e.fix(),
+            // Spelled out, not joined from KEYS, to stay a `&'static str`; a test holds the two
+            // together.
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, delay_resp, correction, \
                  allow_downstream_masters, client_timeout_s, max_delay_req_rate, status_file, \

@@ -61,7 +61,8 @@ impl<'a> Raw<'a> {
                 REALTIME_PRIORITY_RANGE,
             )?,
             // No default: an absent key leaves the system's idle policy alone.
-            cpu_latency_us: (self.cpu_latency_us)
+            cpu_latency_us: self
+                .cpu_latency_us
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
         })
