@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         Err(r) => {
             let line = r.to_string();
             assert!(!line.contains('\n'), "a rejection is one line: {line:?}");
-            assert!(!r.error.field.is_empty() && !r.error.fix.is_empty());
+            assert!(!r.error.field().is_empty() && !r.error.fix().is_empty());
         }
         Ok(c) => {
             let name_ok = |n: &str| !n.is_empty() && n.len() <= IFNAME_MAX;

@@ -1,0 +1,175 @@
+//! The typed configuration: [`Config`], its field types, the keys a file may hold, the defaults
+//! and the accepted ranges.
+//!
+//! Plain data and constants only. This module never reads JSON and never judges a value; the
+//! reader and the rules build a `Config` from it, and the error texts quote its ranges, so that
+//! a limit changed here changes the check and the message together.
+
+use crate::board;
+use core::ops::RangeInclusive;
+
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+/// Most PTP domains one relay serves.
+pub const MAX_DOMAINS: usize = 8;
+/// Longest status-file path.
+pub const PATH_MAX: usize = 255;
+/// Longest user name (useradd's limit).
+pub const USER_MAX: usize = 32;
+/// Most downstream ports the board supports (one port is the upstream).
+pub(super) const MAX_DOWNSTREAM: usize = board::MAX_PORTS - 1;
+
+pub type IfName = heapless::String<IFNAME_MAX>;
+
+/// Where a Delay_Resp goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DelayRespMode {
+    /// Only to the downstream port of the client that asked (default).
+    Steer,
+    /// As `Steer`, and the destination MAC becomes the client's own MAC.
+    Unicast,
+    /// To every downstream port (for comparison and diagnosis).
+    Flood,
+}
+
+/// Residence-time correction of relayed event messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// Frames keep their correctionField.
+    None,
+    /// ptpproxy adds its residence time (a software end-to-end transparent clock).
+    Residence,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub upstream: IfName,
+    pub downstream: heapless::Vec<IfName, { board::MAX_PORTS - 1 }>,
+    pub domains: heapless::Vec<u8, MAX_DOMAINS>,
+    pub delay_resp: DelayRespMode,
+    pub correction: Correction,
+    pub allow_downstream_masters: bool,
+    pub client_timeout_s: u32,
+    pub max_delay_req_rate: u32,
+    pub status_file: heapless::String<PATH_MAX>,
+    pub status_interval_s: u32,
+    /// Capture in promiscuous mode instead of joining the PTP multicast groups.
+    pub promiscuous: bool,
+    /// Unprivileged user to run as once the ports are open (CAP_NET_RAW is kept).
+    pub user: Option<heapless::String<USER_MAX>>,
+    /// SCHED_FIFO priority (1..=99) with memory locked, or 0 for the normal scheduler.
+    pub realtime_priority: u32,
+    /// A CPU wake-up latency limit in microseconds to hold while running (the kernel's PM QoS
+    /// request, /dev/cpu_dma_latency): idle CPUs then stay in states they leave that fast.
+    /// `None`: the system's idle policy is left alone.
+    pub cpu_latency_us: Option<u32>,
+}
+
+/// Every key a configuration file may contain, in the order of the documentation.
+pub const KEYS: [&str; 14] = [
+    "upstream",
+    "downstream",
+    "domains",
+    "delay_resp",
+    "correction",
+    "allow_downstream_masters",
+    "client_timeout_s",
+    "max_delay_req_rate",
+    "status_file",
+    "status_interval_s",
+    "promiscuous",
+    "user",
+    "realtime_priority",
+    "cpu_latency_us",
+];
+
+/// The keys, as an enum; the discriminant indexes [`KEYS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Upstream,
+    Downstream,
+    Domains,
+    DelayResp,
+    Correction,
+    AllowDownstreamMasters,
+    ClientTimeoutS,
+    MaxDelayReqRate,
+    StatusFile,
+    StatusIntervalS,
+    Promiscuous,
+    User,
+    RealtimePriority,
+    CpuLatencyUs,
+}
+
+impl Key {
+    const ALL: [Key; KEYS.len()] = [
+        Key::Upstream,
+        Key::Downstream,
+        Key::Domains,
+        Key::DelayResp,
+        Key::Correction,
+        Key::AllowDownstreamMasters,
+        Key::ClientTimeoutS,
+        Key::MaxDelayReqRate,
+        Key::StatusFile,
+        Key::StatusIntervalS,
+        Key::Promiscuous,
+        Key::User,
+        Key::RealtimePriority,
+        Key::CpuLatencyUs,
+    ];
+
+    /// The key as written in the file.
+    pub fn name(self) -> &'static str {
+        KEYS[self as usize]
+    }
+
+    /// The key written as `name` (exactly: keys are case-sensitive).
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+// Defaults for the optional keys (`upstream` and `downstream` have none).
+pub const DEFAULT_DOMAINS: [u8; 1] = [0];
+pub const DEFAULT_DELAY_RESP: DelayRespMode = DelayRespMode::Steer;
+pub const DEFAULT_CORRECTION: Correction = Correction::None;
+pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
+pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
+pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
+pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
+pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
+pub const DEFAULT_PROMISCUOUS: bool = false;
+pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
+
+// Accepted ranges. The error texts print these constants, so check and message cannot drift.
+/// SCHED_FIFO priorities (0: the normal scheduler).
+pub const REALTIME_PRIORITY_RANGE: RangeInclusive<u32> = 0..=99;
+/// CPU wake-up latency limits, microseconds (0: idle CPUs poll instead of sleeping).
+pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
+/// Seconds of silence after which a client is forgotten.
+pub const CLIENT_TIMEOUT_S_RANGE: RangeInclusive<u32> = 2..=3600;
+/// Delay_Req per second per client; PTP profiles send at most 128.
+pub const MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 1..=1024;
+/// Seconds between status-file writes.
+pub const STATUS_INTERVAL_S_RANGE: RangeInclusive<u32> = 1..=3600;
+/// Largest domainNumber. All of 0..=255 is accepted: IEEE 1588 (Table 2) reserves 128..=255,
+/// but profiles use them (IEEE C37.238-2017, the power profile, defaults to 254; linuxptp
+/// accepts 0..=255), and a relay only compares the number, it gives it no meaning.
+pub const DOMAIN_MAX: u32 = 255;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_names_agree() {
+        for (i, name) in KEYS.iter().enumerate() {
+            let key = Key::from_name(name).unwrap();
+            assert_eq!(key as usize, i);
+            assert_eq!(key.name(), *name);
+        }
+        assert_eq!(Key::from_name("Upstream"), None);
+    }
+}
