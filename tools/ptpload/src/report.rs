@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::flood::{Flood, FloodMsg, MALFORMED};
 use crate::hist::Hist;
-use crate::run::{FloodReport, Flow, Report};
+use crate::results::{FloodReport, Flow, Report};
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
