@@ -18,6 +18,8 @@
 mod args;
 mod flood;
 mod frames;
+#[cfg(test)]
+mod golden;
 mod hist;
 mod net;
 mod report;
