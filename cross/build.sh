@@ -300,8 +300,9 @@ build_board() {
         cp "$cargo_dir/$target/release/pcapprobe" "$out.tmp"
     else
         log "cargo build ($board, libpcap $LIBPCAP_VER static from $LIBPCAP_LIBDIR)"
-        # Only the daemon: other binaries of the package (tools, load generators) are not firmware.
-        cargo_build "$board" "$target" "$cargo_dir" --bin ptpproxy
+        # The root package (cargo runs in $ROOT): its one binary is the daemon. The workspace's
+        # development tools (tools/) are packages of their own and not built here.
+        cargo_build "$board" "$target" "$cargo_dir"
         out=$ROOT/target/$board/ptpproxy
         cp "$cargo_dir/$target/release/ptpproxy" "$out.tmp"
     fi

@@ -26,8 +26,8 @@ tests/install-deps.sh
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 step "cargo fmt" cargo fmt --all -- --check
-step "cargo clippy" cargo clippy --all-targets -- -D warnings
-step "cargo test" cargo test --all-targets
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test" cargo test --workspace --all-targets
 step "release build" cargo build --release
 check_configs() {
     local f rc=0

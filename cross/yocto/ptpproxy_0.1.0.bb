@@ -53,9 +53,12 @@ do_compile:prepend() {
 	fi
 }
 
-# Only the daemon (the package's other binaries are development tools).
+# The root package (cargo.bbclass passes the root Cargo.toml as --manifest-path): its one binary
+# is the daemon. The workspace's development tools (tools/) are packages of their own, not built,
+# so cargo_do_install, which installs every executable it finds in the target directory, finds
+# only ptpproxy.
 do_compile() {
-	oe_cargo_build --bin ptpproxy
+	oe_cargo_build
 }
 
 do_install:append() {

@@ -15,8 +15,8 @@
 use ptpproxy::wire::ip::{checksum_fold, sum_words};
 use ptpproxy::wire::MessageType;
 
+use crate::args::Iface;
 use crate::frames::{Builder, Msg, Transport, Who, FRAME_MAX};
-use crate::run::Iface;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FloodMsg {

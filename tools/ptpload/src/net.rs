@@ -7,6 +7,9 @@
 //! interface, stamped just before the driver's transmit; frames arriving from the forwarder are
 //! stamped on reception. A frame's one-way latency is the difference of the two stamps; neither
 //! depends on when ptpload gets around to reading its rings, nor on a frame's place in a batch.
+//!
+//! All of ptpload's `unsafe` is here, each block with its reason. It moves bytes and stamps only:
+//! it must never build or interpret a frame (frames.rs, flood.rs and the meter do).
 
 use std::ffi::CString;
 use std::io;

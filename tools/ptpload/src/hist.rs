@@ -1,5 +1,6 @@
 //! A log-linear latency histogram: exact below 128 ns, then 64 buckets per power of two
-//! (resolution better than 1.6 %), fixed size, no allocation per sample.
+//! (resolution better than 1.6 %), fixed size, no allocation per sample. It only counts values
+//! it is given: it must never decide what a sample is (the meter does).
 
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS;
