@@ -1,10 +1,10 @@
-//! Cost per frame of the core (`Relay::handle_frame`) for the frame mix of tests/bench.sh's
+//! Cost per frame of the core (`Proxy::handle_frame`) for the frame mix of tests/bench.sh's
 //! scenario (a): 1000 clients on two downstream ports, each sending 16 Delay_Req/s and getting a
 //! Delay_Resp for each, a grandmaster's Sync + Follow_Up 16/s and Announce 1/s, plus 1 % foreign
 //! Delay_Req (upstream side) and Delay_Resp (unknown clients) that are dropped. L2, steer mode.
 //! Time advances as it would at that rate, so rate limits and aging act as in the daemon.
 //! The Sync is two-step. A third variant runs with `"correction": "residence"` and also carries
-//! out each frame's correction per egress port (`Corrector::on_egress` on a copy), as the
+//! out each frame's correction per egress port (`Proxy::handle_egress` on a copy), as the
 //! daemon's sender does.
 //!
 //!   cargo bench --bench relay [-- --runs N --frames N]   several runs, median ns/frame, frames/s
@@ -223,7 +223,7 @@ fn main() {
     for (label, residence, timeouts) in [
         ("handle_frame", false, false),
         ("handle_frame + handle_timeout per 64", false, true),
-        ("same, residence + on_egress per port", true, true),
+        ("same, residence + handle_egress per port", true, true),
     ] {
         let bench = if residence { &mut r } else { &mut b };
         let mut ns = Vec::with_capacity(runs);

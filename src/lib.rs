@@ -1,20 +1,25 @@
-//! ptpproxy core: a selective PTPv2 multicast relay, without I/O.
+//! ptpproxy core: a selective PTPv2 multicast relay, without I/O. ARCHITECTURE.md has the path
+//! of one frame, the rules table and where to change what.
 //!
 //! One upstream port faces the grandmaster, up to `board::MAX_PORTS - 1` downstream ports face the
 //! clients. The binary's shell captures frames with libpcap and hands each one, with the time it
-//! read and the port it came from, to [`relay::Relay::handle_frame`], which answers with an
-//! [`relay::Action`]: forward these bytes to this set of ports, or drop and say why.
+//! read, its capture timestamp and the port it came from, to [`proxy::Proxy::handle_frame`], which
+//! answers with a [`proxy::Action`]: forward these bytes to this set of ports (with what the
+//! residence correction needs as they leave), or drop and say why.
 //!
-//! - [`wire`]: zero-copy views of Ethernet (+802.1Q), IPv4/IPv6/UDP and PTPv2 messages.
-//! - [`relay`]: the forwarding rules of DESIGN.md as one pure decision per frame.
+//! - [`proxy`]: the sans-IO core the shell drives; owns the relay and the correction.
+//! - [`relay`]: the forwarding rules as one pure decision per frame.
+//! - [`correction`]: the residence correction (software end-to-end transparent clock).
 //! - [`clients`]: the fixed-capacity client table (sourcePortIdentity -> port, MAC), aging,
-//!   admission and per-client Delay_Req rate limits.
+//!   admission and per-client Delay_Req rate limits ([`gcra`]).
+//! - [`wire`]: zero-copy views of Ethernet (+802.1Q), IPv4/IPv6/UDP and PTPv2 messages.
+//! - [`port`]: port numbers, sets of ports, and how a reload renumbers them.
 //! - [`config`]: the JSON configuration, parsed into fixed-capacity types and validated.
 //! - [`stats`]: plain counters; every drop has exactly one reason.
 //! - [`board`]: capacities generated from the board profile at build time.
 //!
-//! The core never touches a socket or a clock (time is passed in as [`time::Instant`]) and never
-//! allocates: every table is a `heapless` container sized by the board profile.
+//! The core never touches a socket or a clock (time is passed in as [`time::Instant`] and
+//! [`time::Timestamp`]) and never allocates per frame: every table is sized by the board profile.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,5 @@
 //! The core allocates nothing after construction: a counting global allocator watches
-//! `Relay::handle_frame`, `handle_timeout` and `poll_timeout` over a realistic mix — thousands
+//! `Proxy::handle_frame`, `handle_timeout` and `poll_timeout` over a realistic mix — thousands
 //! of clients on four downstream ports (more than the table holds, so admission refuses some),
 //! L2 and UDPv4 with checksums left partial by the sender (rewritten in the scratch buffer),
 //! unicast Delay_Resp (destination MAC rewritten), rate limiting, aging, clients moving between

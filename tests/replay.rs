@@ -3,7 +3,7 @@
 //!
 //! `tests/data/replay/<transport>/{up,dn1,dn2}.pcap` hold what arrived on each of a relay's three
 //! ports while a ptp4l grandmaster served four ptp4l clients (see tests/data/README.md). The
-//! frames are merged by capture time and handed to `Relay::handle_frame` with that time; each
+//! frames are merged by capture time and handed to `Proxy::handle_frame` with that time; each
 //! decision becomes one line. Set `PTPPROXY_BLESS=1` to rewrite the expected files after a
 //! deliberate behaviour change (and review the diff).
 
