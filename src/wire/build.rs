@@ -350,8 +350,8 @@ impl<'a> PtpFrameRepr<'a> {
         self.ptp_offset() + self.message.buffer_len() + self.trailer().len() + self.padding
     }
 
-    /// Write the frame into the start of `buf`; returns its length ([`buffer_len`]
-    /// (Self::buffer_len)).
+    /// Write the frame into the start of `buf`; returns its length, which is
+    /// [`buffer_len`](Self::buffer_len).
     ///
     /// # Panics
     /// If `buf` is shorter than the frame.

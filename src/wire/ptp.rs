@@ -611,9 +611,9 @@ impl MessageBody<'_> {
 /// A whole PTP message as plain values: the common header, the fixed body and the TLVs after it.
 ///
 /// `emit` writes the header exactly as it is here, messageType and messageLength included: the
-/// constructors and `with_suffix` keep them consistent with the body and [`buffer_len`]
-/// (Self::buffer_len); set `header.message_length` (or `header.version`) by hand to build a
-/// message that lies about itself.
+/// constructors and `with_suffix` keep them consistent with the body and
+/// [`buffer_len`](Self::buffer_len); set `header.message_length` (or `header.version`) by hand
+/// to build a message that lies about itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageRepr<'a> {
     pub header: HeaderRepr,
