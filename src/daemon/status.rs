@@ -385,19 +385,17 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
 mod tests {
     use super::*;
     use ptpproxy::port::PortId;
+    use ptpproxy::wire::{ptp, MessageRepr, PortIdentity, PtpFrameRepr};
 
     /// An L2 Delay_Req from `mac` (clockIdentity derived from it, like ptp4l does).
     fn delay_req(mac: [u8; 6]) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 44];
-        f[..6].copy_from_slice(&[0x01, 0x1b, 0x19, 0, 0, 0]);
-        f[6..12].copy_from_slice(&mac);
-        f[12..14].copy_from_slice(&[0x88, 0xf7]);
-        let p = &mut f[14..];
-        p[0] = 0x01;
-        p[1] = 0x02;
-        p[2..4].copy_from_slice(&44u16.to_be_bytes());
-        p[20..28].copy_from_slice(&[mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]);
-        p[28..30].copy_from_slice(&1u16.to_be_bytes());
+        let client = PortIdentity {
+            clock_identity: [mac[0], mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]],
+            port_number: 1,
+        };
+        let repr = PtpFrameRepr::l2(MessageRepr::delay_req(client, 0, ptp::Timestamp::default()));
+        let mut f = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut f);
         f
     }
 

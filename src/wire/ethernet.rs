@@ -1,7 +1,8 @@
 //! Ethernet II frames with at most one IEEE 802.1Q tag.
 //!
 //! A tag stays inline where the capture delivered it (veth, many NICs) and is kept as it is when
-//! the frame is relayed: the view only reads past it.
+//! the frame is relayed: the view only reads past it. [`FrameRepr`] is the header as plain values,
+//! for building frames (tests, the load generator) and reading them back.
 
 use super::{Error, Result};
 use core::fmt;
@@ -27,6 +28,14 @@ impl EthernetAddress {
     pub const PTP_PRIMARY: EthernetAddress = EthernetAddress([0x01, 0x1B, 0x19, 0, 0, 0]);
     /// PTP peer delay: link-local, never forwarded by a bridge or a relay (Annex E.3).
     pub const PTP_PDELAY: EthernetAddress = EthernetAddress([0x01, 0x80, 0xC2, 0, 0, 0x0E]);
+    /// 224.0.1.129 mapped to a MAC (RFC 1112 §6.4: 01-00-5E + low 23 bits of the group).
+    pub const PTP_IPV4: EthernetAddress = EthernetAddress([0x01, 0x00, 0x5E, 0, 0x01, 0x81]);
+    /// 224.0.0.107 (peer delay, Annex C.3) mapped to a MAC.
+    pub const PTP_IPV4_PDELAY: EthernetAddress = EthernetAddress([0x01, 0x00, 0x5E, 0, 0, 0x6B]);
+    /// FF0E::181 mapped to a MAC (RFC 2464 §7: 33-33 + low 32 bits of the group).
+    pub const PTP_IPV6: EthernetAddress = EthernetAddress([0x33, 0x33, 0, 0, 0x01, 0x81]);
+    /// FF02::6B (peer delay, Annex D.3) mapped to a MAC.
+    pub const PTP_IPV6_PDELAY: EthernetAddress = EthernetAddress([0x33, 0x33, 0, 0, 0, 0x6B]);
 
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 0x01 != 0
@@ -64,6 +73,19 @@ impl From<u16> for EtherType {
             0x8100 => EtherType::Vlan,
             0x88A8 => EtherType::ServiceVlan,
             other => EtherType::Unknown(other),
+        }
+    }
+}
+
+impl From<EtherType> for u16 {
+    fn from(t: EtherType) -> u16 {
+        match t {
+            EtherType::Ipv4 => 0x0800,
+            EtherType::Ipv6 => 0x86DD,
+            EtherType::Ptp => 0x88F7,
+            EtherType::Vlan => 0x8100,
+            EtherType::ServiceVlan => 0x88A8,
+            EtherType::Unknown(other) => other,
         }
     }
 }
@@ -168,9 +190,114 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     }
 }
 
+/// The Ethernet header as plain values: addresses, the 802.1Q tag if any, the payload's
+/// EtherType (the inner one of a tagged frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRepr {
+    pub dst: EthernetAddress,
+    pub src: EthernetAddress,
+    /// Tag control information (PCP, DEI, VID) of an 802.1Q tag; `None` for an untagged frame.
+    pub vlan: Option<u16>,
+    pub ethertype: EtherType,
+}
+
+impl FrameRepr {
+    /// Read the header of a checked frame.
+    pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<FrameRepr> {
+        frame.check_len()?;
+        Ok(FrameRepr {
+            dst: frame.dst(),
+            src: frame.src(),
+            vlan: frame.vlan(),
+            ethertype: frame.ethertype(),
+        })
+    }
+
+    /// 14 bytes, 18 with the tag.
+    pub const fn header_len(&self) -> usize {
+        match self.vlan {
+            Some(_) => field::VLAN_HEADER_LEN,
+            None => field::HEADER_LEN,
+        }
+    }
+
+    /// Write the header into the first [`header_len`](Self::header_len) bytes of `buf`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than the header.
+    pub fn emit(&self, buf: &mut [u8]) {
+        let b = &mut buf[..self.header_len()];
+        b[field::DESTINATION].copy_from_slice(&self.dst.0);
+        b[field::SOURCE].copy_from_slice(&self.src.0);
+        let inner = u16::from(self.ethertype).to_be_bytes();
+        match self.vlan {
+            Some(tci) => {
+                b[field::ETHERTYPE].copy_from_slice(&u16::from(EtherType::Vlan).to_be_bytes());
+                b[field::VLAN_TCI].copy_from_slice(&tci.to_be_bytes());
+                b[field::VLAN_ETHERTYPE].copy_from_slice(&inner);
+            }
+            None => b[field::ETHERTYPE].copy_from_slice(&inner),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Header bytes and the representation they stand for.
+    const REPRS: [(&[u8], FrameRepr); 3] = [
+        (
+            &UNTAGGED,
+            FrameRepr {
+                dst: EthernetAddress::PTP_PRIMARY,
+                src: EthernetAddress([2, 0, 0, 0, 0, 1]),
+                vlan: None,
+                ethertype: EtherType::Ptp,
+            },
+        ),
+        (
+            &[
+                0x33, 0x33, 0, 0, 1, 0x81, 2, 0, 0, 0, 1, 1, 0x81, 0x00, 0xa0, 0x05, 0x86, 0xdd,
+            ],
+            FrameRepr {
+                dst: EthernetAddress::PTP_IPV6,
+                src: EthernetAddress([2, 0, 0, 0, 1, 1]),
+                vlan: Some(0xa005),
+                ethertype: EtherType::Ipv6,
+            },
+        ),
+        (
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 1, 1, 0x08, 0x06,
+            ],
+            FrameRepr {
+                dst: EthernetAddress([0xff; 6]),
+                src: EthernetAddress([2, 0, 0, 0, 1, 1]),
+                vlan: None,
+                ethertype: EtherType::Unknown(0x0806),
+            },
+        ),
+    ];
+
+    #[test]
+    fn repr_parse_and_emit_match_the_bytes() {
+        for (bytes, repr) in REPRS {
+            let f = Frame::new_checked(bytes).unwrap();
+            assert_eq!(FrameRepr::parse(&f), Ok(repr));
+            assert_eq!(repr.header_len(), f.header_len());
+            let mut out = [0u8; 18];
+            repr.emit(&mut out);
+            assert_eq!(&out[..repr.header_len()], &bytes[..repr.header_len()]);
+        }
+    }
+
+    #[test]
+    fn ethertype_codes_round_trip() {
+        for v in [0x0800u16, 0x86dd, 0x88f7, 0x8100, 0x88a8, 0x0806, 0] {
+            assert_eq!(u16::from(EtherType::from(v)), v);
+        }
+    }
 
     const UNTAGGED: [u8; 16] = [
         0x01, 0x1b, 0x19, 0, 0, 0, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xf7, 0xaa, 0xbb,

@@ -7,6 +7,7 @@
 //! can rewrite fields in place. Bad input is an [`Error`] value, never a panic; nothing here
 //! allocates.
 
+pub mod build;
 pub mod ethernet;
 pub mod ip;
 pub mod ptp;
@@ -16,8 +17,9 @@ pub(crate) mod samples;
 
 use core::fmt;
 
+pub use build::{PtpFrameRepr, TransportRepr};
 pub use ethernet::{EtherType, EthernetAddress};
-pub use ptp::{MessageType, PortIdentity};
+pub use ptp::{MessageRepr, MessageType, PortIdentity};
 
 /// Why a frame could not be read as a PTP message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,22 @@
 //! PTPv2 messages: the common header (IEEE 1588-2019 §13.3) and the message bodies the relay
 //! reads (Delay_Resp's requestingPortIdentity, §13.8).
+//!
+//! [`Header`] is the zero-copy view the relay works on. [`HeaderRepr`] and [`MessageRepr`] are the
+//! same as plain values, for building messages (tests, the load generator) and reading them whole:
+//! the bodies of Sync, Delay_Req, Follow_Up, Delay_Resp (§13.6–§13.8) and Announce (§13.5) are
+//! typed, every other message type travels as opaque body bytes, and TLVs after the fixed body
+//! (§14) as opaque suffix bytes.
+//!
+//! ```
+//! use ptpproxy::wire::ptp::{MessageRepr, Timestamp};
+//! use ptpproxy::wire::PortIdentity;
+//!
+//! let client = PortIdentity { clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, 1], port_number: 1 };
+//! let req = MessageRepr::delay_req(client, 38, Timestamp::default()).with_domain(24);
+//! let mut buf = [0u8; 64];
+//! req.emit(&mut buf);
+//! assert_eq!(&buf[..4], &[0x01, 0x02, 0x00, 44]); // Delay_Req, v2, messageLength 44
+//! ```
 
 use super::{Error, Result};
 use core::fmt;
@@ -76,6 +93,54 @@ impl MessageType {
         }
     }
 
+    /// The 4-bit code of the type (the inverse of [`from_nibble`](Self::from_nibble)).
+    pub fn nibble(self) -> u8 {
+        match self {
+            MessageType::Sync => 0x0,
+            MessageType::DelayReq => 0x1,
+            MessageType::PdelayReq => 0x2,
+            MessageType::PdelayResp => 0x3,
+            MessageType::FollowUp => 0x8,
+            MessageType::DelayResp => 0x9,
+            MessageType::PdelayRespFollowUp => 0xA,
+            MessageType::Announce => 0xB,
+            MessageType::Signaling => 0xC,
+            MessageType::Management => 0xD,
+            MessageType::Unknown(v) => v & 0x0F,
+        }
+    }
+
+    /// controlField (§13.3.2.13, Table 42): deprecated, but still set for version 1 hardware.
+    pub fn control_field(self) -> u8 {
+        match self {
+            MessageType::Sync => 0,
+            MessageType::DelayReq => 1,
+            MessageType::FollowUp => 2,
+            MessageType::DelayResp => 3,
+            MessageType::Management => 4,
+            _ => 5,
+        }
+    }
+
+    /// logMessageInterval as the default profile sends it (§13.3.2.14; default intervals of
+    /// Annex I.3): 0 (one per second) for Sync, Follow_Up and Delay_Resp, 1 for Announce, 0x7F
+    /// ("not used") for the rest.
+    pub fn default_log_message_interval(self) -> i8 {
+        match self {
+            MessageType::Sync | MessageType::FollowUp | MessageType::DelayResp => 0,
+            MessageType::Announce => 1,
+            _ => 0x7F,
+        }
+    }
+
+    /// Peer-delay messages travel to their own link-local groups (Annex C.3, D.3, E.3).
+    pub fn is_pdelay(self) -> bool {
+        matches!(
+            self,
+            MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp
+        )
+    }
+
     /// Event messages are timestamped on the wire (§8.4.2 ... Table 36: codes 0–3).
     pub fn is_event(self) -> bool {
         matches!(
@@ -103,6 +168,13 @@ impl PortIdentity {
             clock_identity,
             port_number: u16::from_be_bytes([b[8], b[9]]),
         }
+    }
+
+    pub fn to_bytes(self) -> [u8; 10] {
+        let mut b = [0; 10];
+        b[..8].copy_from_slice(&self.clock_identity);
+        b[8..].copy_from_slice(&self.port_number.to_be_bytes());
+        b
     }
 }
 
@@ -240,6 +312,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
     }
 }
 
+/// flagField bit of twoStepFlag (octet 0, bit 1, §13.3.2.8), as a big-endian `u16`.
+pub const FLAG_TWO_STEP: u16 = 0x0200;
+
 /// The common header as plain values (§13.3): parse a view into it, emit it into a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeaderRepr {
@@ -261,6 +336,35 @@ pub struct HeaderRepr {
 }
 
 impl HeaderRepr {
+    /// A header with the defaults of the type: majorSdoId 0, version 2.0, messageLength the
+    /// type's fixed length ([`MessageType::min_len`]), domain 0, twoStepFlag on Sync (the
+    /// Follow_Up carries the time, as ptp4l does by default) and no other flag, correction 0,
+    /// the type's controlField and default logMessageInterval.
+    pub fn new(message_type: MessageType, source: PortIdentity, sequence_id: u16) -> HeaderRepr {
+        HeaderRepr {
+            sdo_and_type: message_type.nibble(),
+            version: 0x02,
+            message_length: message_type.min_len() as u16,
+            domain_number: 0,
+            minor_sdo_id: 0,
+            flags: match message_type {
+                MessageType::Sync => FLAG_TWO_STEP,
+                _ => 0,
+            },
+            correction: 0,
+            message_type_specific: [0; 4],
+            source_port_identity: source,
+            sequence_id,
+            control: message_type.control_field(),
+            log_message_interval: message_type.default_log_message_interval(),
+        }
+    }
+
+    /// The messageType in the low nibble of octet 0.
+    pub fn message_type(&self) -> MessageType {
+        MessageType::from_nibble(self.sdo_and_type)
+    }
+
     pub fn parse<T: AsRef<[u8]>>(h: &Header<T>) -> HeaderRepr {
         let b = h.buffer.as_ref();
         let mut mts = [0; 4];
@@ -292,12 +396,492 @@ impl HeaderRepr {
         b[field::FLAGS].copy_from_slice(&self.flags.to_be_bytes());
         b[field::CORRECTION].copy_from_slice(&self.correction.to_be_bytes());
         b[field::MESSAGE_TYPE_SPECIFIC].copy_from_slice(&self.message_type_specific);
-        let id = &self.source_port_identity;
-        let spi = &mut b[field::SOURCE_PORT_IDENTITY];
-        spi[..8].copy_from_slice(&id.clock_identity);
-        spi[8..].copy_from_slice(&id.port_number.to_be_bytes());
+        b[field::SOURCE_PORT_IDENTITY].copy_from_slice(&self.source_port_identity.to_bytes());
         b[field::SEQUENCE_ID].copy_from_slice(&self.sequence_id.to_be_bytes());
         b[field::CONTROL] = self.control;
         b[field::LOG_MESSAGE_INTERVAL] = self.log_message_interval as u8;
+    }
+}
+
+/// A PTP Timestamp (§5.3.3): 48 bits of seconds and the nanoseconds (below 10^9) into the
+/// second. Not to be confused with `crate::time::Timestamp`, the shell's capture time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp {
+    /// secondsField: only the low 48 bits are sent.
+    pub seconds: u64,
+    pub nanoseconds: u32,
+}
+
+impl Timestamp {
+    /// Bytes on the wire.
+    pub const LEN: usize = 10;
+
+    /// From nanoseconds since the epoch of the timescale.
+    pub const fn from_nanos(ns: u64) -> Timestamp {
+        Timestamp {
+            seconds: ns / 1_000_000_000,
+            nanoseconds: (ns % 1_000_000_000) as u32,
+        }
+    }
+
+    pub fn from_bytes(b: &[u8; 10]) -> Timestamp {
+        Timestamp {
+            seconds: u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]),
+            nanoseconds: u32::from_be_bytes([b[6], b[7], b[8], b[9]]),
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; 10] {
+        let mut b = [0; 10];
+        b[..6].copy_from_slice(&self.seconds.to_be_bytes()[2..]);
+        b[6..].copy_from_slice(&self.nanoseconds.to_be_bytes());
+        b
+    }
+}
+
+/// ClockQuality (§5.3.7): what the best master clock algorithm compares after priority1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClockQuality {
+    pub clock_class: u8,
+    pub clock_accuracy: u8,
+    pub offset_scaled_log_variance: u16,
+}
+
+/// The Announce body (§13.5.1), after the common header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceBody {
+    pub origin_timestamp: Timestamp,
+    pub current_utc_offset: i16,
+    pub grandmaster_priority1: u8,
+    pub grandmaster_clock_quality: ClockQuality,
+    pub grandmaster_priority2: u8,
+    pub grandmaster_identity: [u8; 8],
+    pub steps_removed: u16,
+    /// timeSource (§7.6.2.8, Table 6).
+    pub time_source: u8,
+}
+
+mod announce {
+    use core::ops::Range;
+    /// Offsets into the message (the body starts after the 34-byte header).
+    pub const ORIGIN_TIMESTAMP: Range<usize> = 34..44;
+    pub const CURRENT_UTC_OFFSET: Range<usize> = 44..46;
+    /// Octet 46 is reserved.
+    pub const PRIORITY1: usize = 47;
+    pub const CLOCK_CLASS: usize = 48;
+    pub const CLOCK_ACCURACY: usize = 49;
+    pub const VARIANCE: Range<usize> = 50..52;
+    pub const PRIORITY2: usize = 52;
+    pub const GRANDMASTER_IDENTITY: Range<usize> = 53..61;
+    pub const STEPS_REMOVED: Range<usize> = 61..63;
+    pub const TIME_SOURCE: usize = 63;
+}
+
+impl AnnounceBody {
+    /// A free-running grandmaster as ptp4l announces one by default: UTC offset 37 s,
+    /// priorities 128, clockClass 248 (default), accuracy unknown (0xFE), variance 0xFFFF,
+    /// 0 steps removed, timeSource INTERNAL_OSCILLATOR (0xA0).
+    pub fn new(grandmaster_identity: [u8; 8]) -> AnnounceBody {
+        AnnounceBody {
+            origin_timestamp: Timestamp::default(),
+            current_utc_offset: 37,
+            grandmaster_priority1: 128,
+            grandmaster_clock_quality: ClockQuality {
+                clock_class: 248,
+                clock_accuracy: 0xFE,
+                offset_scaled_log_variance: 0xFFFF,
+            },
+            grandmaster_priority2: 128,
+            grandmaster_identity,
+            steps_removed: 0,
+            time_source: 0xA0,
+        }
+    }
+
+    /// Read from a whole message (at least 64 bytes: header and body).
+    fn parse(m: &[u8]) -> AnnounceBody {
+        let mut grandmaster_identity = [0; 8];
+        grandmaster_identity.copy_from_slice(&m[announce::GRANDMASTER_IDENTITY]);
+        AnnounceBody {
+            origin_timestamp: timestamp_at(m, announce::ORIGIN_TIMESTAMP.start),
+            current_utc_offset: i16::from_be_bytes([
+                m[announce::CURRENT_UTC_OFFSET.start],
+                m[announce::CURRENT_UTC_OFFSET.start + 1],
+            ]),
+            grandmaster_priority1: m[announce::PRIORITY1],
+            grandmaster_clock_quality: ClockQuality {
+                clock_class: m[announce::CLOCK_CLASS],
+                clock_accuracy: m[announce::CLOCK_ACCURACY],
+                offset_scaled_log_variance: u16::from_be_bytes([
+                    m[announce::VARIANCE.start],
+                    m[announce::VARIANCE.start + 1],
+                ]),
+            },
+            grandmaster_priority2: m[announce::PRIORITY2],
+            grandmaster_identity,
+            steps_removed: u16::from_be_bytes([
+                m[announce::STEPS_REMOVED.start],
+                m[announce::STEPS_REMOVED.start + 1],
+            ]),
+            time_source: m[announce::TIME_SOURCE],
+        }
+    }
+
+    /// Write into a whole message buffer (the header is not touched; the reserved octet is 0).
+    fn emit(&self, m: &mut [u8]) {
+        m[announce::ORIGIN_TIMESTAMP].copy_from_slice(&self.origin_timestamp.to_bytes());
+        m[announce::CURRENT_UTC_OFFSET].copy_from_slice(&self.current_utc_offset.to_be_bytes());
+        m[announce::PRIORITY1 - 1] = 0;
+        m[announce::PRIORITY1] = self.grandmaster_priority1;
+        let q = &self.grandmaster_clock_quality;
+        m[announce::CLOCK_CLASS] = q.clock_class;
+        m[announce::CLOCK_ACCURACY] = q.clock_accuracy;
+        m[announce::VARIANCE].copy_from_slice(&q.offset_scaled_log_variance.to_be_bytes());
+        m[announce::PRIORITY2] = self.grandmaster_priority2;
+        m[announce::GRANDMASTER_IDENTITY].copy_from_slice(&self.grandmaster_identity);
+        m[announce::STEPS_REMOVED].copy_from_slice(&self.steps_removed.to_be_bytes());
+        m[announce::TIME_SOURCE] = self.time_source;
+    }
+}
+
+fn timestamp_at(m: &[u8], at: usize) -> Timestamp {
+    let mut b = [0; Timestamp::LEN];
+    b.copy_from_slice(&m[at..at + Timestamp::LEN]);
+    Timestamp::from_bytes(&b)
+}
+
+fn port_identity_at(m: &[u8], at: usize) -> PortIdentity {
+    let mut b = [0; 10];
+    b.copy_from_slice(&m[at..at + 10]);
+    PortIdentity::from_bytes(&b)
+}
+
+/// The fixed part of a message after the common header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageBody<'a> {
+    /// §13.6: the originTimestamp (zero or approximate in a two-step Sync).
+    Sync { origin_timestamp: Timestamp },
+    /// §13.6: the originTimestamp (approximate; the event timestamp is what counts).
+    DelayReq { origin_timestamp: Timestamp },
+    /// §13.7: the Sync's preciseOriginTimestamp.
+    FollowUp { precise_origin_timestamp: Timestamp },
+    /// §13.8: when the Delay_Req arrived, and whose it was.
+    DelayResp {
+        receive_timestamp: Timestamp,
+        requesting_port_identity: PortIdentity,
+    },
+    /// §13.5.
+    Announce(AnnounceBody),
+    /// Any other type (Pdelay_*, Signaling, Management, reserved codes): the bytes of its fixed
+    /// body (what [`MessageType::min_len`] counts after the header), written as they are. Parsing
+    /// never yields it for the typed messages above, but it may carry any type when emitting.
+    Other(&'a [u8]),
+}
+
+impl MessageBody<'_> {
+    /// Bytes after the common header.
+    pub fn len(&self) -> usize {
+        match self {
+            MessageBody::Sync { .. }
+            | MessageBody::DelayReq { .. }
+            | MessageBody::FollowUp { .. } => Timestamp::LEN,
+            MessageBody::DelayResp { .. } => Timestamp::LEN + 10,
+            MessageBody::Announce(_) => 30,
+            MessageBody::Other(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The message type the body belongs to; `None` for [`MessageBody::Other`].
+    pub fn message_type(&self) -> Option<MessageType> {
+        Some(match self {
+            MessageBody::Sync { .. } => MessageType::Sync,
+            MessageBody::DelayReq { .. } => MessageType::DelayReq,
+            MessageBody::FollowUp { .. } => MessageType::FollowUp,
+            MessageBody::DelayResp { .. } => MessageType::DelayResp,
+            MessageBody::Announce(_) => MessageType::Announce,
+            MessageBody::Other(_) => return None,
+        })
+    }
+}
+
+/// A whole PTP message as plain values: the common header, the fixed body and the TLVs after it.
+///
+/// `emit` writes the header exactly as it is here, messageType and messageLength included: the
+/// constructors and `with_suffix` keep them consistent with the body and
+/// [`buffer_len`](Self::buffer_len); set `header.message_length` (or `header.version`) by hand
+/// to build a message that lies about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRepr<'a> {
+    pub header: HeaderRepr,
+    pub body: MessageBody<'a>,
+    /// What follows the fixed body up to messageLength: TLVs (§14), written as they are.
+    pub suffix: &'a [u8],
+}
+
+impl MessageRepr<'static> {
+    /// A Sync from `source` (two-step by default: see [`HeaderRepr::new`]).
+    pub fn sync(source: PortIdentity, sequence_id: u16, origin_timestamp: Timestamp) -> Self {
+        MessageRepr::new(source, sequence_id, MessageBody::Sync { origin_timestamp })
+    }
+
+    pub fn delay_req(source: PortIdentity, sequence_id: u16, origin_timestamp: Timestamp) -> Self {
+        MessageRepr::new(
+            source,
+            sequence_id,
+            MessageBody::DelayReq { origin_timestamp },
+        )
+    }
+
+    pub fn follow_up(
+        source: PortIdentity,
+        sequence_id: u16,
+        precise_origin_timestamp: Timestamp,
+    ) -> Self {
+        let body = MessageBody::FollowUp {
+            precise_origin_timestamp,
+        };
+        MessageRepr::new(source, sequence_id, body)
+    }
+
+    /// The answer to the Delay_Req `requesting` sent with `sequence_id` (§11.3.2: a Delay_Resp
+    /// copies the Delay_Req's sequenceId and names its sender).
+    pub fn delay_resp(
+        source: PortIdentity,
+        sequence_id: u16,
+        receive_timestamp: Timestamp,
+        requesting: PortIdentity,
+    ) -> Self {
+        let body = MessageBody::DelayResp {
+            receive_timestamp,
+            requesting_port_identity: requesting,
+        };
+        MessageRepr::new(source, sequence_id, body)
+    }
+
+    pub fn announce(source: PortIdentity, sequence_id: u16, body: AnnounceBody) -> Self {
+        MessageRepr::new(source, sequence_id, MessageBody::Announce(body))
+    }
+}
+
+impl<'a> MessageRepr<'a> {
+    /// A message with the header defaults of its type ([`HeaderRepr::new`]). A
+    /// [`MessageBody::Other`] body is taken as a Management message; use [`other`](Self::other)
+    /// to name the type.
+    pub fn new(source: PortIdentity, sequence_id: u16, body: MessageBody<'a>) -> Self {
+        let t = body.message_type().unwrap_or(MessageType::Management);
+        MessageRepr::other(t, source, sequence_id, body)
+    }
+
+    /// A message of type `message_type` with the given body (typed or opaque) and the header
+    /// defaults of the type.
+    pub fn other(
+        message_type: MessageType,
+        source: PortIdentity,
+        sequence_id: u16,
+        body: MessageBody<'a>,
+    ) -> Self {
+        let mut m = MessageRepr {
+            header: HeaderRepr::new(message_type, source, sequence_id),
+            body,
+            suffix: &[],
+        };
+        m.header.message_length = m.buffer_len() as u16;
+        m
+    }
+
+    /// The same message with `suffix` (TLVs) after the body and messageLength to match.
+    pub fn with_suffix<'b>(self, suffix: &'b [u8]) -> MessageRepr<'b>
+    where
+        'a: 'b,
+    {
+        let mut m = MessageRepr { suffix, ..self };
+        m.header.message_length = m.buffer_len() as u16;
+        m
+    }
+
+    pub fn with_domain(mut self, domain_number: u8) -> Self {
+        self.header.domain_number = domain_number;
+        self
+    }
+
+    pub fn with_flags(mut self, flags: u16) -> Self {
+        self.header.flags = flags;
+        self
+    }
+
+    pub fn with_correction(mut self, correction: i64) -> Self {
+        self.header.correction = correction;
+        self
+    }
+
+    pub fn with_log_message_interval(mut self, log_message_interval: i8) -> Self {
+        self.header.log_message_interval = log_message_interval;
+        self
+    }
+
+    /// majorSdoId (the high nibble of octet 0; transportSpecific in IEEE 1588-2008).
+    pub fn with_major_sdo_id(mut self, major_sdo_id: u8) -> Self {
+        self.header.sdo_and_type = (major_sdo_id << 4) | (self.header.sdo_and_type & 0x0F);
+        self
+    }
+
+    /// The messageType the header carries.
+    pub fn message_type(&self) -> MessageType {
+        self.header.message_type()
+    }
+
+    /// Read a whole message: the bytes up to its messageLength.
+    pub fn parse(h: &Header<&'a [u8]>) -> Result<MessageRepr<'a>> {
+        h.check_len()?;
+        let m: &'a [u8] = h.buffer;
+        let m = &m[..usize::from(h.message_length())];
+        let t = h.message_type();
+        let body = match t {
+            MessageType::Sync => MessageBody::Sync {
+                origin_timestamp: timestamp_at(m, HEADER_LEN),
+            },
+            MessageType::DelayReq => MessageBody::DelayReq {
+                origin_timestamp: timestamp_at(m, HEADER_LEN),
+            },
+            MessageType::FollowUp => MessageBody::FollowUp {
+                precise_origin_timestamp: timestamp_at(m, HEADER_LEN),
+            },
+            MessageType::DelayResp => MessageBody::DelayResp {
+                receive_timestamp: timestamp_at(m, HEADER_LEN),
+                requesting_port_identity: port_identity_at(
+                    m,
+                    field::REQUESTING_PORT_IDENTITY.start,
+                ),
+            },
+            MessageType::Announce => MessageBody::Announce(AnnounceBody::parse(m)),
+            _ => MessageBody::Other(&m[HEADER_LEN..t.min_len()]),
+        };
+        Ok(MessageRepr {
+            header: HeaderRepr::parse(h),
+            body,
+            suffix: &m[t.min_len()..],
+        })
+    }
+
+    /// Header, body and suffix: what messageLength should say.
+    pub fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.body.len() + self.suffix.len()
+    }
+
+    /// Write the message into the first [`buffer_len`](Self::buffer_len) bytes of `buf`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than that.
+    pub fn emit(&self, buf: &mut [u8]) {
+        let m = &mut buf[..self.buffer_len()];
+        self.header.emit(m);
+        let body_end = HEADER_LEN + self.body.len();
+        match &self.body {
+            MessageBody::Sync {
+                origin_timestamp: t,
+            }
+            | MessageBody::DelayReq {
+                origin_timestamp: t,
+            }
+            | MessageBody::FollowUp {
+                precise_origin_timestamp: t,
+            } => m[HEADER_LEN..body_end].copy_from_slice(&t.to_bytes()),
+            MessageBody::DelayResp {
+                receive_timestamp,
+                requesting_port_identity,
+            } => {
+                m[HEADER_LEN..HEADER_LEN + Timestamp::LEN]
+                    .copy_from_slice(&receive_timestamp.to_bytes());
+                m[field::REQUESTING_PORT_IDENTITY]
+                    .copy_from_slice(&requesting_port_identity.to_bytes());
+            }
+            MessageBody::Announce(a) => a.emit(m),
+            MessageBody::Other(b) => m[HEADER_LEN..body_end].copy_from_slice(b),
+        }
+        m[body_end..].copy_from_slice(self.suffix);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_48_bits_of_seconds() {
+        let cases: [(Timestamp, [u8; 10]); 3] = [
+            (Timestamp::default(), [0; 10]),
+            (
+                Timestamp::from_nanos(1_700_000_000_123_456_789),
+                [0, 0, 0x65, 0x53, 0xf1, 0x00, 0x07, 0x5b, 0xcd, 0x15],
+            ),
+            (
+                Timestamp {
+                    seconds: 0xffff_ffff_ffff,
+                    nanoseconds: 999_999_999,
+                },
+                [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3b, 0x9a, 0xc9, 0xff],
+            ),
+        ];
+        for (t, bytes) in cases {
+            assert_eq!(t.to_bytes(), bytes);
+            assert_eq!(Timestamp::from_bytes(&bytes), t);
+        }
+    }
+
+    /// Message bytes (after the Ethernet header of the captures) and their representation.
+    #[test]
+    fn message_repr_matches_the_bytes() {
+        use super::super::samples::{L2_DELAY_RESP, L2_MANAGEMENT};
+        let gm = PortIdentity {
+            clock_identity: [0x02, 0, 0, 0xff, 0xfe, 0, 0, 0x01],
+            port_number: 1,
+        };
+        let c11 = PortIdentity {
+            clock_identity: [0x02, 0, 0, 0xff, 0xfe, 0, 0x01, 0x01],
+            port_number: 1,
+        };
+        let resp_ts = Timestamp {
+            seconds: 0x6b07_917c,
+            nanoseconds: 0x244a_f7be,
+        };
+        let cases: [(&[u8], MessageRepr); 2] = [
+            (
+                &L2_DELAY_RESP[14..],
+                MessageRepr::delay_resp(gm, 38, resp_ts, c11).with_log_message_interval(-3),
+            ),
+            (
+                &L2_MANAGEMENT[14..],
+                MessageRepr::new(c11, 0, MessageBody::Other(&L2_MANAGEMENT[14 + 34..14 + 48]))
+                    .with_suffix(&L2_MANAGEMENT[14 + 48..]),
+            ),
+        ];
+        for (bytes, repr) in cases {
+            let h = Header::new_checked(bytes).unwrap();
+            assert_eq!(MessageRepr::parse(&h), Ok(repr));
+            let mut out = [0u8; 128];
+            repr.emit(&mut out);
+            assert_eq!(&out[..repr.buffer_len()], bytes);
+        }
+        // Bytes past messageLength are not part of the message.
+        let mut padded = [0u8; 80];
+        padded[..54].copy_from_slice(&L2_DELAY_RESP[14..]);
+        let h = Header::new_checked(&padded[..]).unwrap();
+        assert_eq!(MessageRepr::parse(&h).unwrap().suffix, &[] as &[u8]);
+    }
+
+    #[test]
+    fn type_codes_round_trip() {
+        for v in 0..16u8 {
+            let t = MessageType::from_nibble(v);
+            assert_eq!(t.nibble(), v);
+            assert_eq!(
+                HeaderRepr::new(t, PortIdentity::default(), 0).message_type(),
+                t
+            );
+        }
     }
 }
