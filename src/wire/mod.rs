@@ -156,7 +156,8 @@ impl PtpFrame {
             }
             _ => return Err(Error::NotPtp),
         };
-        let header = ptp::Header::new_checked(&frame[ptp_offset..ptp_end])?;
+        let header = ptp::Header::new_unchecked(&frame[ptp_offset..ptp_end]);
+        let message_type = header.check()?;
         Ok(PtpFrame {
             dst,
             src,
@@ -165,7 +166,7 @@ impl PtpFrame {
             udp_offset,
             ptp_offset,
             ptp_len: usize::from(header.message_length()),
-            message_type: header.message_type(),
+            message_type,
             domain_number: header.domain_number(),
         })
     }

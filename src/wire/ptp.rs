@@ -211,6 +211,12 @@ impl<T: AsRef<[u8]>> Header<T> {
     }
 
     pub fn check_len(&self) -> Result<()> {
+        self.check().map(|_| ())
+    }
+
+    /// [`Header::check_len`], returning the messageType it judged the length by (so a caller
+    /// that needs it does not decode it again).
+    pub fn check(&self) -> Result<MessageType> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
             return Err(Error::Truncated);
@@ -220,13 +226,14 @@ impl<T: AsRef<[u8]>> Header<T> {
             return Err(Error::UnsupportedVersion(version));
         }
         let len = self.message_length();
-        if usize::from(len) < self.message_type().min_len() {
+        let message_type = self.message_type();
+        if usize::from(len) < message_type.min_len() {
             return Err(Error::BadMessageLength(len));
         }
         if usize::from(len) > b.len() {
             return Err(Error::Truncated);
         }
-        Ok(())
+        Ok(message_type)
     }
 
     fn be16(&self, r: core::ops::Range<usize>) -> u16 {
