@@ -23,6 +23,8 @@ use ptpproxy::config::Config;
 use ptpproxy::port::PortId;
 use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::time::{Instant, Timestamp};
+use ptpproxy::wire::ptp::{self, MessageBody, FLAG_TWO_STEP, HEADER_LEN};
+use ptpproxy::wire::{EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrameRepr};
 
 const CLIENTS: u32 = 1000;
 const RATE: u32 = 16;
@@ -40,29 +42,38 @@ fn identity(kind: u8, n: u32) -> [u8; 10] {
     [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5], 0, 1]
 }
 
-/// An L2 PTPv2 message (the layout ptpload sends).
+/// An L2 PTPv2 message (the layout ptpload sends): the body zero but for the requesting
+/// identity, controlField and logMessageInterval zero, twoStepFlag on Sync alone, padded to the
+/// Ethernet minimum.
 fn l2(kind: u8, src: [u8; 6], id: [u8; 10], seq: u16, requesting: Option<[u8; 10]>) -> Vec<u8> {
+    const ZEROS: [u8; 30] = [0; 30];
     let len: usize = match kind {
         0xB => 64,
         0x9 => 54,
         _ => 44,
     };
-    let mut f = vec![0u8; (14 + len).max(60)];
-    f[..6].copy_from_slice(&[0x01, 0x1B, 0x19, 0, 0, 0]);
-    f[6..12].copy_from_slice(&src);
-    f[12..14].copy_from_slice(&[0x88, 0xF7]);
-    let p = &mut f[14..];
-    p[0] = kind;
-    p[1] = 0x02;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[20..30].copy_from_slice(&id);
-    p[30..32].copy_from_slice(&seq.to_be_bytes());
-    if kind == 0x0 {
-        p[6] = 0x02; // twoStepFlag
-    }
-    if let Some(r) = requesting {
-        p[44..54].copy_from_slice(&r);
-    }
+    let t = MessageType::from_nibble(kind);
+    let id = PortIdentity::from_bytes(&id);
+    let mut m = match requesting {
+        Some(r) => {
+            let body = MessageBody::DelayResp {
+                receive_timestamp: ptp::Timestamp::default(),
+                requesting_port_identity: PortIdentity::from_bytes(&r),
+            };
+            let m = MessageRepr::other(t, id, seq, body);
+            m.with_suffix(&ZEROS[..len - m.buffer_len()])
+        }
+        None => MessageRepr::other(t, id, seq, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
+    };
+    m.header.flags = if kind == 0x0 { FLAG_TWO_STEP } else { 0 };
+    m.header.control = 0;
+    m.header.log_message_interval = 0;
+    let frame = PtpFrameRepr::l2(m)
+        .with_dst(EthernetAddress::PTP_PRIMARY)
+        .with_src(EthernetAddress(src))
+        .padded_to_minimum();
+    let mut f = vec![0u8; frame.buffer_len()];
+    frame.emit(&mut f);
     f
 }
 

@@ -298,7 +298,8 @@ impl Verdict {
 mod tests {
     use super::*;
     use crate::config::{Correction, IfName};
-    use crate::wire::PortIdentity;
+    use crate::wire::ptp::{self, MessageBody, MessageType, HEADER_LEN};
+    use crate::wire::{MessageRepr, PortIdentity, PtpFrameRepr};
 
     const UP: PortId = PortId(0);
     const D1: PortId = PortId(1);
@@ -347,7 +348,8 @@ mod tests {
         port_number: 1,
     };
 
-    /// A minimal L2 PTPv2 message of `kind`, 64 bytes of body space.
+    /// A minimal L2 PTPv2 message of `kind` from `src`: the body zero but for the requesting
+    /// identity, controlField, logMessageInterval and flags zero, to the group of its type.
     fn l2(
         kind: u8,
         src: EthernetAddress,
@@ -355,32 +357,31 @@ mod tests {
         seq: u16,
         requesting: Option<PortIdentity>,
     ) -> Vec<u8> {
+        const ZEROS: [u8; 30] = [0; 30];
         let len: usize = match kind {
             0xB => 64,
             0x9 | 0x2 | 0x3 | 0xA => 54,
             0xD => 48,
             _ => 44,
         };
-        let mut f = vec![0u8; 14 + len];
-        let dst = if matches!(kind, 0x2 | 0x3 | 0xA) {
-            EthernetAddress::PTP_PDELAY
-        } else {
-            EthernetAddress::PTP_PRIMARY
+        let t = MessageType::from_nibble(kind);
+        let mut m = match requesting {
+            Some(r) => {
+                let body = MessageBody::DelayResp {
+                    receive_timestamp: ptp::Timestamp::default(),
+                    requesting_port_identity: r,
+                };
+                let m = MessageRepr::other(t, id, seq, body);
+                m.with_suffix(&ZEROS[..len - m.buffer_len()])
+            }
+            None => MessageRepr::other(t, id, seq, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
         };
-        f[..6].copy_from_slice(&dst.0);
-        f[6..12].copy_from_slice(&src.0);
-        f[12..14].copy_from_slice(&[0x88, 0xf7]);
-        let p = &mut f[14..];
-        p[0] = kind;
-        p[1] = 0x02;
-        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        p[20..28].copy_from_slice(&id.clock_identity);
-        p[28..30].copy_from_slice(&id.port_number.to_be_bytes());
-        p[30..32].copy_from_slice(&seq.to_be_bytes());
-        if let Some(r) = requesting {
-            p[44..52].copy_from_slice(&r.clock_identity);
-            p[52..54].copy_from_slice(&r.port_number.to_be_bytes());
-        }
+        m.header.flags = 0;
+        m.header.control = 0;
+        m.header.log_message_interval = 0;
+        let frame = PtpFrameRepr::l2(m).with_src(src);
+        let mut f = vec![0u8; frame.buffer_len()];
+        frame.emit(&mut f);
         f
     }
 

@@ -15,7 +15,12 @@ use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::stats::DropReason;
 use ptpproxy::time::{Instant, Timestamp};
-use ptpproxy::wire::ip::{checksum_fold, sum_words};
+use ptpproxy::wire::build::PTP_PRIMARY_IPV4;
+use ptpproxy::wire::ip::{Ipv4Repr, UdpChecksum};
+use ptpproxy::wire::ptp::{self, MessageBody, HEADER_LEN};
+use ptpproxy::wire::{
+    EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrameRepr, TransportRepr,
+};
 
 struct Counting;
 
@@ -78,50 +83,51 @@ fn identity(kind: u8, n: u32) -> [u8; 10] {
     [m[0], m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5], 0, 1]
 }
 
-/// A PTPv2 message, L2 or UDPv4 (with the UDP checksum left partial, as a veth sender leaves it).
+/// A PTPv2 message, L2 or UDPv4 (with the UDP checksum left partial, as a veth sender leaves it),
+/// to the primary group whatever its type: the body zero but for the requesting identity, the
+/// header zero but for type, version, length and source (DF off over IPv4).
 fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8; 10]>) -> Vec<u8> {
+    const ZEROS: [u8; 30] = [0; 30];
     let len: usize = match kind {
         0xB => 64,
         0x9 | 0x2 | 0x3 | 0xA => 54,
         _ => 44,
     };
-    let ptp_at = if udp { 14 + 20 + 8 } else { 14 };
-    let mut f = vec![0u8; ptp_at + len];
-    if udp {
-        f[..6].copy_from_slice(&[0x01, 0x00, 0x5E, 0, 0x01, 0x81]);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let ip = &mut f[14..34];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&((20 + 8 + len) as u16).to_be_bytes());
-        ip[8] = 1;
-        ip[9] = 17;
-        ip[12..16].copy_from_slice(&[10, 100, src[4], src[5]]);
-        ip[16..20].copy_from_slice(&[224, 0, 1, 129]);
-        let c = !checksum_fold(sum_words(ip));
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let port: u16 = if matches!(kind, 0x0 | 0x1) { 319 } else { 320 };
-        let udp_len = (8 + len) as u16;
-        f[34..36].copy_from_slice(&port.to_be_bytes());
-        f[36..38].copy_from_slice(&port.to_be_bytes());
-        f[38..40].copy_from_slice(&udp_len.to_be_bytes());
-        let pseudo = sum_words(&[10, 100, src[4], src[5]])
-            + sum_words(&[224, 0, 1, 129])
-            + 17
-            + u32::from(udp_len);
-        f[40..42].copy_from_slice(&checksum_fold(pseudo).to_be_bytes());
+    let t = MessageType::from_nibble(kind);
+    let id = PortIdentity::from_bytes(&id);
+    let mut m = match requesting {
+        Some(r) => {
+            let body = MessageBody::DelayResp {
+                receive_timestamp: ptp::Timestamp::default(),
+                requesting_port_identity: PortIdentity::from_bytes(&r),
+            };
+            let m = MessageRepr::other(t, id, 0, body);
+            m.with_suffix(&ZEROS[..len - m.buffer_len()])
+        }
+        None => MessageRepr::other(t, id, 0, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
+    };
+    m.header.flags = 0;
+    m.header.control = 0;
+    m.header.log_message_interval = 0;
+    let built = if udp {
+        let port = if matches!(kind, 0x0 | 0x1) { 319 } else { 320 };
+        let ip = Ipv4Repr {
+            dont_fragment: false,
+            ..Ipv4Repr::udp([10, 100, src[4], src[5]], PTP_PRIMARY_IPV4, 0)
+        };
+        let transport = TransportRepr::Udp4 {
+            ip,
+            src_port: port,
+            dst_port: port,
+            checksum: UdpChecksum::Partial,
+        };
+        PtpFrameRepr::with_transport(transport, m).with_dst(EthernetAddress::PTP_IPV4)
     } else {
-        f[..6].copy_from_slice(&[0x01, 0x1B, 0x19, 0, 0, 0]);
-        f[12..14].copy_from_slice(&[0x88, 0xF7]);
-    }
-    f[6..12].copy_from_slice(&src);
-    let p = &mut f[ptp_at..];
-    p[0] = kind;
-    p[1] = 0x02;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[20..30].copy_from_slice(&id);
-    if let Some(r) = requesting {
-        p[44..54].copy_from_slice(&r);
-    }
+        PtpFrameRepr::l2(m).with_dst(EthernetAddress::PTP_PRIMARY)
+    };
+    let built = built.with_src(EthernetAddress(src));
+    let mut f = vec![0u8; built.buffer_len()];
+    built.emit(&mut f);
     f
 }
 
