@@ -34,31 +34,13 @@ RUN_SECONDS=14
 VERBOSE=0
 KEEP=0
 ONLY=()
-while (($#)); do
-	case $1 in
-	--bridge) BACKEND=bridge ;;
-	--full-checksums) TOPO_TX_CSUM=off ;;
-	--seconds)
-		RUN_SECONDS=${2:?--seconds needs a value}
-		shift
-		;;
-	--only)
-		ONLY+=("${2:?--only needs TRANSPORT:MODE}")
-		shift
-		;;
-	--verbose) VERBOSE=1 ;;
-	--keep) KEEP=1 ;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_flag --bridge BACKEND bridge
+arg_flag --full-checksums TOPO_TX_CSUM off
+arg_value --seconds RUN_SECONDS "--seconds needs a value"
+arg_list --only ONLY "--only needs TRANSPORT:MODE"
+arg_flag --verbose VERBOSE 1
+arg_flag --keep KEEP 1
+args_parse "$@"
 if ! [[ $RUN_SECONDS =~ ^[0-9]+$ ]] || ((RUN_SECONDS < 6 || RUN_SECONDS > 300)); then
 	echo "--seconds must be 6..300" >&2
 	exit 2
@@ -136,19 +118,19 @@ run_one() {
 	done
 
 	half=$((RUN_SECONDS / 2))
-	topo_sleep "$half"
+	netns_sleep "$half"
 	inject gm eth0 --transport "$transport" --type delay_req --clock-id "$FOREIGN_ID" \
 		--src-mac "$FOREIGN_MAC" --src-ip 10.98.0.200 --count "$FOREIGN_COUNT" --interval 0.1
 	inject s1 br1 --transport "$transport" --type sync --clock-id "$ROGUE_ID" \
 		--src-mac "$ROGUE_MAC" --src-ip 10.98.0.201 --count "$ROGUE_EACH" --interval 0.1
 	inject s1 br1 --transport "$transport" --type announce --clock-id "$ROGUE_ID" \
 		--src-mac "$ROGUE_MAC" --src-ip 10.98.0.201 --count "$ROGUE_EACH" --interval 0.1
-	topo_sleep $((RUN_SECONDS - half))
+	netns_sleep $((RUN_SECONDS - half))
 
 	ptp_stop_all
 	capture_stop_all
 	for node in gm c11 c12 c21 c22; do # kernel counters: UDP checksum errors, for analyze.py
-		topo_exec "$node" cat /proc/net/snmp >"$TOPO_RUN/$node.snmp"
+		netns_exec "$node" cat /proc/net/snmp >"$TOPO_RUN/$node.snmp"
 	done
 	local status_args=(--status "$TOPO_RUN/status.json")
 	if [[ $BACKEND == ptpproxy ]]; then
@@ -212,13 +194,13 @@ main() {
 			echo "== building ptpproxy (cargo build --release)"
 			if ! (cd "$REPO" && timeout 1800 cargo build --release); then
 				fail "ptpproxy builds (cargo build --release)"
-				echo "$PASSED passed, $FAILED failed"
+				check_summary
 				exit 1
 			fi
 		fi
 		[[ -x $PTPPROXY ]] || {
 			fail "ptpproxy binary exists at $PTPPROXY"
-			echo "$PASSED passed, $FAILED failed"
+			check_summary
 			exit 1
 		}
 	fi
@@ -245,8 +227,7 @@ main() {
 	else
 		echo "logs and captures kept in $RUN_ROOT"
 	fi
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
+	check_summary
 }
 
 main
