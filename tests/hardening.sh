@@ -375,9 +375,9 @@ main() {
 		check_summary
 		exit 1
 	fi
-	local b
-	if b=$(missing_binary); then
-		fail "binary exists: $b"
+	local missing
+	if missing=$(missing_binary); then
+		fail "binary exists: $missing"
 		check_summary
 		exit 1
 	fi

@@ -48,8 +48,8 @@ HZ_CLIENTS=$CLIENTS
 NETNS_LIFETIME=$((MINUTES * 60 + 600))
 
 build_release ''
-if b=$(missing_binary); then
-	echo "binary not found: $b" >&2
+if missing=$(missing_binary); then
+	echo "binary not found: $missing" >&2
 	exit 1
 fi
 

@@ -5,7 +5,7 @@
 # "${NETNS_PREFIX}NODE"; netns_destroy removes them all with what runs inside.
 #
 #   netns_init PREFIX RUN_DIR DESTROY   prefix, run directory (created), traps: DESTROY on exit,
-#                                       on INT and TERM too (exit 130 / 143)
+#                                       INT and TERM exit (130 / 143)
 #   netns_name NODE                     the namespace's name
 #   netns_exec NODE CMD...              run CMD in NODE's namespace
 #   netns_add NODE                      a namespace: IPv6 off, lo up
@@ -46,12 +46,11 @@ netns_exec() {
 
 # shellcheck disable=SC2064 # DESTROY is expanded now on purpose: a command name
 netns_init() {
-	local destroy=$3
 	NETNS_PREFIX=$1
 	mkdir -p "$2"
-	trap "$destroy" EXIT
-	trap "$destroy; exit 130" INT
-	trap "$destroy; exit 143" TERM
+	trap "$3" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 }
 
 netns_add() {
