@@ -68,7 +68,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib/check.sh"
 # shellcheck source=lib/netns.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/netns.sh"
-REPO=$(cd "$HERE/.." && pwd)
 BENCH_PY=$HERE/lib/bench.py
 
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
@@ -180,7 +179,7 @@ cleanup() {
 		rm -rf "$RUN"
 	fi
 }
-netns_init "pb$$-" "$RUN" cleanup
+netns_init "pb$$-" "$RUN" cleanup "network namespaces, raw sockets"
 
 netns_add gm
 netns_add px

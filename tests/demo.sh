@@ -17,11 +17,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 TRANSPORT=l2
 WATCH=30

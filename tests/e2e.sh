@@ -23,11 +23,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 BACKEND=ptpproxy
 RUN_SECONDS=14
@@ -56,6 +53,7 @@ PROBE_ID=02000c.fffe.0000cc # Syncs sent from upstream before ptp4l starts: the 
 PROBE_MAC=02:00:0c:00:00:cc
 PROBE_COUNT=3
 
+# shellcheck disable=SC2034 # read by pass (tests/lib/check.sh)
 CHECK_VERBOSE=$VERBOSE
 CLIENT_LINES=()
 
@@ -68,7 +66,6 @@ label_of() { # l2 steer -> "L2 steer"
 }
 
 show_logs() {
-	local f
 	echo "---- logs of this run ($TOPO_RUN) ----"
 	if [[ -f $TOPO_RUN/ptpproxy.log ]]; then
 		echo "-- ptpproxy stderr (last 40 lines):"
@@ -79,12 +76,7 @@ show_logs() {
 		cat "$TOPO_RUN/status.json"
 		echo
 	fi
-	for f in gm c11 c12 c21 c22; do
-		[[ -f $TOPO_RUN/$f.log ]] || continue
-		echo "-- ptp4l $f (last 8 lines without debug chatter):"
-		grep -vE 'config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info' \
-			"$TOPO_RUN/$f.log" | tail -n 8 || true
-	done
+	topo_ptp4l_logs 8 "" gm c11 c12 c21 c22
 	echo "----"
 }
 

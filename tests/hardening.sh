@@ -33,11 +33,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/hardening.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/hardening.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/hardening.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 KEEP=0
 ONLY=()

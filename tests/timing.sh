@@ -65,11 +65,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 CHECK=0
 RUN_SECONDS=60
@@ -238,16 +235,10 @@ forwarder_stop() {
 }
 
 show_logs() {
-	local f
 	echo "---- logs of this run ($TOPO_RUN) ----"
 	[[ -f $TOPO_RUN/ptpproxy.log ]] && tail -n 20 "$TOPO_RUN/ptpproxy.log"
 	[[ -f $TOPO_RUN/ptpload.log ]] && tail -n 5 "$TOPO_RUN/ptpload.log"
-	for f in gm tc c11 c12 c21 c22; do
-		[[ -f $TOPO_RUN/$f.log ]] || continue
-		echo "-- ptp4l $f (last 6 lines without debug chatter):"
-		grep -vE 'config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info|diff ' \
-			"$TOPO_RUN/$f.log" | tail -n 6 || true
-	done
+	topo_ptp4l_logs 6 "|diff " gm tc c11 c12 c21 c22
 	echo "----"
 }
 

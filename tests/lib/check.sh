@@ -4,12 +4,13 @@
 # ("  ok   TEXT" / "  FAIL TEXT": CHECK_OK and CHECK_FAIL, set after sourcing for another style;
 # CHECK_VERBOSE=0 hides the ok lines), `check TEXT CMD...` is pass or fail by CMD's exit status,
 # `check_summary` prints "$PASSED passed, $FAILED failed" and is true if nothing failed.
-# `build_release` and `missing_binary`: the release binaries under test ($REPO: the repository).
+# `build_release` and `missing_binary`: the release binaries under test. REPO: the repository.
 # Also sources tests/lib/args.sh (command lines, `print_help SCRIPT`).
 
 # shellcheck source=args.sh source-path=SCRIPTDIR disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/args.sh"
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PASSED=0
 FAILED=0
 FAILURES=()

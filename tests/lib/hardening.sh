@@ -31,6 +31,8 @@
 HZ_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=netns.sh source-path=SCRIPTDIR disable=SC1091
 source "$HZ_LIB_DIR/netns.sh"
+# shellcheck source=check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HZ_LIB_DIR/check.sh"
 NETNS_LIFETIME=${HZ_LIFETIME:-2400} # no process of ours outlives this many seconds
 NETNS_POLL_S=0.05
 NETNS_POLL_PER_S=20
@@ -49,12 +51,8 @@ hz_log() { printf '%s\n' "$*" >&2; }
 hz_now_ns() { date +%s%N; }
 
 hz_init() {
-	[[ $EUID -eq 0 ]] || {
-		hz_log "must run as root (network namespaces, raw sockets)"
-		exit 1
-	}
 	HZ_RUN=${1:-$(mktemp -d /tmp/ptpproxy-hardening.XXXXXX)}
-	netns_init "hz$$-" "$HZ_RUN" hz_destroy
+	netns_init "hz$$-" "$HZ_RUN" hz_destroy "network namespaces, raw sockets"
 	# An unprivileged ptpproxy ("user": "nobody") must read its configuration here on reload.
 	chmod 755 "$HZ_RUN"
 }

@@ -4,8 +4,9 @@
 # tests/lib/hardening.sh, tests/bench.sh). Root required. Every namespace is named
 # "${NETNS_PREFIX}NODE"; netns_destroy removes them all with what runs inside.
 #
-#   netns_init PREFIX RUN_DIR DESTROY   prefix, run directory (created), traps: DESTROY on exit,
-#                                       INT and TERM exit (130 / 143)
+#   netns_init PREFIX RUN_DIR DESTROY WHY   root or "must run as root (WHY)" and exit 1; prefix,
+#                                       run directory (created), traps: DESTROY on exit, INT and
+#                                       TERM exit (130 / 143)
 #   netns_name NODE                     the namespace's name
 #   netns_exec NODE CMD...              run CMD in NODE's namespace
 #   netns_add NODE                      a namespace: IPv6 off, lo up
@@ -46,6 +47,10 @@ netns_exec() {
 
 # shellcheck disable=SC2064 # DESTROY is expanded now on purpose: a command name
 netns_init() {
+	[[ $EUID -eq 0 ]] || {
+		netns_log "must run as root ($4)"
+		exit 1
+	}
 	NETNS_PREFIX=$1
 	mkdir -p "$2"
 	trap "$3" EXIT

@@ -48,12 +48,15 @@
 #   netns_sleep SECONDS          sleep, interruptible by INT/TERM (use it for every long wait)
 #   inject NODE IF ARGS...       send crafted PTP frames from NODE's IF (tests/lib/ptpframe.py ARGS)
 #   topo_destroy                 kill everything started here, delete the namespaces (idempotent)
+#   topo_ptp4l_logs LINES EXTRA NODE...  the end of each ptp4l log (for a failure's diagnosis)
 # Helpers: client_mac NODE, client_identity NODE (020000.fffe.000101-1), client_port NODE (dn1|dn2),
 #   client_ip NODE, path_delay_count NODE, path_delay_last NODE.
 
 TOPO_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=netns.sh source-path=SCRIPTDIR disable=SC1091
 source "$TOPO_LIB_DIR/netns.sh"
+# shellcheck source=check.sh source-path=SCRIPTDIR disable=SC1091
+source "$TOPO_LIB_DIR/check.sh"
 TOPO_CLIENTS=(c11 c12 c21 c22)
 TOPO_GM_MAC=02:00:00:00:00:01
 TOPO_GM_IDENTITY=020000.fffe.000001
@@ -83,12 +86,8 @@ client_port() { printf 'dn%s\n' "${1:1:1}"; }
 client_ip() { printf '10.98.0.%s\n' "${1:1:2}"; }
 
 topo_init() {
-	[[ $EUID -eq 0 ]] || {
-		topo_log "must run as root (network namespaces)"
-		exit 1
-	}
 	TOPO_RUN=${1:-$(mktemp -d /tmp/ptpproxy-test.XXXXXX)}
-	netns_init "pp$$-" "$TOPO_RUN" topo_destroy
+	netns_init "pp$$-" "$TOPO_RUN" topo_destroy "network namespaces"
 }
 
 topo_create() {
@@ -302,6 +301,19 @@ ptp_stop_all() {
 		netns_stop_pid "$pid" 5 || true
 	done
 	TOPO_PTP_PIDS=()
+}
+
+# topo_ptp4l_logs LINES EXTRA NODE...: the last LINES lines of each NODE's ptp4l log, without
+# debug chatter (and lines matching the regex alternatives EXTRA, "|a|b")
+topo_ptp4l_logs() {
+	local lines=$1 extra=$2 f
+	shift 2
+	for f in "$@"; do
+		[[ -f $TOPO_RUN/$f.log ]] || continue
+		echo "-- ptp4l $f (last $lines lines without debug chatter):"
+		grep -vE "config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info$extra" \
+			"$TOPO_RUN/$f.log" | tail -n "$lines" || true
+	done
 }
 
 path_delay_count() { grep -cE 'delay +filtered +-?[0-9]+ +raw +-?[0-9]+' "$TOPO_RUN/$1.log" || true; }
