@@ -66,7 +66,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/check.sh"
-REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=lib/netns.sh source-path=SCRIPTDIR disable=SC1091
+source "$HERE/lib/netns.sh"
+BENCH_PY=$HERE/lib/bench.py
 
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
@@ -75,38 +77,26 @@ FORWARDERS="bridge naive ptpproxy"
 CORRECTION=none
 CPU_LATENCY=
 ONLY=()
-while (($#)); do
-	case $1 in
-	--smoke) SMOKE=1 ;;
-	--runs) RUNS=${2:?}; shift ;;
-	--seconds) SECONDS_PER_RUN=${2:?}; shift ;;
-	--ramp) RAMP=${2:?}; shift ;;
-	--ramp-seconds) RAMP_SECONDS=${2:?}; shift ;;
-	--clients) CLIENTS=${2:?}; shift ;;
-	--transport) TRANSPORT=${2:?}; shift ;;
-	--foreign) FOREIGN=${2:?}; shift ;;
-	--only) ONLY+=("${2:?}"); shift ;;
-	--forwarders) FORWARDERS=${2?}; shift ;;
-	--correction) CORRECTION=${2:?}; shift ;;
-	--cpu-latency) CPU_LATENCY=${2:?}; shift ;;
-	--nice) NICE=${2:?}; shift ;;
-	--rt) RT=${2:?}; shift ;;
-	--pin) PIN=1 ;;
-	--perf) PERF=1 ;;
-	--callgrind) CALLGRIND=1 ;;
-	--soak) SOAK=${2:?}; shift ;;
-	--keep) KEEP=1 ;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_flag --smoke SMOKE 1
+arg_value --runs RUNS
+arg_value --seconds SECONDS_PER_RUN
+arg_value --ramp RAMP
+arg_value --ramp-seconds RAMP_SECONDS
+arg_value --clients CLIENTS
+arg_value --transport TRANSPORT
+arg_value --foreign FOREIGN
+arg_list --only ONLY
+arg_text --forwarders FORWARDERS
+arg_value --correction CORRECTION
+arg_value --cpu-latency CPU_LATENCY
+arg_value --nice NICE
+arg_value --rt RT
+arg_flag --pin PIN 1
+arg_flag --perf PERF 1
+arg_flag --callgrind CALLGRIND 1
+arg_value --soak SOAK
+arg_flag --keep KEEP 1
+args_parse "$@"
 for v in RUNS SECONDS_PER_RUN RAMP_SECONDS CLIENTS SOAK; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || {
 		echo "$v must be a whole number" >&2
@@ -168,89 +158,42 @@ uses() { [[ " $FORWARDERS " == *" $1 "* ]]; } # uses FORWARDER
 
 
 # ---- binaries ----
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-	(cd "$REPO" && cargo build --release --workspace --bins 2>&1 | tail -n 1)
+build_release ''
+if missing=$(missing_binary); then
+	echo "binary not found: $missing" >&2
+	exit 1
 fi
-PTPPROXY=${PTPPROXY:-$TARGET_DIR/release/ptpproxy}
-PTPLOAD=${PTPLOAD:-$TARGET_DIR/release/ptpload}
-for b in "$PTPPROXY" "$PTPLOAD"; do
-	[[ -x $b ]] || {
-		echo "binary not found: $b" >&2
-		exit 1
-	}
-done
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---- topology ----
-PREFIX="pb$$-"
 RUN=$(mktemp -d /tmp/ptpproxy-bench.XXXXXX)
-NODES=()
-BG_PIDS=()
 FWD_TPID= # the `timeout` wrapping the running relay (ptpproxy or naive_relay)
 FWD_PID=  # the relay itself
 FWD_COMM= # its process name
 
-ns() { printf '%s%s\n' "$PREFIX" "$1"; }
-nsx() {
-	local n=$1
-	shift
-	ip netns exec "$(ns "$n")" "$@"
-}
-
 cleanup() {
-	local pid node p
-	for pid in "${BG_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${BG_PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	for node in "${NODES[@]}"; do
-		# anything still inside one of our namespaces was started by this script
-		for p in $(ip netns pids "$(ns "$node")" 2>/dev/null || true); do
-			kill -KILL "$p" 2>/dev/null || true
-		done
-		ip netns del "$(ns "$node")" 2>/dev/null || true
-	done
-	NODES=()
+	netns_destroy
 	if ((KEEP)); then
 		echo "run directory kept: $RUN"
 	else
 		rm -rf "$RUN"
 	fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+netns_init "pb$$-" "$RUN" cleanup "network namespaces, raw sockets"
 
-ns_add() {
-	ip netns add "$(ns "$1")"
-	NODES+=("$1")
-	nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
-	nsx "$1" ip link set dev lo up
-}
-
-# veth NODE_A IF_A NODE_B IF_B MAC_B
-veth() {
-	ip link add name "$2" netns "$(ns "$1")" type veth peer name "$4" address "$5" netns "$(ns "$3")"
-	nsx "$1" ip link set dev "$2" up
-	nsx "$3" ip link set dev "$4" up
-}
-
-ns_add gm
-ns_add px
-ns_add cl
+netns_add gm
+netns_add px
+netns_add cl
 # The reference is the kernel's plain bridge: no bridge-netfilter hooks (per namespace).
 for t in iptables ip6tables arptables; do
-	nsx px sysctl -qw "net.bridge.bridge-nf-call-$t=0" 2>/dev/null || true
+	netns_exec px sysctl -qw "net.bridge.bridge-nf-call-$t=0" 2>/dev/null || true
 done
-veth gm gm0 px up 02:00:00:00:f0:00
-veth cl cl1 px dn1 02:00:00:00:f0:01
-veth cl cl2 px dn2 02:00:00:00:f0:02
+netns_veth gm gm0 "" px up 02:00:00:00:f0:00
+netns_veth cl cl1 "" px dn1 02:00:00:00:f0:01
+netns_veth cl cl2 "" px dn2 02:00:00:00:f0:02
 if ((PIN)); then
 	for i in up dn1 dn2; do
-		nsx px sh -c "echo 1 >/sys/class/net/$i/queues/rx-0/rps_cpus" 2>/dev/null ||
+		netns_exec px sh -c "echo 1 >/sys/class/net/$i/queues/rx-0/rps_cpus" 2>/dev/null ||
 			echo "note: RPS not available on $i: the bridge forwards on the sender's CPU" >&2
 	done
 fi
@@ -271,18 +214,6 @@ if uses naive; then
 		exit 1
 	}
 fi
-
-alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
-
-wait_for() { # SECONDS CMD...
-	local tries=$(($1 * 10))
-	shift
-	while ((tries-- > 0)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # descendant PID NAME: the first process named NAME below PID (ip netns exec, nice and timeout
 # may each fork or exec depending on their versions)
@@ -312,10 +243,10 @@ fwd_find() {
 
 ptpproxy_start() {
 	rm -f "$RUN/status.json"
-	nsx px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "$CONFIG" -f >>"$RUN/ptpproxy.log" 2>&1 &
+	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "$CONFIG" -f >>"$RUN/ptpproxy.log" 2>&1 &
 	FWD_TPID=$! FWD_COMM=ptpproxy
-	BG_PIDS+=("$FWD_TPID")
-	wait_for 10 test -s "$RUN/status.json" || {
+	netns_track "$FWD_TPID"
+	netns_wait_for 10 test -s "$RUN/status.json" || {
 		echo "ptpproxy wrote no status file; its log:" >&2
 		tail -n 20 "$RUN/ptpproxy.log" >&2
 		return 1
@@ -333,10 +264,10 @@ naive_start() {
 	local log=$RUN/naive.log n0
 	touch "$log"
 	n0=$(wc -l <"$log")
-	nsx px "${FWD_SCHED[@]}" timeout -k 5 900 "$NAIVE" up dn1 dn2 >>"$log" 2>&1 &
+	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$NAIVE" up dn1 dn2 >>"$log" 2>&1 &
 	FWD_TPID=$! FWD_COMM=naive_relay
-	BG_PIDS+=("$FWD_TPID")
-	wait_for 10 relaying "$log" "$n0" || {
+	netns_track "$FWD_TPID"
+	netns_wait_for 10 relaying "$log" "$n0" || {
 		echo "naive_relay did not start; its log:" >&2
 		tail -n 20 "$log" >&2
 		return 1
@@ -350,8 +281,8 @@ fwd_stop() {
 	[[ -n $FWD_TPID ]] || return 0
 	[[ -n $FWD_PID ]] || FWD_PID=$(descendant "$FWD_TPID" "$FWD_COMM") || FWD_PID=$FWD_TPID
 	kill -TERM "$FWD_PID" 2>/dev/null || true
-	while alive "$FWD_PID" && ((tries-- > 0)); do sleep 0.1; done
-	if alive "$FWD_PID"; then
+	while netns_alive "$FWD_PID" && ((tries-- > 0)); do sleep 0.1; done
+	if netns_alive "$FWD_PID"; then
 		kill -KILL "$FWD_TPID" "$FWD_PID" 2>/dev/null || true
 		rc=124
 	fi
@@ -363,14 +294,11 @@ fwd_stop() {
 }
 
 bridge_start() {
-	nsx px ip link add br0 type bridge mcast_snooping 0 stp_state 0 forward_delay 0
-	local i
-	for i in up dn1 dn2; do nsx px ip link set dev "$i" master br0; done
-	nsx px ip link set dev br0 up
+	netns_bridge px br0 up dn1 dn2
 	sleep 0.5
 }
 
-bridge_stop() { nsx px ip link del br0; }
+bridge_stop() { netns_exec px ip link del br0; }
 
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
@@ -391,7 +319,7 @@ run_load() {
 	fi
 	t0=$(date +%s.%N)
 	"${GEN_SCHED[@]}" timeout -k 5 $((secs + 60)) "$PTPLOAD" \
-		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
+		--upstream "$(netns_name gm):gm0" --downstream "$(netns_name cl):cl1,$(netns_name cl):cl2" \
 		--clients "$CLIENTS" --rate "$rate" --foreign "$FOREIGN" --transport "$TRANSPORT" \
 		--duration "$secs" --quiet --json "$RUN/$label.json" >"$RUN/$label.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
@@ -421,58 +349,7 @@ want() { # scenario letter
 
 # summarize TITLE LABEL_PREFIX: the table of one scenario (medians over its runs)
 summarize() {
-	python3 - "$RUN" "$1" "$2" "$FORWARDERS" <<'PY'
-import glob, json, os, statistics, sys
-run, title, prefix = sys.argv[1:4]
-def load(fwd):
-    out = []
-    for f in sorted(glob.glob(f"{run}/{prefix}-{fwd}-*.json")):
-        j = json.load(open(f))
-        p = f[:-5] + ".proxy"
-        if os.path.exists(p):
-            cpu, wall, hwm, rc = open(p).read().split()
-            j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
-        out.append(j)
-    return out
-fwds = sys.argv[4].split()
-runs = {f: load(f) for f in fwds}
-def med(f, get, agg=statistics.median):
-    v = [get(j) for j in runs[f]]
-    return agg(v) if v else float("nan")
-rows = [
-    ("offered Delay_Req/s", lambda j: j["offered_delay_req_per_s"], "{:.0f}"),
-    ("up (Delay_Req) lost %", lambda j: 100 * j["up"]["loss_ratio"], "{:.4f}"),
-    ("down (Resp/Sync/FU/Ann) lost %", lambda j: 100 * j["down"]["loss_ratio"], "{:.4f}"),
-]
-for d in ("up", "down"):
-    for q in ("p50", "p99", "p999", "max"):
-        rows.append((f"{d} latency {q} us", (lambda d, q: lambda j: j[d]["latency"][q + "_us"])(d, q), "{:.1f}"))
-rows += [
-    ("Delay_Resp for others /client/s", lambda j: j["delay_resp_per_client"]["others"]["median"] / j["elapsed_s"], "{:.0f}"),
-    ("foreign frames leaked", lambda j: j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"], "{:.0f}"),
-    ("ptpload cpu % of a core", lambda j: 100 * j["generator"]["cpu_share"], "{:.0f}"),
-]
-# the relays' own CPU time and peak RSS (none for the bridge: it forwards in the kernel)
-def relay(get):
-    return lambda j: get(j["proxy"]) if "proxy" in j else float("nan")
-rows += [
-    ("relay cpu % of a core", relay(lambda p: 100 * p["cpu_s"] / p["wall_s"]), "{:.1f}"),
-    ("relay peak RSS (VmHWM) KiB", relay(lambda p: p["vmhwm_kib"]), "{:.0f}", max),
-]
-def ratio(p, x):
-    return f"{p / x:.2f}x" if x and x == x and p == p else "-"
-refs = [f for f in ("bridge", "naive") if f in runs and "ptpproxy" in runs]
-print(f"\n{title}  (median of " + " / ".join(f"{len(runs[f])} {f}" for f in fwds) + " runs)")
-print(f"  {'metric':<34}" + "".join(f"{f:>12}" for f in fwds) + "".join(f"{'px/' + r:>11}" for r in refs))
-for name, get, fmt, *agg in rows:
-    v = {f: med(f, get, *agg) for f in fwds}
-    cells = "".join(f"{'-' if v[f] != v[f] else fmt.format(v[f]):>12}" for f in fwds)
-    print(f"  {name:<34}{cells}" + "".join(f"{ratio(v['ptpproxy'], v[r]):>11}" for r in refs))
-for f in runs:
-    lim = [r for j in runs[f] for r in j["generator"]["reasons"]]
-    if lim:
-        print(f"  note: ptpload may have been the limit in {f} runs: {lim[0]}" + (f" (+{len(lim) - 1} more)" if len(lim) > 1 else ""))
-PY
+	python3 "$BENCH_PY" summarize "$RUN" "$1" "$2" "$FORWARDERS"
 }
 
 # ---- scenarios ----
@@ -494,7 +371,7 @@ scenario() { # LETTER RATE TITLE
 
 # zero_loss FILE: true if nothing was lost either way
 zero_loss() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j["up"]["lost"] == 0 and j["down"]["lost"] == 0 else 1)' "$1"
+	python3 "$BENCH_PY" zero-loss "$1"
 }
 
 ramp() {
@@ -510,33 +387,14 @@ ramp() {
 				run_load "$f" "$label" "$rate" "$RAMP_SECONDS" || break 2
 				zero_loss "$RUN/$label.json" && break
 			done
-			python3 - "$RUN/$label.json" "$f" "$rate" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-print(f"  {sys.argv[2]:<9} {int(sys.argv[3]):>4}/client/s offered {j['offered_delay_req_per_s']:>8.0f} Delay_Req/s: "
-      f"lost up {j['up']['lost']} down {j['down']['lost']}, p99 up {j['up']['latency']['p99_us']:.0f} us "
-      f"down {j['down']['latency']['p99_us']:.0f} us, ptpload cpu {100 * j['generator']['cpu_share']:.0f}%"
-      + (" [generator limit]" if j["generator"]["limited"] else ""))
-PY
+			python3 "$BENCH_PY" ramp-step "$RUN/$label.json" "$f" "$rate"
 			zero_loss "$RUN/$label.json" || break
-			best=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["offered_delay_req_per_s"]))' "$RUN/$label.json")
-			limited=$(python3 -c 'import json,sys; print("yes" if json.load(open(sys.argv[1]))["generator"]["limited"] else "")' "$RUN/$label.json")
+			best=$(python3 "$BENCH_PY" offered "$RUN/$label.json")
+			limited=$(python3 "$BENCH_PY" limited "$RUN/$label.json")
 		done
 		echo "$f $best ${limited:-no}" >>"$RUN/ramp.txt"
 	done
-	python3 - "$RUN/ramp.txt" <<'PY' | tee -a "$RUN/summary.txt"
-import sys
-best = {}
-for line in open(sys.argv[1]):
-    f, b, lim = line.split()
-    best[f] = (int(b), lim)
-print("\n(c) zero-loss maximum, Delay_Req/s offered (as many Delay_Resp back; frames through the forwarder ~2x)")
-for f, (b, lim) in best.items():
-    print(f"  {f:<9} {b:>8}" + ("  (ptpload was the limit at this step: the forwarder may do more)" if lim == "yes" else ""))
-for ref in ("bridge", "naive"):
-    if ref in best and "ptpproxy" in best and best[ref][0]:
-        print(f"  ratio ptpproxy / {ref}: {best['ptpproxy'][0] / best[ref][0]:.2f}x")
-PY
+	python3 "$BENCH_PY" ramp-summary "$RUN/ramp.txt" | tee -a "$RUN/summary.txt"
 }
 
 perf_top() { # the (b) profile of ptpproxy
@@ -551,11 +409,7 @@ callgrind() {
 	local exe out n1=20000 n2=120000 i1 i2
 	echo "== callgrind: instructions per frame of Relay::handle_frame, scenario (a) mix"
 	exe=$(cd "$REPO" && cargo bench --bench relay --no-run --message-format=json 2>/dev/null |
-		python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "relay" and m.get("executable"):
-        print(m["executable"])')
+		python3 "$BENCH_PY" bench-exe)
 	[[ -x $exe ]] || {
 		fail "callgrind: bench binary not built"
 		return
@@ -588,46 +442,28 @@ if ((SMOKE)); then
 	fi
 	for label in "${labels[@]}"; do
 		[[ -s $RUN/$label.json ]] || continue
-		if python3 - "$RUN/$label.json" <<'PY'; then
-import json, sys
-j = json.load(open(sys.argv[1]))
-up, down = j["up"], j["down"]
-print(f"    up {up['received']}/{up['expected']} (p99 {up['latency']['p99_us']:.0f} us), "
-      f"down {down['received']}/{down['expected']} (p99 {down['latency']['p99_us']:.0f} us)")
-sys.exit(0 if up["received"] > 0 and down["received"] > 0 else 1)
-PY
+		if python3 "$BENCH_PY" through "$RUN/$label.json"; then
 			pass "$label: frames got through both ways"
 		else
 			fail "$label: nothing got through one way"
 		fi
 		# the bridge and the naive relay flood: what ptpproxy must drop is theirs to pass
 		[[ $label == smoke-ptpproxy* ]] || continue
-		if python3 - "$RUN/$label.json" <<'PY'; then
-import json, sys
-j = json.load(open(sys.argv[1]))
-leaked = j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"]
-wrong = j["flows"]["delay_resp"]["wrong_port"]
-print(f"    foreign leaked {leaked}, Delay_Resp on another client's port {wrong}")
-sys.exit(0 if leaked == 0 and wrong == 0 else 1)
-PY
+		if python3 "$BENCH_PY" dropped "$RUN/$label.json"; then
 			pass "$label: foreign frames dropped, Delay_Resp steered"
 		else
 			fail "$label: ptpproxy relayed frames it must drop"
 		fi
 	done
 	echo
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
+	check_summary
 	exit
 fi
 
 if [[ -n $CPU_LATENCY ]]; then
 	# The request lives as long as the holder keeps the device open (cleanup ends it).
-	python3 -c 'import os, signal, struct, sys
-fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-os.write(fd, struct.pack("i", int(sys.argv[1])))
-signal.pause()' "$CPU_LATENCY" &
-	BG_PIDS+=("$!")
+	python3 "$BENCH_PY" cpu-latency "$CPU_LATENCY" &
+	netns_track "$!"
 	echo "CPU wake-up latency limit: $CPU_LATENCY us (PM QoS), held for every forwarder's runs"
 fi
 echo "ptpproxy bench: $FORWARDERS; $CLIENTS clients ($TRANSPORT, foreign $FOREIGN), correction $CORRECTION, $RUNS runs x $SECONDS_PER_RUN s, ${SCHED[*]}, $( ((PIN)) && echo "forwarder on CPU 0, ptpload on CPU 1" || echo "not pinned"), run dir $RUN"
@@ -644,7 +480,7 @@ if want b; then
 			pid=$(cat "$RUN/proxy.pid" 2>/dev/null || true)
 			[[ -n $pid ]] && timeout $((SECONDS_PER_RUN + 5)) perf record -g -p "$pid" -o "$RUN/perf-b.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1
 		) &
-		BG_PIDS+=("$!")
+		netns_track "$!"
 	fi
 	scenario b 128 "$CLIENTS clients x 128 Delay_Req/s"
 	((PERF)) && perf_top
@@ -654,11 +490,11 @@ if ((SOAK > 0)); then
 	echo "== soak: (a) through ptpproxy for $SOAK s, VmRSS every 10 s"
 	ptpproxy_start
 	"${GEN_SCHED[@]}" timeout -k 5 $((SOAK + 60)) "$PTPLOAD" \
-		--upstream "$(ns gm):gm0" --downstream "$(ns cl):cl1,$(ns cl):cl2" \
+		--upstream "$(netns_name gm):gm0" --downstream "$(netns_name cl):cl1,$(netns_name cl):cl2" \
 		--clients "$CLIENTS" --rate 16 --foreign "$FOREIGN" --transport "$TRANSPORT" \
 		--duration "$SOAK" --quiet --json "$RUN/soak.json" >"$RUN/soak.log" 2>&1 &
 	soak_pid=$!
-	while alive "$soak_pid"; do
+	while netns_alive "$soak_pid"; do
 		printf '  t=%ss VmRSS %s KiB VmHWM %s KiB\n' "$(($(date +%s) - $(stat -c %Y "$RUN/soak.log")))" \
 			"$(awk '/^VmRSS/ {print $2}' "/proc/$FWD_PID/status")" "$(awk '/^VmHWM/ {print $2}' "/proc/$FWD_PID/status")"
 		sleep 10
@@ -670,9 +506,8 @@ if ((CALLGRIND)); then callgrind; fi
 
 for f in "$RUN"/*.json; do
 	[[ -e $f ]] || continue
-	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$f" || fail "$(basename "$f"): not valid JSON"
+	python3 "$BENCH_PY" valid-json "$f" || fail "$(basename "$f"): not valid JSON"
 done
 ((FAILED == 0)) && pass "every run completed"
 echo
-echo "$PASSED passed, $FAILED failed"
-((FAILED == 0))
+check_summary

@@ -12,16 +12,9 @@ cd "$(dirname "$0")/.."
 MAX_AARCH64_BYTES=1048576
 CONFIG=rootfs-overlay/etc/ptpproxy/config.json
 
-passed=0
-failed=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok - $*"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL - $*"
-}
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source tests/lib/check.sh
+CHECK_OK="ok - " CHECK_FAIL="FAIL - "
 
 need=()
 command -v readelf >/dev/null || need+=(binutils)
@@ -61,7 +54,7 @@ caplen=100 len=1514 data=100 ts=1700000002.999999"
 probed=" "
 
 # The Yocto recipe fetches exactly the crates of Cargo.lock: its list must follow the lock file.
-if out=$(cross/yocto/update-crates.sh --check 2>&1); then ok "yocto: $out"; else fail "yocto: $out"; fi
+if out=$(cross/yocto/update-crates.sh --check 2>&1); then pass "yocto: $out"; else fail "yocto: $out"; fi
 
 rows=()
 for board in "${boards[@]}"; do
@@ -76,27 +69,27 @@ for board in "${boards[@]}"; do
     secs=$(($(date +%s) - start))
     target=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["target"])' "board/$board.json")
     size=$(stat -c %s "$bin")
-    ok "$board: built $bin ($size bytes, ${secs}s)"
+    pass "$board: built $bin ($size bytes, ${secs}s)"
 
     info=$(file -b "$bin")
     case $info in
-    *"statically linked"*) ok "$board: file: statically linked" ;;
+    *"statically linked"*) pass "$board: file: statically linked" ;;
     *) fail "$board: file: not statically linked: $info" ;;
     esac
     case $info in
-    *", stripped"*) ok "$board: file: stripped" ;;
+    *", stripped"*) pass "$board: file: stripped" ;;
     *) fail "$board: file: not stripped: $info" ;;
     esac
-    if readelf -SW "$bin" | grep -q '\.symtab'; then fail "$board: has a .symtab"; else ok "$board: no .symtab"; fi
+    if readelf -SW "$bin" | grep -q '\.symtab'; then fail "$board: has a .symtab"; else pass "$board: no .symtab"; fi
     if readelf -lW "$bin" | grep -q INTERP; then
         fail "$board: has a program interpreter: $(readelf -lW "$bin" | grep -A1 INTERP | tail -1)"
     else
-        ok "$board: readelf -l: no INTERP"
+        pass "$board: readelf -l: no INTERP"
     fi
     if readelf -dW "$bin" | grep -q NEEDED; then
         fail "$board: readelf -d: NEEDED $(readelf -dW "$bin" | grep NEEDED | tr -s ' ' | tr '\n' ' ')"
     else
-        ok "$board: readelf -d: no NEEDED"
+        pass "$board: readelf -d: no NEEDED"
     fi
 
     machine=$(readelf -hW "$bin" | sed -n 's/^ *Machine: *//p')
@@ -113,7 +106,7 @@ for board in "${boards[@]}"; do
     *) want="?" ;;
     esac
     if [ "$machine" = "$want" ]; then
-        ok "$board: ELF machine $machine matches $target"
+        pass "$board: ELF machine $machine matches $target"
     else
         fail "$board: ELF machine $machine, expected $want for $target"
     fi
@@ -121,17 +114,17 @@ for board in "${boards[@]}"; do
     rc=0
     version=$("${run[@]}" "$bin" --version 2>&1) || rc=$?
     if [ "$rc" -eq 0 ] && [[ $version == *"board $board,"* ]] && [[ $version == *"target $target"* ]]; then
-        ok "$board: ${run[*]:-native} --version: $version"
+        pass "$board: ${run[*]:-native} --version: $version"
     else
         fail "$board: --version (exit $rc) does not name board $board and $target: $version"
     fi
     rc=0
     out=$("${run[@]}" "$bin" --check-config -c "$CONFIG" 2>&1) || rc=$?
-    if [ "$rc" -eq 0 ]; then ok "$board: --check-config $CONFIG: $out"; else fail "$board: --check-config $CONFIG: exit $rc: $out"; fi
+    if [ "$rc" -eq 0 ]; then pass "$board: --check-config $CONFIG: $out"; else fail "$board: --check-config $CONFIG: exit $rc: $out"; fi
     rc=0
     out=$("${run[@]}" "$bin" --check-config -c "$bad" 2>&1) || rc=$?
     if [ "$rc" -eq 78 ] && [[ $out == *'"delay_resp"'* ]]; then
-        ok "$board: a bad configuration is rejected with 78"
+        pass "$board: a bad configuration is rejected with 78"
     else
         fail "$board: a bad configuration: exit $rc (expected 78): $out"
     fi
@@ -144,7 +137,7 @@ for board in "${boards[@]}"; do
             rc=0
             out=$("${run[@]}" "target/$board/pcapprobe" "$known" 2>&1) || rc=$?
             if [ "$rc" -eq 0 ] && [ "$out" = "$expected_probe" ]; then
-                ok "$target: libpcap packet headers read correctly (caplen, len, timestamp)"
+                pass "$target: libpcap packet headers read correctly (caplen, len, timestamp)"
             else
                 fail "$target: libpcap packet headers misread (exit $rc):"
                 echo "$out" | head -5
@@ -158,7 +151,7 @@ for board in "${boards[@]}"; do
     verdict=ok
     if [ "$machine" = AArch64 ]; then
         if [ "$size" -le "$MAX_AARCH64_BYTES" ]; then
-            ok "$board: $size bytes <= $MAX_AARCH64_BYTES (aarch64 limit)"
+            pass "$board: $size bytes <= $MAX_AARCH64_BYTES (aarch64 limit)"
         else
             fail "$board: $size bytes > $MAX_AARCH64_BYTES (aarch64 limit)"
             verdict=TOO-BIG
@@ -174,5 +167,4 @@ for r in "${rows[@]}"; do
     printf '%-20s %-32s %10s %8s %8s  %s\n' $r
 done
 echo
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -17,37 +17,19 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 TRANSPORT=l2
 WATCH=30
-while (($#)); do
-	case $1 in
-	--udp4) TRANSPORT=udp4 ;;
-	--seconds)
-		WATCH=${2:?--seconds needs a value}
-		shift
-		;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_flag --udp4 TRANSPORT udp4
+arg_value --seconds WATCH "--seconds needs a value"
+args_parse "$@"
 if ! [[ $WATCH =~ ^[0-9]+$ ]] || ((WATCH < 5 || WATCH > 3600)); then
 	echo "--seconds must be 5..3600" >&2
 	exit 2
 fi
-TOPO_LIFETIME=$((WATCH + 300)) # bound on every process the demo starts
+NETNS_LIFETIME=$((WATCH + 300)) # bound on every process the demo starts
 for tool in ptp4l ip tcpdump python3 cargo; do
 	command -v "$tool" >/dev/null || {
 		echo "missing: $tool (run tests/install-deps.sh; cargo comes with rustup)" >&2
@@ -60,7 +42,7 @@ echo "== building ptpproxy: cargo build --release"
 BIN=$REPO/target/release/ptpproxy
 
 topo_init "$(mktemp -d /tmp/ptpproxy-demo.XXXXXX)"
-echo "== creating namespaces ${TOPO_PREFIX}* (work files in $TOPO_RUN)"
+echo "== creating namespaces ${NETNS_PREFIX}* (work files in $TOPO_RUN)"
 topo_create ptpproxy
 echo "== starting ptpproxy (delay_resp steer), the grandmaster and 4 clients, PTP over ${TRANSPORT^^}"
 proxy_start steer "$BIN"
@@ -72,7 +54,7 @@ done
 elapsed=0
 while ((elapsed < WATCH)); do
 	step=$((WATCH - elapsed < 5 ? WATCH - elapsed : 5))
-	topo_sleep "$step"
+	netns_sleep "$step"
 	elapsed=$((elapsed + step))
 	echo
 	echo "==== after ${elapsed} s: ptpproxy status $TOPO_RUN/status.json"

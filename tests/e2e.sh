@@ -23,42 +23,21 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 BACKEND=ptpproxy
 RUN_SECONDS=14
 VERBOSE=0
 KEEP=0
 ONLY=()
-while (($#)); do
-	case $1 in
-	--bridge) BACKEND=bridge ;;
-	--full-checksums) TOPO_TX_CSUM=off ;;
-	--seconds)
-		RUN_SECONDS=${2:?--seconds needs a value}
-		shift
-		;;
-	--only)
-		ONLY+=("${2:?--only needs TRANSPORT:MODE}")
-		shift
-		;;
-	--verbose) VERBOSE=1 ;;
-	--keep) KEEP=1 ;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_flag --bridge BACKEND bridge
+arg_flag --full-checksums TOPO_TX_CSUM off
+arg_value --seconds RUN_SECONDS "--seconds needs a value"
+arg_list --only ONLY "--only needs TRANSPORT:MODE"
+arg_flag --verbose VERBOSE 1
+arg_flag --keep KEEP 1
+args_parse "$@"
 if ! [[ $RUN_SECONDS =~ ^[0-9]+$ ]] || ((RUN_SECONDS < 6 || RUN_SECONDS > 300)); then
 	echo "--seconds must be 6..300" >&2
 	exit 2
@@ -74,6 +53,7 @@ PROBE_ID=02000c.fffe.0000cc # Syncs sent from upstream before ptp4l starts: the 
 PROBE_MAC=02:00:0c:00:00:cc
 PROBE_COUNT=3
 
+# shellcheck disable=SC2034 # read by pass (tests/lib/check.sh)
 CHECK_VERBOSE=$VERBOSE
 CLIENT_LINES=()
 
@@ -86,7 +66,6 @@ label_of() { # l2 steer -> "L2 steer"
 }
 
 show_logs() {
-	local f
 	echo "---- logs of this run ($TOPO_RUN) ----"
 	if [[ -f $TOPO_RUN/ptpproxy.log ]]; then
 		echo "-- ptpproxy stderr (last 40 lines):"
@@ -97,12 +76,7 @@ show_logs() {
 		cat "$TOPO_RUN/status.json"
 		echo
 	fi
-	for f in gm c11 c12 c21 c22; do
-		[[ -f $TOPO_RUN/$f.log ]] || continue
-		echo "-- ptp4l $f (last 8 lines without debug chatter):"
-		grep -vE 'config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info' \
-			"$TOPO_RUN/$f.log" | tail -n 8 || true
-	done
+	topo_ptp4l_logs 8 "" gm c11 c12 c21 c22
 	echo "----"
 }
 
@@ -136,19 +110,19 @@ run_one() {
 	done
 
 	half=$((RUN_SECONDS / 2))
-	topo_sleep "$half"
+	netns_sleep "$half"
 	inject gm eth0 --transport "$transport" --type delay_req --clock-id "$FOREIGN_ID" \
 		--src-mac "$FOREIGN_MAC" --src-ip 10.98.0.200 --count "$FOREIGN_COUNT" --interval 0.1
 	inject s1 br1 --transport "$transport" --type sync --clock-id "$ROGUE_ID" \
 		--src-mac "$ROGUE_MAC" --src-ip 10.98.0.201 --count "$ROGUE_EACH" --interval 0.1
 	inject s1 br1 --transport "$transport" --type announce --clock-id "$ROGUE_ID" \
 		--src-mac "$ROGUE_MAC" --src-ip 10.98.0.201 --count "$ROGUE_EACH" --interval 0.1
-	topo_sleep $((RUN_SECONDS - half))
+	netns_sleep $((RUN_SECONDS - half))
 
 	ptp_stop_all
 	capture_stop_all
 	for node in gm c11 c12 c21 c22; do # kernel counters: UDP checksum errors, for analyze.py
-		topo_exec "$node" cat /proc/net/snmp >"$TOPO_RUN/$node.snmp"
+		netns_exec "$node" cat /proc/net/snmp >"$TOPO_RUN/$node.snmp"
 	done
 	local status_args=(--status "$TOPO_RUN/status.json")
 	if [[ $BACKEND == ptpproxy ]]; then
@@ -212,13 +186,13 @@ main() {
 			echo "== building ptpproxy (cargo build --release)"
 			if ! (cd "$REPO" && timeout 1800 cargo build --release); then
 				fail "ptpproxy builds (cargo build --release)"
-				echo "$PASSED passed, $FAILED failed"
+				check_summary
 				exit 1
 			fi
 		fi
 		[[ -x $PTPPROXY ]] || {
 			fail "ptpproxy binary exists at $PTPPROXY"
-			echo "$PASSED passed, $FAILED failed"
+			check_summary
 			exit 1
 		}
 	fi
@@ -245,8 +219,7 @@ main() {
 	else
 		echo "logs and captures kept in $RUN_ROOT"
 	fi
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
+	check_summary
 }
 
 main

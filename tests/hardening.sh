@@ -33,32 +33,14 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/hardening.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/hardening.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/hardening.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 KEEP=0
 ONLY=()
-while (($#)); do
-	case $1 in
-	--only)
-		ONLY+=("${2:?--only needs a scenario number}")
-		shift
-		;;
-	--keep) KEEP=1 ;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_list --only ONLY "--only needs a scenario number"
+arg_flag --keep KEEP 1
+args_parse "$@"
 
 info() { echo "  ..   $*"; }
 note() { echo "  NOTE $*"; }
@@ -101,7 +83,7 @@ proxy_run() {
 	hz_load "$label" "$secs" "$@" || rc=$?
 	sleep 0.3 # frames in flight, the last Delay_Resp
 	local alive=yes
-	_hz_alive "$pid" || alive=no
+	netns_alive "$pid" || alive=no
 	hz_proxy_stop
 	cp "$status" "$HZ_RUN/$label.status.json" 2>/dev/null || true
 	if ((rc != 0)); then
@@ -197,23 +179,23 @@ scenario_flaps() {
 	}
 	pid=$HZ_PROXY_PID
 	hz_load_bg "$label" 15 --gap-ms 100
-	hz_sleep 2
+	netns_sleep 2
 	event "dn1-down/up" dn1 cl1 hz_link_flap dn1 0.5
-	hz_sleep 2.5
+	netns_sleep 2.5
 	event_end
 	event "up-down/up" up gm0,cl1,cl2 hz_link_flap up 0.5
-	hz_sleep 2.5
+	netns_sleep 2.5
 	event_end
 	event "dn2-deleted/re-created" dn2 cl2 hz_recreate dn2 0.5
-	hz_sleep 2.5
+	netns_sleep 2.5
 	event_end
 	event "up-deleted/re-created" up gm0,cl1,cl2 hz_recreate up 0.5
-	hz_sleep 2.5
+	netns_sleep 2.5
 	event_end
 	local rc=0
 	wait "$HZ_LOAD_PID" || rc=$?
 	((rc == 0)) || fail "$label: ptpload exited with status $rc: $(tail -n 3 "$HZ_RUN/$label.txt")"
-	if _hz_alive "$pid"; then
+	if netns_alive "$pid"; then
 		pass "$label: ptpproxy kept running through 4 flaps (pid $pid)"
 	else
 		fail "$label: ptpproxy died; log: $(tail -n 5 "$FLAP_LOG")"
@@ -239,7 +221,7 @@ scenario_reload() {
 	}
 	pid=$HZ_PROXY_PID
 	hz_load_bg "$label" 10 --downstream "$CL:cl1,$CL:cl2,$CL:cl3"
-	hz_sleep 3
+	netns_sleep 3
 	c0=$(hz_status "$st" 'j["clients"]["count"]')
 	l0=$(hz_status "$st" 'j["clients"]["learned"]')
 	n3=$((HZ_CLIENTS / 3)) # ptpload's clients 2, 5, 8, ... are on cl3
@@ -247,7 +229,7 @@ scenario_reload() {
 	hz_config "$cfg" 'downstream=["dn1", "dn2", "dn3"]' 'delay_resp="unicast"'
 	t1=$(hz_now_ns)
 	kill -HUP "$pid"
-	hz_sleep 2.5
+	netns_sleep 2.5
 	local mode count learned dn3 unicast
 	mode=$(hz_status "$st" 'j["delay_resp_mode"]')
 	count=$(hz_status "$st" 'j["clients"]["count"]')
@@ -272,14 +254,14 @@ scenario_reload() {
 	printf '%s\n' '{"upstream": "up", "downstream": ["dn1"], "delay_resp": "sideways"}' >"$cfg"
 	t2=$(hz_now_ns)
 	kill -HUP "$pid"
-	hz_sleep 2
+	netns_sleep 2
 	local u2
 	u2=$(hz_status "$st" 'j["delay_resp"]["unicast"]')
 	mode=$(hz_status "$st" 'j["delay_resp_mode"]')
-	if _hz_alive "$pid" && [[ $mode == unicast ]] && ((u2 > unicast)) && grep -q 'reload rejected' "$log"; then
+	if netns_alive "$pid" && [[ $mode == unicast ]] && ((u2 > unicast)) && grep -q 'reload rejected' "$log"; then
 		pass "$label: invalid SIGHUP rejected, old configuration running (unicast Delay_Resp $unicast -> $u2): $(grep -o 'reload rejected.*' "$log" | head -n 1)"
 	else
-		fail "$label: invalid SIGHUP: alive $(_hz_alive "$pid" && echo yes || echo no), mode $mode, unicast $unicast -> $u2; log: $(tail -n 2 "$log")"
+		fail "$label: invalid SIGHUP: alive $(netns_alive "$pid" && echo yes || echo no), mode $mode, unicast $unicast -> $u2; log: $(tail -n 2 "$log")"
 	fi
 	local rc=0
 	wait "$HZ_LOAD_PID" || rc=$?
@@ -352,14 +334,14 @@ scenario_privileges() {
 	hz_load_bg "$label" 8 --downstream "$CL:cl1,$CL:cl2,$CL:cl3" --gap-ms 100
 	EVENTS="$HZ_RUN/privileges.events" FLAP_LOG=$log
 	: >"$EVENTS"
-	hz_sleep 2
+	netns_sleep 2
 	event "dn2-deleted/re-created-as-nobody" dn2 cl2 hz_recreate dn2 0.5
-	hz_sleep 2.5
+	netns_sleep 2.5
 	event_end
 	hz_config "$cfg" 'user="nobody"' "status_file=\"$st\"" 'cpu_latency_us=50' 'downstream=["dn1", "dn2", "dn3"]'
 	t1=$(hz_now_ns)
 	kill -HUP "$pid"
-	hz_sleep 2
+	netns_sleep 2
 	t2=$(hz_now_ns)
 	local rc=0
 	wait "$HZ_LOAD_PID" || rc=$?
@@ -385,28 +367,21 @@ scenario_privileges() {
 main() {
 	local t_start
 	t_start=$(date +%s)
-	if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-		echo "== building ptpproxy and ptpload (cargo build --release)"
-		if ! (cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1); then
-			fail "ptpproxy and ptpload build"
-			echo "$PASSED passed, $FAILED failed"
-			exit 1
-		fi
-		local target=${CARGO_TARGET_DIR:-$REPO/target}
-		PTPPROXY=${PTPPROXY:-$target/release/ptpproxy}
-		PTPLOAD=${PTPLOAD:-$target/release/ptpload}
+	if ! build_release "== building ptpproxy and ptpload (cargo build --release)"; then
+		fail "ptpproxy and ptpload build"
+		check_summary
+		exit 1
 	fi
-	for b in "$PTPPROXY" "$PTPLOAD"; do
-		[[ -x $b ]] || {
-			fail "binary exists: $b"
-			echo "$PASSED passed, $FAILED failed"
-			exit 1
-		}
-	done
+	local missing
+	if missing=$(missing_binary); then
+		fail "binary exists: $missing"
+		check_summary
+		exit 1
+	fi
 	hz_init "$(mktemp -d /tmp/ptpproxy-hardening.XXXXXX)"
 	echo "== run directory $HZ_RUN; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	hz_topo_create
-	CL=$(hz_ns cl)
+	CL=$(netns_name cl)
 	CFG="$HZ_RUN/ptpproxy.json"
 	hz_config "$CFG"
 	echo "== ptpload: $HZ_CLIENTS clients x $HZ_RATE Delay_Req/s (half on dn1, half on dn2), Sync $HZ_SYNC_RATE/s; ptpproxy max_delay_req_rate $HZ_MAX_RATE"
@@ -430,8 +405,7 @@ main() {
 	else
 		rm -rf "$HZ_RUN"
 	fi
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
+	check_summary
 }
 
 main

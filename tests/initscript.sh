@@ -15,22 +15,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 INIT=$ROOT/rootfs-overlay/etc/init.d/ptpproxy
 
-passed=0
-failed=0
-ok() {
-    passed=$((passed + 1))
-    echo "ok - $*"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL - $*"
-}
+# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source tests/lib/check.sh
+CHECK_OK="ok - " CHECK_FAIL="FAIL - "
 indent() { sed 's/^/    /'; }
-check() { # check DESCRIPTION CMD...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
 
 # ------------------------------------------------------------------ inside the namespaces
 
@@ -191,7 +179,7 @@ EOF
 
     echo "    syslog lines collected: $(wc -l <"$log")"
     sed -n '1,12s/^/    | /p' "$log"
-    echo "$passed $failed" >"$tmp/result"
+    echo "$PASSED $FAILED" >"$tmp/result"
 }
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s.
@@ -250,10 +238,8 @@ echo "init script: $INIT (busybox sh, busybox start-stop-daemon), namespace $ns"
 rc=0
 ip netns exec "$ns" unshare --mount --propagation private "$0" --inner "$tmp" "$pfx" || rc=$?
 if [ -f "$tmp/result" ]; then
-    read -r passed failed <"$tmp/result"
+    read -r PASSED FAILED <"$tmp/result"
 else
-    echo "FAIL - the scenario did not finish (exit $rc)"
-    failed=$((failed + 1))
+    fail "the scenario did not finish (exit $rc)"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

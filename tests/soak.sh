@@ -14,45 +14,24 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/hardening.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/hardening.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/hardening.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 MINUTES=30
 KEEP=0
 CLIENTS=1000
 CORRECTION=none
-while (($#)); do
-	case $1 in
-	--keep) KEEP=1 ;;
-	--clients)
-		CLIENTS=${2:?--clients needs a number}
-		shift
-		;;
-	--correction)
-		CORRECTION=${2:?--correction needs none or residence}
-		[[ $CORRECTION == none || $CORRECTION == residence ]] || {
-			echo "--correction must be none or residence" >&2
-			exit 2
-		}
-		shift
-		;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		[[ $1 =~ ^[0-9]+$ ]] || {
-			echo "unknown argument: $1 (see --help)" >&2
-			exit 2
-		}
-		MINUTES=$1
-		;;
-	esac
-	shift
-done
+correction_known() { # shellcheck disable=SC2317 # called by args_parse
+	[[ $CORRECTION == none || $CORRECTION == residence ]] || {
+		echo "--correction must be none or residence" >&2
+		exit 2
+	}
+}
+arg_flag --keep KEEP 1
+arg_value --clients CLIENTS "--clients needs a number"
+arg_value --correction CORRECTION "--correction needs none or residence" correction_known
+arg_positional MINUTES '^[0-9]+$'
+args_parse "$@"
 ((MINUTES >= 2 && MINUTES <= 60)) || {
 	echo "MINUTES must be 2..60" >&2
 	exit 2
@@ -62,19 +41,14 @@ if ! [[ $CLIENTS =~ ^[0-9]+$ ]] || ((CLIENTS < 1 || CLIENTS > 4000)); then
 	exit 2
 fi
 HZ_CLIENTS=$CLIENTS
-HZ_LIFETIME=$((MINUTES * 60 + 600))
+# shellcheck disable=SC2034 # read by tests/lib/netns.sh
+NETNS_LIFETIME=$((MINUTES * 60 + 600))
 
-if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-	(cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1)
-	PTPPROXY=${PTPPROXY:-${CARGO_TARGET_DIR:-$REPO/target}/release/ptpproxy}
-	PTPLOAD=${PTPLOAD:-${CARGO_TARGET_DIR:-$REPO/target}/release/ptpload}
+build_release ''
+if missing=$(missing_binary); then
+	echo "binary not found: $missing" >&2
+	exit 1
 fi
-for b in "$PTPPROXY" "$PTPLOAD"; do
-	[[ -x $b ]] || {
-		echo "binary not found: $b" >&2
-		exit 1
-	}
-done
 
 hz_init "$(mktemp -d /tmp/ptpproxy-soak.XXXXXX)"
 hz_topo_create
@@ -127,8 +101,8 @@ printf 't_s\trss_kib\thwm_kib\tfds\tcpu_s\tclients\topens(up/dn1/dn2)\n' | tee "
 died=0 k=0
 for ((i = 0; i <= MINUTES * 6; i++)); do
 	# every 10 s a sample; every minute, 30 s in, a flap
-	while (($(date +%s) < T0 + 10 * i)); do hz_sleep 0.5; done
-	if ! _hz_alive "$PID"; then
+	while (($(date +%s) < T0 + 10 * i)); do netns_sleep 0.5; done
+	if ! netns_alive "$PID"; then
 		died=1
 		echo "ptpproxy (pid $PID) is gone at t=$((10 * i)) s"
 		break

@@ -65,11 +65,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/topo.sh"
-# shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
-source "$HERE/lib/check.sh"
+source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
 
 CHECK=0
 RUN_SECONDS=60
@@ -81,49 +78,16 @@ WARMUP=3
 JSON_OUT=
 KEEP=0
 LOAD_CAPTURE_FRAMES=30000
-while (($#)); do
-	case $1 in
-	--check) CHECK=1 ;;
-	--seconds)
-		RUN_SECONDS=${2:?--seconds needs a value}
-		shift
-		;;
-	--clients)
-		CLIENTS=${2:?--clients needs a value}
-		shift
-		;;
-	--rate)
-		RATE=${2:?--rate needs a value}
-		shift
-		;;
-	--transport)
-		TRANSPORT=${2:?--transport needs l2, udp4 or udp6}
-		shift
-		;;
-	--modes)
-		MODES=${2:?--modes needs a list}
-		shift
-		;;
-	--warmup)
-		WARMUP=${2:?--warmup needs a value}
-		shift
-		;;
-	--json)
-		JSON_OUT=${2:?--json needs a file}
-		shift
-		;;
-	--keep) KEEP=1 ;;
-	-h | --help)
-		print_help "$0"
-		exit 0
-		;;
-	*)
-		echo "unknown argument: $1 (see --help)" >&2
-		exit 2
-		;;
-	esac
-	shift
-done
+arg_flag --check CHECK 1
+arg_value --seconds RUN_SECONDS "--seconds needs a value"
+arg_value --clients CLIENTS "--clients needs a value"
+arg_value --rate RATE "--rate needs a value"
+arg_value --transport TRANSPORT "--transport needs l2, udp4 or udp6"
+arg_value --modes MODES "--modes needs a list"
+arg_value --warmup WARMUP "--warmup needs a value"
+arg_value --json JSON_OUT "--json needs a file"
+arg_flag --keep KEEP 1
+args_parse "$@"
 usage_error() {
 	echo "$1" >&2
 	exit 2
@@ -177,7 +141,7 @@ TOPO_CLIENT_EXTRA=$'freq_est_interval 0\nsummary_interval -3'
 TOPO_CAPTURE_NANO=1
 TOPO_PROXY_DOMAINS="[0, 1]"
 LOAD_DOMAIN=1
-TOPO_LIFETIME=$((WARMUP + RUN_SECONDS + 600))
+NETNS_LIFETIME=$((WARMUP + RUN_SECONDS + 600))
 
 # pcap filter: PTP of one domain (L2, UDPv4, UDPv6 without extension headers; untagged)
 domain_filter() {
@@ -197,17 +161,13 @@ delay_resp_filter() {
 get_binaries() {
 	local bin_dir=$1
 	mkdir -p "$bin_dir"
-	if [[ -z ${PTPPROXY:-} || -z ${PTPLOAD:-} ]]; then
-		echo "== building ptpproxy and ptpload (cargo build --release)"
-		(cd "$REPO" && timeout 1800 cargo build --release --workspace --bins 2>&1 | tail -n 1)
-	fi
-	local src_proxy=${PTPPROXY:-$REPO/target/release/ptpproxy} src_load=${PTPLOAD:-$REPO/target/release/ptpload}
-	[[ -x $src_proxy && -x $src_load ]] || {
-		echo "binaries not found: $src_proxy $src_load" >&2
+	build_release "== building ptpproxy and ptpload (cargo build --release)" || true
+	! missing_binary >/dev/null || {
+		echo "binaries not found: $PTPPROXY $PTPLOAD" >&2
 		return 1
 	}
-	cp "$src_proxy" "$bin_dir/ptpproxy"
-	cp "$src_load" "$bin_dir/ptpload"
+	cp "$PTPPROXY" "$bin_dir/ptpproxy"
+	cp "$PTPLOAD" "$bin_dir/ptpload"
 	PTPPROXY=$bin_dir/ptpproxy
 	PTPLOAD=$bin_dir/ptpload
 }
@@ -228,20 +188,20 @@ load_start() {
 	LOAD_PID=
 	((CLIENTS > 0)) || return 0
 	[[ $transport == udp4 ]] && lt=udp4
-	timeout -k 5 $((secs + 60)) "$PTPLOAD" --upstream "$(ns_name ld):l0" \
-		--downstream "$(ns_name ld):l1,$(ns_name ld):l2" --clients "$CLIENTS" --rate "$RATE" \
+	timeout -k 5 $((secs + 60)) "$PTPLOAD" --upstream "$(netns_name ld):l0" \
+		--downstream "$(netns_name ld):l1,$(netns_name ld):l2" --clients "$CLIENTS" --rate "$RATE" \
 		--domain "$LOAD_DOMAIN" --transport "$lt" --duration "$secs" --quiet \
 		--json "$TOPO_RUN/ptpload.json" >"$TOPO_RUN/ptpload.log" 2>&1 &
 	LOAD_PID=$!
-	TOPO_PIDS+=("$LOAD_PID")
+	netns_track "$LOAD_PID"
 }
 
 # load_wait SECONDS: bounded wait for ptpload's end; its exit status (124: had to be stopped)
 load_wait() {
 	local rc=0
 	[[ -n $LOAD_PID ]] || return 0
-	if ! _topo_wait_for "$1" _topo_dead "$LOAD_PID"; then
-		_topo_stop_pid "$LOAD_PID" 5 || true
+	if ! netns_wait_for "$1" netns_dead "$LOAD_PID"; then
+		netns_stop_pid "$LOAD_PID" 5 || true
 		LOAD_PID=
 		return 124
 	fi
@@ -275,16 +235,10 @@ forwarder_stop() {
 }
 
 show_logs() {
-	local f
 	echo "---- logs of this run ($TOPO_RUN) ----"
 	[[ -f $TOPO_RUN/ptpproxy.log ]] && tail -n 20 "$TOPO_RUN/ptpproxy.log"
 	[[ -f $TOPO_RUN/ptpload.log ]] && tail -n 5 "$TOPO_RUN/ptpload.log"
-	for f in gm tc c11 c12 c21 c22; do
-		[[ -f $TOPO_RUN/$f.log ]] || continue
-		echo "-- ptp4l $f (last 6 lines without debug chatter):"
-		grep -vE 'config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info|diff ' \
-			"$TOPO_RUN/$f.log" | tail -n 6 || true
-	done
+	topo_ptp4l_logs 6 "|diff " gm tc c11 c12 c21 c22
 	echo "----"
 }
 
@@ -305,7 +259,7 @@ run_mode() {
 	for node in "${TOPO_CLIENTS[@]}"; do
 		ptp_start_client "$node" "$transport"
 	done
-	topo_sleep "$WARMUP"
+	netns_sleep "$WARMUP"
 	TOPO_CAPTURE_FILTER=$(domain_filter 0)
 	for node in gm "${TOPO_CLIENTS[@]}"; do
 		capture_start "$node"
@@ -314,7 +268,7 @@ run_mode() {
 		TOPO_CAPTURE_FILTER=$(delay_resp_filter "$LOAD_DOMAIN") TOPO_CAPTURE_COUNT=$LOAD_CAPTURE_FRAMES \
 			capture_start ld l1 "$TOPO_RUN/load-l1.pcap"
 	fi
-	topo_sleep "$secs"
+	netns_sleep "$secs"
 	capture_stop_all
 	load_wait 30 || lrc=$?
 	if ((lrc != 0)); then
@@ -348,8 +302,7 @@ finish() {
 	else
 		echo "logs and captures kept in $RUN_ROOT"
 	fi
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
+	check_summary
 }
 
 main() {

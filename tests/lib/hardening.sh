@@ -7,10 +7,10 @@
 #   [px] dn2 ── s2 {sw: br2} c2 ── cl2 [cl]        a bridge in between, so dn2 (and up) can be
 #   [px] dn3 ──────────────────── cl3 [cl]         deleted and re-created under ptpload's feet
 #
-#   [x] = namespace "${HZ_PREFIX}x": gm (ptpload's master side), px (ptpproxy: upstream up,
-#   downstream dn1 dn2, dn3 added by reloads), sw (plain Linux bridges, multicast snooping off),
-#   cl (ptpload's clients on cl1 cl2 cl3, and its misbehaving senders). ptpload is one process
-#   that enters the namespaces itself. veth only; nothing is created outside these namespaces.
+#   [x] = namespace "${NETNS_PREFIX}x" (tests/lib/netns.sh): gm (ptpload's master side), px
+#   (ptpproxy: upstream up, downstream dn1 dn2, dn3 added by reloads), sw (plain Linux bridges,
+#   multicast snooping off), cl (ptpload's clients on cl1 cl2 cl3, and its misbehaving senders).
+#   ptpload is one process that enters the namespaces itself. veth only; nothing is created outside these namespaces.
 #
 # Interface:
 #   hz_init [RUN_DIR]         unique prefix, run directory, cleanup traps (once per script)
@@ -25,97 +25,61 @@
 #   hz_load_bg LABEL SECONDS [ARGS...]  the same in the background; HZ_LOAD_PID
 #   hz_status FILE PY-EXPR    evaluate a Python expression on the status file (j = its JSON)
 #   hz_now_ns                 CLOCK_REALTIME in ns (ptpload's arrival stamps use it)
-#   hz_sleep SECONDS          a sleep INT/TERM interrupt at once
+#   netns_sleep SECONDS       a sleep INT/TERM interrupt at once (tests/lib/netns.sh)
 #   hz_destroy                kill what was started here, delete the namespaces (idempotent)
 
 HZ_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-HZ_LIFETIME=${HZ_LIFETIME:-2400} # no process of ours outlives this many seconds
-HZ_NODES=()
-HZ_PIDS=()
+# shellcheck source=netns.sh source-path=SCRIPTDIR disable=SC1091
+source "$HZ_LIB_DIR/netns.sh"
+# shellcheck source=check.sh source-path=SCRIPTDIR disable=SC1091
+source "$HZ_LIB_DIR/check.sh"
+NETNS_LIFETIME=${HZ_LIFETIME:-2400} # no process of ours outlives this many seconds
+NETNS_POLL_S=0.05
+NETNS_POLL_PER_S=20
 HZ_PROXY_TPID= # the `timeout` process wrapping ptpproxy (its exit status is ptpproxy's)
 HZ_PROXY_PID=
 HZ_PROXY_RC=
 HZ_STOP_MS=
 HZ_LOAD_PID=
-HZ_SLEEP_PID=
 HZ_RUN=
-HZ_PREFIX=
 HZ_CLIENTS=100      # ptpload's well-behaved clients, round-robin over its downstream interfaces
 HZ_RATE=16          # Delay_Req/s per client
 HZ_SYNC_RATE=32     # the master's Sync (+ Follow_Up) per second: a gap resolution of ~31 ms
 HZ_MAX_RATE=128     # ptpproxy's max_delay_req_rate in the default configuration
 
 hz_log() { printf '%s\n' "$*" >&2; }
-hz_ns() { printf '%s%s\n' "$HZ_PREFIX" "$1"; }
-hz_exec() {
-	local node=$1
-	shift
-	ip netns exec "$(hz_ns "$node")" "$@"
-}
 hz_now_ns() { date +%s%N; }
 
 hz_init() {
-	[[ $EUID -eq 0 ]] || {
-		hz_log "must run as root (network namespaces, raw sockets)"
-		exit 1
-	}
-	HZ_PREFIX="hz$$-"
-	if [[ -n ${1:-} ]]; then
-		HZ_RUN=$1
-		mkdir -p "$HZ_RUN"
-	else
-		HZ_RUN=$(mktemp -d /tmp/ptpproxy-hardening.XXXXXX)
-	fi
+	HZ_RUN=${1:-$(mktemp -d /tmp/ptpproxy-hardening.XXXXXX)}
+	netns_init "hz$$-" "$HZ_RUN" hz_destroy "network namespaces, raw sockets"
 	# An unprivileged ptpproxy ("user": "nobody") must read its configuration here on reload.
 	chmod 755 "$HZ_RUN"
-	trap 'hz_destroy' EXIT
-	trap 'hz_destroy; exit 130' INT
-	trap 'hz_destroy; exit 143' TERM
-}
-
-_hz_ns_add() {
-	ip netns add "$(hz_ns "$1")"
-	HZ_NODES+=("$1")
-	hz_exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
-	hz_exec "$1" ip link set dev lo up
-}
-
-# _hz_veth NODE_A IF_A MAC_A NODE_B IF_B   (MAC_A "" = the kernel's choice); both ends up
-_hz_veth() {
-	local a=(name "$2")
-	[[ -n $3 ]] && a+=(address "$3")
-	ip link add "${a[@]}" netns "$(hz_ns "$1")" type veth peer name "$5" netns "$(hz_ns "$4")"
-	hz_exec "$1" ip link set dev "$2" up
-	hz_exec "$4" ip link set dev "$5" up
 }
 
 # _hz_enslave BRIDGE PORT: put sw's PORT into BRIDGE
-_hz_enslave() { hz_exec sw ip link set dev "$2" master "$1"; }
+_hz_enslave() { netns_exec sw ip link set dev "$2" master "$1"; }
 
 hz_topo_create() {
 	local n br
-	for n in gm px sw cl; do _hz_ns_add "$n"; done
-	for br in brU br2; do
-		# a dumb switch: floods multicast, forwards at once
-		hz_exec sw ip link add name "$br" type bridge mcast_snooping 0 stp_state 0 forward_delay 0
-		hz_exec sw ip link set dev "$br" up
-	done
-	_hz_veth gm gm0 "" sw gs
+	for n in gm px sw cl; do netns_add "$n"; done
+	for br in brU br2; do netns_bridge sw "$br"; done
+	netns_veth gm gm0 "" sw gs
 	_hz_enslave brU gs
-	_hz_veth px up 02:00:00:00:f0:00 sw su
+	netns_veth px up 02:00:00:00:f0:00 sw su
 	_hz_enslave brU su
-	_hz_veth px dn1 02:00:00:00:f0:01 cl cl1
-	_hz_veth px dn2 02:00:00:00:f0:02 sw s2
+	netns_veth px dn1 02:00:00:00:f0:01 cl cl1
+	netns_veth px dn2 02:00:00:00:f0:02 sw s2
 	_hz_enslave br2 s2
-	_hz_veth sw c2 "" cl cl2
+	netns_veth sw c2 "" cl cl2
 	_hz_enslave br2 c2
-	_hz_veth px dn3 02:00:00:00:f0:03 cl cl3
+	netns_veth px dn3 02:00:00:00:f0:03 cl cl3
 }
 
 hz_link_flap() {
-	hz_exec px ip link set dev "$1" down
-	hz_sleep "$2"
-	hz_exec px ip link set dev "$1" up
+	netns_exec px ip link set dev "$1" down
+	netns_sleep "$2"
+	netns_exec px ip link set dev "$1" up
 }
 
 hz_recreate() {
@@ -128,9 +92,9 @@ hz_recreate() {
 		return 1
 		;;
 	esac
-	hz_exec px ip link del dev "$ifname"
-	hz_sleep "$pause"
-	_hz_veth px "$ifname" "$mac" sw "$peer"
+	netns_exec px ip link del dev "$ifname"
+	netns_sleep "$pause"
+	netns_veth px "$ifname" "$mac" sw "$peer"
 	_hz_enslave "$br" "$peer"
 }
 
@@ -160,50 +124,14 @@ hz_status() {
 	python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
-# _hz_wait_for SECONDS CMD...: poll CMD every 0.05 s until it succeeds; 1 on timeout
-_hz_wait_for() {
-	local tries=$(($1 * 20))
-	shift
-	while ((tries-- > 0)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-_hz_alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
-_hz_dead() { ! _hz_alive "$1"; }
-
-hz_sleep() {
-	sleep "$1" &
-	HZ_SLEEP_PID=$!
-	wait "$HZ_SLEEP_PID" || true
-	HZ_SLEEP_PID=
-}
-
 # hz_proxy_start CFG LOG: ptpproxy in px; HZ_PROXY_PID from its status file (the one of CFG)
 hz_proxy_start() {
-	local cfg=$1 log=$2 status out
-	[[ -x ${PTPPROXY:-} ]] || {
-		hz_log "ptpproxy binary not found: '${PTPPROXY:-}'"
-		return 1
-	}
-	if ! out=$(timeout 10 "$PTPPROXY" --check-config -c "$cfg" 2>&1); then
-		hz_log "ptpproxy --check-config rejected $cfg: $out"
-		return 1
-	fi
+	local cfg=$1 log=$2 status
 	status=$(hz_status "$cfg" 'j["status_file"]')
-	rm -f "$status"
-	ip netns exec "$(hz_ns px)" timeout -k 5 "$HZ_LIFETIME" "$PTPPROXY" -c "$cfg" -f >"$log" 2>&1 &
-	HZ_PROXY_TPID=$!
-	HZ_PIDS+=("$HZ_PROXY_TPID")
-	if ! _hz_wait_for 10 test -s "$status"; then
-		hz_log "ptpproxy wrote no status file within 10 s; its log:"
-		cat "$log" >&2
-		return 1
-	fi
+	netns_ptpproxy "${PTPPROXY:-}" "$cfg" "$status" "$log" || return 1
+	HZ_PROXY_TPID=$NETNS_LAST_PID
 	HZ_PROXY_PID=$(hz_status "$status" 'j["pid"]')
-	_hz_alive "$HZ_PROXY_PID" || {
+	netns_alive "$HZ_PROXY_PID" || {
 		hz_log "ptpproxy (pid $HZ_PROXY_PID) is not running; its log:"
 		cat "$log" >&2
 		return 1
@@ -218,7 +146,7 @@ hz_proxy_stop() {
 	[[ -n $HZ_PROXY_TPID ]] || return 0
 	t0=$(hz_now_ns)
 	kill -TERM "$HZ_PROXY_PID" 2>/dev/null || true
-	if ! _hz_wait_for 5 _hz_dead "$HZ_PROXY_PID"; then
+	if ! netns_wait_for 5 netns_dead "$HZ_PROXY_PID"; then
 		kill -KILL "$HZ_PROXY_PID" 2>/dev/null || true
 		rc=124
 	fi
@@ -235,10 +163,10 @@ _hz_load_args() { # LABEL SECONDS ARGS... -> the ptpload command line in HZ_LOAD
 	local label=$1 secs=$2
 	shift 2
 	HZ_LOAD_CMD=(timeout -k 5 "$(awk -v s="$secs" 'BEGIN { printf "%d", s + 60 }')" "$PTPLOAD"
-		--upstream "$(hz_ns gm):gm0" --clients "$HZ_CLIENTS" --rate "$HZ_RATE"
+		--upstream "$(netns_name gm):gm0" --clients "$HZ_CLIENTS" --rate "$HZ_RATE"
 		--sync-rate "$HZ_SYNC_RATE" --duration "$secs" --json "$HZ_RUN/$label.json" "$@")
 	# the default downstream side, unless given
-	[[ " $* " == *" --downstream "* ]] || HZ_LOAD_CMD+=(--downstream "$(hz_ns cl):cl1,$(hz_ns cl):cl2")
+	[[ " $* " == *" --downstream "* ]] || HZ_LOAD_CMD+=(--downstream "$(netns_name cl):cl1,$(netns_name cl):cl2")
 }
 
 # hz_load LABEL SECONDS ARGS...: ptpload in the foreground, its table in $HZ_RUN/LABEL.txt
@@ -253,31 +181,10 @@ hz_load_bg() {
 	_hz_load_args "$@"
 	"${HZ_LOAD_CMD[@]}" >"$HZ_RUN/$label.txt" 2>&1 &
 	HZ_LOAD_PID=$!
-	HZ_PIDS+=("$HZ_LOAD_PID")
+	netns_track "$HZ_LOAD_PID"
 }
 
 hz_destroy() {
-	local pid node ns left
-	if [[ -n $HZ_SLEEP_PID ]]; then
-		kill -TERM "$HZ_SLEEP_PID" 2>/dev/null || true
-		HZ_SLEEP_PID=
-	fi
-	for pid in "${HZ_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${HZ_PIDS[@]}"; do
-		_hz_wait_for 3 _hz_dead "$pid" || kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	HZ_PIDS=() HZ_PROXY_TPID='' HZ_PROXY_PID='' HZ_LOAD_PID=''
-	for node in "${HZ_NODES[@]}"; do
-		ns=$(hz_ns "$node")
-		# anything still inside one of our namespaces was started by this script
-		left=$(ip netns pids "$ns" 2>/dev/null || true)
-		for pid in $left; do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	HZ_NODES=()
+	netns_destroy
+	HZ_PROXY_TPID='' HZ_PROXY_PID='' HZ_LOAD_PID=''
 }

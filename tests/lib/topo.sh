@@ -8,8 +8,8 @@
 #                      [px] dn2 ──── up2 {br2} c21 ──── eth0 [c21]
 #                                         {br2} c22 ──── eth0 [c22]
 #
-#   [x] = namespace "${TOPO_PREFIX}x": gm (ptp4l grandmaster), px (ptpproxy on up, dn1, dn2),
-#   s1/s2 (one Linux bridge each: a client segment), c11..c22 (ptp4l clients, slaveOnly, free_running).
+#   [x] = namespace "${NETNS_PREFIX}x" (tests/lib/netns.sh): gm (ptp4l grandmaster), px (ptpproxy
+#   on up, dn1, dn2), s1/s2 (one Linux bridge each: a client segment), c11..c22 (ptp4l clients, slaveOnly, free_running).
 #   MACs: gm 02:00:00:00:00:01, cNM 02:00:00:00:0N:0M (so ptp4l's clockIdentity is 020000.fffe.000N0M);
 #   IPv4 10.98.0.0/24 (gm .1, cNM .NM). Nothing is created outside these namespaces.
 #
@@ -23,7 +23,7 @@
 #                                TOPO_TX_CSUM=off: the ptp4l hosts' veths compute UDP checksums in
 #                                software, as a real NIC puts them on the wire (default: kernel's veth
 #                                default, checksum offload on: frames cross the veth unfinished)
-#   topo_exec NODE CMD...        run CMD in NODE's namespace (gm px s1 s2 c11 c12 c21 c22)
+#   netns_exec NODE CMD...       run CMD in NODE's namespace (gm px s1 s2 c11 c12 c21 c22)
 #   capture_start NODE [IF [FILE]]  tcpdump (no promiscuous mode) on NODE's IF (eth0) -> FILE
 #                                ($TOPO_RUN/NODE.pcap). TOPO_CAPTURE_FILTER: pcap filter (PTP: L2 and
 #                                UDP ports 319/320); TOPO_CAPTURE_NANO=1: nanosecond time stamps;
@@ -45,19 +45,24 @@
 #                                file. TOPO_PROXY_CORRECTION (none), TOPO_PROXY_DOMAINS ([0]) and
 #                                TOPO_PROXY_EXTRA (more JSON members, ", \"k\": v") shape the config
 #   proxy_stop                   SIGTERM, bounded wait; exit status in PROXY_RC (124 = did not exit)
-#   topo_sleep SECONDS           sleep, interruptible by INT/TERM (use it for every long wait)
+#   netns_sleep SECONDS          sleep, interruptible by INT/TERM (use it for every long wait)
 #   inject NODE IF ARGS...       send crafted PTP frames from NODE's IF (tests/lib/ptpframe.py ARGS)
 #   topo_destroy                 kill everything started here, delete the namespaces (idempotent)
+#   topo_ptp4l_logs LINES EXTRA NODE...  the end of each ptp4l log (for a failure's diagnosis)
 # Helpers: client_mac NODE, client_identity NODE (020000.fffe.000101-1), client_port NODE (dn1|dn2),
 #   client_ip NODE, path_delay_count NODE, path_delay_last NODE.
 
 TOPO_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=netns.sh source-path=SCRIPTDIR disable=SC1091
+source "$TOPO_LIB_DIR/netns.sh"
+# shellcheck source=check.sh source-path=SCRIPTDIR disable=SC1091
+source "$TOPO_LIB_DIR/check.sh"
 TOPO_CLIENTS=(c11 c12 c21 c22)
 TOPO_GM_MAC=02:00:00:00:00:01
 TOPO_GM_IDENTITY=020000.fffe.000001
 TOPO_TX_CSUM=${TOPO_TX_CSUM:-on}
 TOPO_LOAD=${TOPO_LOAD:-0}
-TOPO_LIFETIME=${TOPO_LIFETIME:-900} # no process of ours outlives this many seconds, even if we are killed
+NETNS_LIFETIME=${TOPO_LIFETIME:-900} # no process of ours outlives this many seconds, even if we are killed
 TOPO_PROXY_CORRECTION=${TOPO_PROXY_CORRECTION:-none}
 TOPO_PROXY_DOMAINS=${TOPO_PROXY_DOMAINS:-[0]}
 TOPO_PROXY_EXTRA=${TOPO_PROXY_EXTRA:-}
@@ -66,16 +71,12 @@ TOPO_CAPTURE_NANO=${TOPO_CAPTURE_NANO:-0}
 TOPO_CAPTURE_COUNT=${TOPO_CAPTURE_COUNT:-0}
 TOPO_PTP4L_EXTRA=${TOPO_PTP4L_EXTRA:-}   # more [global] lines for every ptp4l (newline-separated)
 TOPO_CLIENT_EXTRA=${TOPO_CLIENT_EXTRA:-} # more [global] lines for the clients' ptp4l
-TOPO_NODES=()                       # namespaces created (short names)
-TOPO_PIDS=()                        # background processes started
 TOPO_CAPTURE_PIDS=()
 TOPO_PTP_PIDS=()
 TOPO_PROXY_PID=
 TOPO_TC_PID=
-TOPO_SLEEP_PID=
 PROXY_RC=
 TOPO_RUN=
-TOPO_PREFIX=
 
 topo_log() { printf '%s\n' "$*" >&2; }
 
@@ -83,149 +84,51 @@ client_mac() { printf '02:00:00:00:0%s:0%s\n' "${1:1:1}" "${1:2:1}"; }
 client_identity() { printf '020000.fffe.000%s0%s-1\n' "${1:1:1}" "${1:2:1}"; }
 client_port() { printf 'dn%s\n' "${1:1:1}"; }
 client_ip() { printf '10.98.0.%s\n' "${1:1:2}"; }
-ns_name() { printf '%s%s\n' "$TOPO_PREFIX" "$1"; }
-
-topo_exec() {
-	local node=$1
-	shift
-	ip netns exec "$(ns_name "$node")" "$@"
-}
 
 topo_init() {
-	[[ $EUID -eq 0 ]] || {
-		topo_log "must run as root (network namespaces)"
-		exit 1
-	}
-	TOPO_PREFIX="pp$$-"
-	if [[ -n ${1:-} ]]; then
-		TOPO_RUN=$1
-		mkdir -p "$TOPO_RUN"
-	else
-		TOPO_RUN=$(mktemp -d /tmp/ptpproxy-test.XXXXXX)
-	fi
-	trap 'topo_destroy' EXIT
-	trap 'topo_destroy; exit 130' INT
-	trap 'topo_destroy; exit 143' TERM
-}
-
-_topo_ns_add() {
-	ip netns add "$(ns_name "$1")"
-	TOPO_NODES+=("$1")
-	# no IPv6 chatter (DAD, MLD, router solicitations) in the captures; fine if the kernel has no IPv6
-	topo_exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
-	topo_exec "$1" ip link set dev lo up
-}
-
-# _topo_veth NODE_A IF_A MAC_A NODE_B IF_B MAC_B   (MAC "" = kernel's choice)
-_topo_veth() {
-	local a=(name "$2") b=(name "$5")
-	[[ -n $3 ]] && a+=(address "$3")
-	[[ -n $6 ]] && b+=(address "$6")
-	ip link add "${a[@]}" netns "$(ns_name "$1")" type veth peer "${b[@]}" netns "$(ns_name "$4")"
-	topo_exec "$1" ip link set dev "$2" up
-	topo_exec "$4" ip link set dev "$5" up
-}
-
-# _topo_bridge NODE BRIDGE PORT...
-_topo_bridge() {
-	local node=$1 br=$2 port
-	shift 2
-	# No multicast snooping: flood PTP multicast like a dumb switch. STP off, ports forward at once.
-	topo_exec "$node" ip link add "$br" type bridge mcast_snooping 0 stp_state 0 forward_delay 0
-	for port in "$@"; do
-		topo_exec "$node" ip link set dev "$port" master "$br"
-	done
-	topo_exec "$node" ip link set dev "$br" up
+	TOPO_RUN=${1:-$(mktemp -d /tmp/ptpproxy-test.XXXXXX)}
+	netns_init "pp$$-" "$TOPO_RUN" topo_destroy "network namespaces"
 }
 
 topo_create() {
 	local backend=$1 seg c
-	_topo_ns_add gm
-	_topo_ns_add px
+	netns_add gm
+	netns_add px
 	if [[ $TOPO_LOAD == 1 ]]; then
 		# gm's side becomes a segment too, with a port for a load generator's master
-		_topo_ns_add s0
-		_topo_ns_add ld
-		_topo_veth gm eth0 "$TOPO_GM_MAC" s0 g0 ""
-		_topo_veth s0 u0 "" px up 02:00:00:00:f0:00
-		_topo_veth ld l0 "" s0 lm ""
-		_topo_bridge s0 br0 g0 u0 lm
+		netns_add s0
+		netns_add ld
+		netns_veth gm eth0 "$TOPO_GM_MAC" s0 g0 ""
+		netns_veth s0 u0 "" px up 02:00:00:00:f0:00
+		netns_veth ld l0 "" s0 lm ""
+		netns_bridge s0 br0 g0 u0 lm
 	else
-		_topo_veth gm eth0 "$TOPO_GM_MAC" px up 02:00:00:00:f0:00
+		netns_veth gm eth0 "$TOPO_GM_MAC" px up 02:00:00:00:f0:00
 	fi
-	topo_exec gm ip addr add 10.98.0.1/24 dev eth0
+	netns_exec gm ip addr add 10.98.0.1/24 dev eth0
 	for seg in 1 2; do
-		_topo_ns_add "s$seg"
-		_topo_veth px "dn$seg" "02:00:00:00:f0:0$seg" "s$seg" "up$seg" ""
+		netns_add "s$seg"
+		netns_veth px "dn$seg" "02:00:00:00:f0:0$seg" "s$seg" "up$seg" ""
 		for c in "c${seg}1" "c${seg}2"; do
-			_topo_ns_add "$c"
-			_topo_veth "$c" eth0 "$(client_mac "$c")" "s$seg" "$c" ""
-			topo_exec "$c" ip addr add "$(client_ip "$c")/24" dev eth0
+			netns_add "$c"
+			netns_veth "$c" eth0 "$(client_mac "$c")" "s$seg" "$c" ""
+			netns_exec "$c" ip addr add "$(client_ip "$c")/24" dev eth0
 		done
 		if [[ $TOPO_LOAD == 1 ]]; then
-			_topo_veth ld "l$seg" "" "s$seg" "ld$seg" ""
-			_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2" "ld$seg"
+			netns_veth ld "l$seg" "" "s$seg" "ld$seg" ""
+			netns_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2" "ld$seg"
 		else
-			_topo_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2"
+			netns_bridge "s$seg" "br$seg" "up$seg" "c${seg}1" "c${seg}2"
 		fi
 	done
 	if [[ $backend == bridge ]]; then
-		_topo_bridge px br0 up dn1 dn2
+		netns_bridge px br0 up dn1 dn2
 	fi
 	if [[ $TOPO_TX_CSUM == off ]]; then
 		for c in gm "${TOPO_CLIENTS[@]}"; do
-			topo_exec "$c" python3 "$TOPO_LIB_DIR/txcsum.py" eth0 off >/dev/null
+			netns_exec "$c" python3 "$TOPO_LIB_DIR/txcsum.py" eth0 off >/dev/null
 		done
 	fi
-}
-
-# _topo_bg LOG NODE CMD...: start CMD in NODE's namespace in the background, with a lifetime limit.
-# Sets TOPO_LAST_PID. timeout(1) passes SIGTERM on to CMD and exits with CMD's status.
-_topo_bg() {
-	local log=$1 node=$2
-	shift 2
-	ip netns exec "$(ns_name "$node")" timeout -k 5 "$TOPO_LIFETIME" "$@" >"$log" 2>&1 &
-	TOPO_LAST_PID=$!
-	TOPO_PIDS+=("$TOPO_LAST_PID")
-}
-
-# topo_sleep SECONDS: a sleep that a trapped INT/TERM interrupts at once (bash runs traps only
-# between commands, but during `wait` too).
-topo_sleep() {
-	sleep "$1" &
-	TOPO_SLEEP_PID=$!
-	wait "$TOPO_SLEEP_PID" || true
-	TOPO_SLEEP_PID=
-}
-
-# _topo_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 on timeout.
-_topo_wait_for() {
-	local tries=$(($1 * 10))
-	shift
-	while ((tries-- > 0)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# alive = exists and is not a zombie waiting to be reaped
-_topo_alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
-_topo_dead() { ! _topo_alive "$1"; }
-
-# _topo_stop_pid PID [SECONDS]: TERM, bounded wait, then KILL; prints nothing, returns the exit status
-_topo_stop_pid() {
-	local pid=$1 secs=${2:-5} rc=0
-	if _topo_alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		if ! _topo_wait_for "$secs" _topo_dead "$pid"; then
-			kill -KILL "$pid" 2>/dev/null || true
-			wait "$pid" 2>/dev/null || true
-			return 124
-		fi
-	fi
-	wait "$pid" 2>/dev/null || rc=$?
-	return "$rc"
 }
 
 capture_start() {
@@ -236,12 +139,12 @@ capture_start() {
 	[[ $TOPO_CAPTURE_COUNT != 0 ]] && opts+=(-c "$TOPO_CAPTURE_COUNT")
 	# -p: no promiscuous mode, -U: flush per packet, -w -: the shell writes the file (tcpdump may
 	# drop privileges), PTP only (default filter): L2 and UDP event/general ports.
-	ip netns exec "$(ns_name "$node")" timeout -k 5 "$TOPO_LIFETIME" \
+	ip netns exec "$(netns_name "$node")" timeout -k 5 "$NETNS_LIFETIME" \
 		tcpdump -i "$iface" -p -U -n -s 512 "${opts[@]}" -w - "$TOPO_CAPTURE_FILTER" \
 		>"$file" 2>"$log" &
-	TOPO_PIDS+=("$!")
+	netns_track "$!"
 	TOPO_CAPTURE_PIDS+=("$!")
-	_topo_wait_for 10 grep -qs 'listening on' "$log" || {
+	netns_wait_for 10 grep -qs 'listening on' "$log" || {
 		topo_log "tcpdump in $node ($iface) did not start:"
 		cat "$log" >&2
 		return 1
@@ -252,7 +155,7 @@ capture_stop_all() {
 	local pid
 	sleep 0.3 # let the last frames in flight land
 	for pid in "${TOPO_CAPTURE_PIDS[@]}"; do
-		_topo_stop_pid "$pid" 5 || true
+		netns_stop_pid "$pid" 5 || true
 	done
 	TOPO_CAPTURE_PIDS=()
 }
@@ -275,7 +178,7 @@ topo_ipv6_on() {
 	local node=$1 iface
 	shift
 	for iface in "$@"; do
-		topo_exec "$node" sysctl -qw "net.ipv6.conf.$iface.accept_dad=0" \
+		netns_exec "$node" sysctl -qw "net.ipv6.conf.$iface.accept_dad=0" \
 			"net.ipv6.conf.$iface.router_solicitations=0" "net.ipv6.conf.$iface.disable_ipv6=0"
 	done
 }
@@ -301,8 +204,8 @@ ptp_start_gm() {
 		uds_address $TOPO_RUN/gm.uds
 		$TOPO_PTP4L_EXTRA
 	EOF
-	_topo_bg "$TOPO_RUN/gm.log" gm ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q
-	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+	netns_bg "$TOPO_RUN/gm.log" gm ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q
+	TOPO_PTP_PIDS+=("$NETNS_LAST_PID")
 }
 
 ptp_start_client() {
@@ -320,8 +223,8 @@ ptp_start_client() {
 		$TOPO_PTP4L_EXTRA
 		$TOPO_CLIENT_EXTRA
 	EOF
-	_topo_bg "$TOPO_RUN/$node.log" "$node" ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q -l 7
-	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
+	netns_bg "$TOPO_RUN/$node.log" "$node" ptp4l -f "$cfg" -i eth0 "$flag" -S -m -q -l 7
+	TOPO_PTP_PIDS+=("$NETNS_LAST_PID")
 }
 
 # ptp_start_tc l2|udp4|udp6: linuxptp's ptp4l as an end-to-end transparent clock over up, dn1 and dn2
@@ -336,7 +239,7 @@ ptp_start_tc() {
 	_topo_transport_ready px "$1" up dn1 dn2
 	if [[ $1 == udp4 ]]; then
 		for i in up dn1 dn2; do
-			topo_exec px ip addr replace "10.98.0.$n/32" dev "$i"
+			netns_exec px ip addr replace "10.98.0.$n/32" dev "$i"
 			n=$((n + 1))
 		done
 	fi
@@ -351,28 +254,28 @@ ptp_start_tc() {
 		[dn1]
 		[dn2]
 	EOF
-	_topo_bg "$TOPO_RUN/tc.log" px ptp4l -f "$cfg" "$flag" -S -m -q
-	TOPO_PTP_PIDS+=("$TOPO_LAST_PID")
-	TOPO_TC_PID=$TOPO_LAST_PID
+	netns_bg "$TOPO_RUN/tc.log" px ptp4l -f "$cfg" "$flag" -S -m -q
+	TOPO_PTP_PIDS+=("$NETNS_LAST_PID")
+	TOPO_TC_PID=$NETNS_LAST_PID
 }
 
 # ptp_stop_tc: stop the transparent clock only; its ports lose the addresses ptp_start_tc gave them
 ptp_stop_tc() {
 	local pid i others=()
 	[[ -n ${TOPO_TC_PID:-} ]] || return 0
-	_topo_stop_pid "$TOPO_TC_PID" 5 || true
+	netns_stop_pid "$TOPO_TC_PID" 5 || true
 	for pid in "${TOPO_PTP_PIDS[@]}"; do
 		[[ $pid == "$TOPO_TC_PID" ]] || others+=("$pid")
 	done
 	TOPO_PTP_PIDS=("${others[@]}")
 	TOPO_TC_PID=
 	for i in up dn1 dn2; do
-		topo_exec px ip -4 addr flush dev "$i" 2>/dev/null || true
+		netns_exec px ip -4 addr flush dev "$i" 2>/dev/null || true
 	done
 }
 
-px_bridge_start() { _topo_bridge px br0 up dn1 dn2; }
-px_bridge_stop() { topo_exec px ip link del br0 2>/dev/null || true; }
+px_bridge_start() { netns_bridge px br0 up dn1 dn2; }
+px_bridge_stop() { netns_exec px ip link del br0 2>/dev/null || true; }
 
 # topo_hide_domain D: the segment bridges drop PTP frames of domain D (L2 and UDPv4, untagged) on
 # their way to gm and to the clients (s0's g0, s1's and s2's cNM ports): a load generator's traffic
@@ -380,24 +283,37 @@ px_bridge_stop() { topo_exec px ip link del br0 2>/dev/null || true; }
 # direct-action mode on clsact egress (return 2 = TC_ACT_SHOT): needs no tc action module.
 topo_hide_domain() {
 	local d=$1 prog node port
-	prog=$(topo_exec px tcpdump -i up -ddd "(ether proto 0x88f7 and ether[18] = $d) or \
+	prog=$(netns_exec px tcpdump -i up -ddd "(ether proto 0x88f7 and ether[18] = $d) or \
 		(ip and udp and (udp port 319 or udp port 320) and udp[12] = $d)" |
 		sed 's/^6 0 0 [1-9][0-9]*$/6 0 0 2/' | tr '\n' ',')
 	prog=${prog%,}
 	for port in s0:g0 s1:c11 s1:c12 s2:c21 s2:c22; do
 		node=${port%%:*}
 		port=${port#*:}
-		topo_exec "$node" tc qdisc add dev "$port" clsact
-		topo_exec "$node" tc filter add dev "$port" egress bpf da bytecode "$prog"
+		netns_exec "$node" tc qdisc add dev "$port" clsact
+		netns_exec "$node" tc filter add dev "$port" egress bpf da bytecode "$prog"
 	done
 }
 
 ptp_stop_all() {
 	local pid
 	for pid in "${TOPO_PTP_PIDS[@]}"; do
-		_topo_stop_pid "$pid" 5 || true
+		netns_stop_pid "$pid" 5 || true
 	done
 	TOPO_PTP_PIDS=()
+}
+
+# topo_ptp4l_logs LINES EXTRA NODE...: the last LINES lines of each NODE's ptp4l log, without
+# debug chatter (and lines matching the regex alternatives EXTRA, "|a|b")
+topo_ptp4l_logs() {
+	local lines=$1 extra=$2 f
+	shift 2
+	for f in "$@"; do
+		[[ -f $TOPO_RUN/$f.log ]] || continue
+		echo "-- ptp4l $f (last $lines lines without debug chatter):"
+		grep -vE "config item|section item|delay +(filtered|timeout)|master/local|sum-1|product|peer/local|fup_info$extra" \
+			"$TOPO_RUN/$f.log" | tail -n "$lines" || true
+	done
 }
 
 path_delay_count() { grep -cE 'delay +filtered +-?[0-9]+ +raw +-?[0-9]+' "$TOPO_RUN/$1.log" || true; }
@@ -414,62 +330,28 @@ proxy_config() {
 }
 
 proxy_start() {
-	local mode=$1 bin=${2:-${PTPPROXY:-}} cfg="$TOPO_RUN/ptpproxy.json" out
-	[[ -x $bin ]] || {
-		topo_log "ptpproxy binary not found: '$bin'"
-		return 1
-	}
+	local mode=$1 bin=${2:-${PTPPROXY:-}} cfg="$TOPO_RUN/ptpproxy.json"
 	proxy_config "$mode" >"$cfg"
-	rm -f "$TOPO_RUN/status.json"
-	if ! out=$(timeout 10 "$bin" --check-config -c "$cfg" 2>&1); then
-		topo_log "ptpproxy --check-config rejected $cfg: $out"
-		return 1
-	fi
-	_topo_bg "$TOPO_RUN/ptpproxy.log" px "$bin" -c "$cfg" -f
-	TOPO_PROXY_PID=$TOPO_LAST_PID
-	_topo_wait_for 10 test -s "$TOPO_RUN/status.json" || {
-		topo_log "ptpproxy wrote no status file within 10 s; its log:"
-		cat "$TOPO_RUN/ptpproxy.log" >&2
-		return 1
-	}
+	netns_ptpproxy "$bin" "$cfg" "$TOPO_RUN/status.json" "$TOPO_RUN/ptpproxy.log" || return 1
+	TOPO_PROXY_PID=$NETNS_LAST_PID
 }
 
 proxy_stop() {
 	PROXY_RC=
 	[[ -n $TOPO_PROXY_PID ]] || return 0
 	PROXY_RC=0
-	_topo_stop_pid "$TOPO_PROXY_PID" 10 || PROXY_RC=$?
+	netns_stop_pid "$TOPO_PROXY_PID" 10 || PROXY_RC=$?
 	TOPO_PROXY_PID=
 }
 
 inject() {
 	local node=$1 iface=$2
 	shift 2
-	topo_exec "$node" timeout 60 python3 "$TOPO_LIB_DIR/ptpframe.py" --iface "$iface" "$@" \
+	netns_exec "$node" timeout 60 python3 "$TOPO_LIB_DIR/ptpframe.py" --iface "$iface" "$@" \
 		2>>"$TOPO_RUN/inject.log"
 }
 
 topo_destroy() {
-	local pid node ns left
-	if [[ -n $TOPO_SLEEP_PID ]]; then
-		kill -TERM "$TOPO_SLEEP_PID" 2>/dev/null || true
-		TOPO_SLEEP_PID=
-	fi
-	for pid in "${TOPO_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${TOPO_PIDS[@]}"; do
-		_topo_stop_pid "$pid" 3 >/dev/null 2>&1 || true
-	done
-	TOPO_PIDS=() TOPO_CAPTURE_PIDS=() TOPO_PTP_PIDS=() TOPO_PROXY_PID='' TOPO_TC_PID=''
-	for node in "${TOPO_NODES[@]}"; do
-		ns=$(ns_name "$node")
-		# anything still inside one of our namespaces was started by this script
-		left=$(ip netns pids "$ns" 2>/dev/null || true)
-		for pid in $left; do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	TOPO_NODES=()
+	netns_destroy
+	TOPO_CAPTURE_PIDS=() TOPO_PTP_PIDS=() TOPO_PROXY_PID='' TOPO_TC_PID=''
 }

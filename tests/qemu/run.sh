@@ -31,29 +31,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-passed=0
-failed=0
+# shellcheck source=../lib/check.sh source-path=SCRIPTDIR disable=SC1091
+source tests/lib/check.sh
+CHECK_OK="ok   " CHECK_FAIL="FAIL "
 t_start=$(date +%s.%N)
 note() { printf 'qemu: %s\n' "$*"; }
-ok() {
-    passed=$((passed + 1))
-    echo "ok   $*"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $*"
-}
-summary() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-}
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---------------------------------------------------------------- tools
 
 if ! command -v qemu-system-aarch64 >/dev/null; then
     note "installing qemu-system-arm (Debian)"
-    [ "$(id -u)" -eq 0 ] || { fail "qemu-system-aarch64 missing; install qemu-system-arm as root"; summary; exit 1; }
+    [ "$(id -u)" -eq 0 ] || { fail "qemu-system-aarch64 missing; install qemu-system-arm as root"; check_summary; exit 1; }
     # Without recommends: no ipxe-qemu roms, hence `romfile=` on every NIC below.
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         -o DPkg::Lock::Timeout=300 qemu-system-arm >/dev/null; then
@@ -62,7 +51,7 @@ if ! command -v qemu-system-aarch64 >/dev/null; then
             -o DPkg::Lock::Timeout=300 qemu-system-arm >/dev/null
     fi
 fi
-command -v python3 >/dev/null || { fail "python3 missing"; summary; exit 1; }
+command -v python3 >/dev/null || { fail "python3 missing"; check_summary; exit 1; }
 
 # ---------------------------------------------------------------- the binaries
 
@@ -75,19 +64,19 @@ if [ ${#boards[@]} -gt 0 ]; then
     t=$(date +%s.%N)
     if [ ! -x cross/build.sh ]; then
         fail "build: cross/build.sh does not exist"
-        summary
+        check_summary
         exit 1
     fi
     if timeout 1200 cross/build.sh "${boards[@]}" >target/qemu-build.log 2>&1; then
-        ok "build: cross/build.sh ${boards[*]} ($(elapsed "$t") s)"
+        pass "build: cross/build.sh ${boards[*]} ($(elapsed "$t") s)"
     else
         tail -n 40 target/qemu-build.log
         fail "build: cross/build.sh ${boards[*]} (log: target/qemu-build.log)"
-        summary
+        check_summary
         exit 1
     fi
 fi
-[ -f "$bin" ] || { fail "no binary $bin"; summary; exit 1; }
+[ -f "$bin" ] || { fail "no binary $bin"; check_summary; exit 1; }
 if [ "$armv7" != none ] && [ ! -f "$armv7" ]; then
     fail "no armv7 binary $armv7"
     armv7=none
@@ -100,10 +89,10 @@ t=$(date +%s.%N)
 mkdir -p target/qemu
 # One fetch at a time per checkout (runs in parallel share the cache).
 if timeout 900 flock target/qemu/.fetch.lock tests/qemu/fetch.sh target/qemu/cache; then
-    ok "guest kernel, modules and busybox in target/qemu/cache ($(cat target/qemu/cache/kernel-version))"
+    pass "guest kernel, modules and busybox in target/qemu/cache ($(cat target/qemu/cache/kernel-version))"
 else
     fail "fetch the Debian arm64 packages"
-    summary
+    check_summary
     exit 1
 fi
 
@@ -128,10 +117,10 @@ cp "$bin" "$stage/usr/sbin/ptpproxy"
 cp tests/qemu/init "$stage/init"
 chmod 0755 "$stage/init" "$stage/usr/sbin/"*
 if python3 tests/qemu/initramfs.py "$stage" "$run/initramfs.cpio.gz"; then
-    ok "initramfs assembled ($(elapsed "$t") s)"
+    pass "initramfs assembled ($(elapsed "$t") s)"
 else
     fail "initramfs"
-    summary
+    check_summary
     exit 1
 fi
 
@@ -179,7 +168,7 @@ wait "$qemu_pid" || qemu_rc=$?
 qemu_pid=
 run_s=$(elapsed "$t0")
 if [ "$qemu_rc" -eq 0 ]; then
-    ok "QEMU exited after the guest powered off ($run_s s after boot)"
+    pass "QEMU exited after the guest powered off ($run_s s after boot)"
 else
     fail "QEMU exit status $qemu_rc (124: killed after ${limit} s)"
 fi
@@ -187,16 +176,16 @@ cp "$run/console.log" target/qemu/console.log
 
 if [ -f "$run/results.json" ]; then
     read -r hp hf < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["passed"], r["failed"])' "$run/results.json")
-    passed=$((passed + hp))
-    failed=$((failed + hf))
+    PASSED=$((PASSED + hp))
+    FAILED=$((FAILED + hf))
     boot=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r.get("boot_to_ready_s", "?"), r.get("guest_uptime_at_ready_s", "?"))' "$run/results.json")
     [ "${boot% *}" = "?" ] || note "boot to ready: ${boot% *} s after QEMU start (guest uptime ${boot#* } s at ready)"
 else
     fail "host checks did not finish (exit status $host_rc)"
 fi
-[ "$host_rc" -eq 0 ] || [ "$failed" -gt 0 ] || fail "host.py exit status $host_rc"
+[ "$host_rc" -eq 0 ] || [ "$FAILED" -gt 0 ] || fail "host.py exit status $host_rc"
 
-if [ "$failed" -gt 0 ]; then
+if [ "$FAILED" -gt 0 ]; then
     echo "---------------------------------------------------------------- guest console"
     cat "$run/console.log"
     echo "---------------------------------------------------------------- end of guest console"
@@ -209,4 +198,4 @@ else
     echo "---------------------------------------------------------------- end of guest console"
 fi
 note "total $(elapsed "$t_start") s"
-summary
+check_summary

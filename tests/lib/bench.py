@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The Python side of tests/bench.sh: tables and verdicts from ptpload's JSON files.
+
+  bench.py summarize RUN TITLE PREFIX FORWARDERS   the table of one scenario (medians over its runs)
+  bench.py zero-loss FILE                          exit 0 if nothing was lost either way
+  bench.py ramp-step FILE FORWARDER RATE           one line of the ramp (c)
+  bench.py offered FILE                            the offered Delay_Req/s, rounded
+  bench.py limited FILE                            "yes" if ptpload was the limit, else ""
+  bench.py ramp-summary RAMP_TXT                   the zero-loss maximum of each forwarder
+  bench.py through FILE                            frames got through both ways (exit 0) or not
+  bench.py dropped FILE                            no foreign frame leaked, no Delay_Resp on
+                                                   another client's port (exit 0) or not
+  bench.py bench-exe                               the relay bench's executable, from cargo's
+                                                   JSON messages on stdin
+  bench.py cpu-latency US                          hold a PM QoS CPU wake-up latency request of
+                                                   US microseconds until killed
+  bench.py valid-json FILE                         exit 0 if FILE is valid JSON
+"""
+import glob
+import json
+import os
+import signal
+import statistics
+import struct
+import sys
+
+
+def load_json(path):
+    return json.load(open(path))
+
+
+def summarize(run, title, prefix, forwarders):
+    def load(fwd):
+        out = []
+        for f in sorted(glob.glob(f"{run}/{prefix}-{fwd}-*.json")):
+            j = json.load(open(f))
+            p = f[:-5] + ".proxy"
+            if os.path.exists(p):
+                cpu, wall, hwm, rc = open(p).read().split()
+                j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
+            out.append(j)
+        return out
+
+    fwds = forwarders.split()
+    runs = {f: load(f) for f in fwds}
+
+    def med(f, get, agg=statistics.median):
+        v = [get(j) for j in runs[f]]
+        return agg(v) if v else float("nan")
+
+    rows = [
+        ("offered Delay_Req/s", lambda j: j["offered_delay_req_per_s"], "{:.0f}"),
+        ("up (Delay_Req) lost %", lambda j: 100 * j["up"]["loss_ratio"], "{:.4f}"),
+        ("down (Resp/Sync/FU/Ann) lost %", lambda j: 100 * j["down"]["loss_ratio"], "{:.4f}"),
+    ]
+    for d in ("up", "down"):
+        for q in ("p50", "p99", "p999", "max"):
+            rows.append((f"{d} latency {q} us", (lambda d, q: lambda j: j[d]["latency"][q + "_us"])(d, q), "{:.1f}"))
+    rows += [
+        ("Delay_Resp for others /client/s", lambda j: j["delay_resp_per_client"]["others"]["median"] / j["elapsed_s"], "{:.0f}"),
+        ("foreign frames leaked", lambda j: j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"], "{:.0f}"),
+        ("ptpload cpu % of a core", lambda j: 100 * j["generator"]["cpu_share"], "{:.0f}"),
+    ]
+
+    # the relays' own CPU time and peak RSS (none for the bridge: it forwards in the kernel)
+    def relay(get):
+        return lambda j: get(j["proxy"]) if "proxy" in j else float("nan")
+
+    rows += [
+        ("relay cpu % of a core", relay(lambda p: 100 * p["cpu_s"] / p["wall_s"]), "{:.1f}"),
+        ("relay peak RSS (VmHWM) KiB", relay(lambda p: p["vmhwm_kib"]), "{:.0f}", max),
+    ]
+
+    def ratio(p, x):
+        return f"{p / x:.2f}x" if x and x == x and p == p else "-"
+
+    refs = [f for f in ("bridge", "naive") if f in runs and "ptpproxy" in runs]
+    print(f"\n{title}  (median of " + " / ".join(f"{len(runs[f])} {f}" for f in fwds) + " runs)")
+    print(f"  {'metric':<34}" + "".join(f"{f:>12}" for f in fwds) + "".join(f"{'px/' + r:>11}" for r in refs))
+    for name, get, fmt, *agg in rows:
+        v = {f: med(f, get, *agg) for f in fwds}
+        cells = "".join(f"{'-' if v[f] != v[f] else fmt.format(v[f]):>12}" for f in fwds)
+        print(f"  {name:<34}{cells}" + "".join(f"{ratio(v['ptpproxy'], v[r]):>11}" for r in refs))
+    for f in runs:
+        lim = [r for j in runs[f] for r in j["generator"]["reasons"]]
+        if lim:
+            print(f"  note: ptpload may have been the limit in {f} runs: {lim[0]}" + (f" (+{len(lim) - 1} more)" if len(lim) > 1 else ""))
+
+
+def zero_loss(path):
+    j = load_json(path)
+    return 0 if j["up"]["lost"] == 0 and j["down"]["lost"] == 0 else 1
+
+
+def ramp_step(path, fwd, rate):
+    j = load_json(path)
+    print(f"  {fwd:<9} {int(rate):>4}/client/s offered {j['offered_delay_req_per_s']:>8.0f} Delay_Req/s: "
+          f"lost up {j['up']['lost']} down {j['down']['lost']}, p99 up {j['up']['latency']['p99_us']:.0f} us "
+          f"down {j['down']['latency']['p99_us']:.0f} us, ptpload cpu {100 * j['generator']['cpu_share']:.0f}%"
+          + (" [generator limit]" if j["generator"]["limited"] else ""))
+
+
+def ramp_summary(path):
+    best = {}
+    for line in open(path):
+        f, b, lim = line.split()
+        best[f] = (int(b), lim)
+    print("\n(c) zero-loss maximum, Delay_Req/s offered (as many Delay_Resp back; frames through the forwarder ~2x)")
+    for f, (b, lim) in best.items():
+        print(f"  {f:<9} {b:>8}" + ("  (ptpload was the limit at this step: the forwarder may do more)" if lim == "yes" else ""))
+    for ref in ("bridge", "naive"):
+        if ref in best and "ptpproxy" in best and best[ref][0]:
+            print(f"  ratio ptpproxy / {ref}: {best['ptpproxy'][0] / best[ref][0]:.2f}x")
+
+
+def through(path):
+    j = load_json(path)
+    up, down = j["up"], j["down"]
+    print(f"    up {up['received']}/{up['expected']} (p99 {up['latency']['p99_us']:.0f} us), "
+          f"down {down['received']}/{down['expected']} (p99 {down['latency']['p99_us']:.0f} us)")
+    return 0 if up["received"] > 0 and down["received"] > 0 else 1
+
+
+def dropped(path):
+    j = load_json(path)
+    leaked = j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"]
+    wrong = j["flows"]["delay_resp"]["wrong_port"]
+    print(f"    foreign leaked {leaked}, Delay_Resp on another client's port {wrong}")
+    return 0 if leaked == 0 and wrong == 0 else 1
+
+
+def bench_exe():
+    for line in sys.stdin:
+        m = json.loads(line)
+        if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "relay" and m.get("executable"):
+            print(m["executable"])
+
+
+def cpu_latency(us):
+    # The request lives as long as this process keeps the device open.
+    fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    os.write(fd, struct.pack("i", int(us)))
+    signal.pause()
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "summarize":
+        summarize(*args)
+    elif cmd == "zero-loss":
+        return zero_loss(*args)
+    elif cmd == "ramp-step":
+        ramp_step(*args)
+    elif cmd == "offered":
+        print(round(load_json(args[0])["offered_delay_req_per_s"]))
+    elif cmd == "limited":
+        print("yes" if load_json(args[0])["generator"]["limited"] else "")
+    elif cmd == "ramp-summary":
+        ramp_summary(*args)
+    elif cmd == "through":
+        return through(*args)
+    elif cmd == "dropped":
+        return dropped(*args)
+    elif cmd == "bench-exe":
+        bench_exe()
+    elif cmd == "cpu-latency":
+        cpu_latency(*args)
+    elif cmd == "valid-json":
+        load_json(args[0])
+    else:
+        sys.exit(f"bench.py: unknown command {cmd!r} (see its header)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
