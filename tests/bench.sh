@@ -55,7 +55,7 @@
 #                  kernel work of both directions lands on CPU 0 beside the relay (and veth's
 #                  backlog overflows there first, as ptpload's send errors show)
 #   --perf         perf record -g ptpproxy during its (b) runs; top symbols printed
-#   --callgrind    instructions per frame of Relay::handle_frame (benches/relay.rs under callgrind)
+#   --callgrind    instructions per frame of Proxy::handle_frame (benches/relay.rs under callgrind)
 #   --soak S       also run (a) through ptpproxy for S seconds, sampling its RSS every 10 s
 #   --keep         keep the run directory
 # Binaries: $PTPPROXY / $PTPLOAD, else built here with `cargo build --release`.
@@ -407,7 +407,7 @@ perf_top() { # the (b) profile of ptpproxy
 
 callgrind() {
 	local exe out n1=20000 n2=120000 i1 i2
-	echo "== callgrind: instructions per frame of Relay::handle_frame, scenario (a) mix"
+	echo "== callgrind: instructions per frame of Proxy::handle_frame, scenario (a) mix"
 	exe=$(cd "$REPO" && cargo bench --bench relay --no-run --message-format=json 2>/dev/null |
 		python3 "$BENCH_PY" bench-exe)
 	[[ -x $exe ]] || {
