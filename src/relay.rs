@@ -180,14 +180,41 @@ impl Relay {
         parsed: &PtpFrame,
         frame: &[u8],
     ) -> Result<Verdict, DropReason> {
+        self.admissible(parsed)?;
+        let kind = parsed.message_type;
+        let verdict = match kind {
+            MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
+                self.route_master(from)?
+            }
+            MessageType::Signaling | MessageType::Management => self.route_general(now, from)?,
+            MessageType::DelayReq => self.route_delay_req(now, from, parsed, frame)?,
+            MessageType::DelayResp => {
+                if !from.is_upstream() {
+                    return Err(DropReason::DelayRespFromDownstream);
+                }
+                self.route_delay_resp(parsed, parsed.message(frame).requesting_port_identity())?
+            }
+            // Peer delay and reserved types were refused by `admissible`.
+            _ => return Err(DropReason::UnknownMessage),
+        };
+        if let Some(f) = Forwarded::of(kind) {
+            if !verdict.to.is_empty() {
+                self.stats.forwarded[f as usize] += 1;
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// What no port relays: link-local and unicast frames, peer delay, reserved message
+    /// types, domains not served.
+    fn admissible(&self, parsed: &PtpFrame) -> Result<(), DropReason> {
         if parsed.dst == EthernetAddress::PTP_PDELAY {
             return Err(DropReason::LinkLocal);
         }
         if !parsed.dst.is_multicast() || !parsed.transport.is_multicast() {
             return Err(DropReason::Unicast);
         }
-        let kind = parsed.message_type;
-        match kind {
+        match parsed.message_type {
             MessageType::PdelayReq | MessageType::PdelayResp | MessageType::PdelayRespFollowUp => {
                 return Err(DropReason::PeerDelay)
             }
@@ -197,66 +224,61 @@ impl Relay {
         if !self.policy.serves_domain(parsed.domain_number) {
             return Err(DropReason::WrongDomain);
         }
-        let downstream = self.policy.downstream;
-        let upstream = PortSet::single(PortId::UPSTREAM);
-        let from_up = from.is_upstream();
+        Ok(())
+    }
 
-        let verdict = match kind {
-            MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
-                if from_up {
-                    Verdict::to(downstream)
-                } else if self.policy.allow_downstream_masters {
-                    Verdict::to(downstream.with(PortId::UPSTREAM).without(from))
-                } else {
-                    return Err(DropReason::RogueMaster);
-                }
-            }
-            MessageType::Signaling | MessageType::Management => {
-                if from_up {
-                    Verdict::to(downstream)
-                } else {
-                    let tat = &mut self.general_tat[from.index()];
-                    if !self.policy.general_limit.allow(tat, now) {
-                        return Err(DropReason::SignalingRateLimited);
-                    }
-                    Verdict::to(upstream)
-                }
-            }
-            MessageType::DelayReq => {
-                if from_up {
-                    return Err(DropReason::DelayReqFromUpstream);
-                }
-                let ip = match parsed.transport {
-                    Transport::L2 => ClientIp::None,
-                    Transport::Udp4 { src, .. } => ClientIp::V4(src),
-                    Transport::Udp6 { src, .. } => ClientIp::V6(src),
-                };
-                let id = parsed.message(frame).source_port_identity();
-                match self
-                    .clients
-                    .handle_delay_req(now, id, from, parsed.src, ip)?
-                {
-                    Learned::New => self.stats.clients_learned += 1,
-                    Learned::Moved => self.stats.clients_moved += 1,
-                    Learned::Refreshed => {}
-                }
-                Verdict::to(upstream)
-            }
-            MessageType::DelayResp => {
-                if !from_up {
-                    return Err(DropReason::DelayRespFromDownstream);
-                }
-                self.route_delay_resp(parsed, parsed.message(frame).requesting_port_identity())?
-            }
-            // Peer delay and reserved types returned above.
-            _ => return Err(DropReason::UnknownMessage),
-        };
-        if let Some(f) = Forwarded::of(kind) {
-            if !verdict.to.is_empty() {
-                self.stats.forwarded[f as usize] += 1;
-            }
+    /// Sync, Follow_Up, Announce: downstream from the grandmaster's side; from a client's side
+    /// only with `allow_downstream_masters`.
+    fn route_master(&self, from: PortId) -> Result<Verdict, DropReason> {
+        let downstream = self.policy.downstream;
+        if from.is_upstream() {
+            Ok(Verdict::to(downstream))
+        } else if self.policy.allow_downstream_masters {
+            Ok(Verdict::to(downstream.with(PortId::UPSTREAM).without(from)))
+        } else {
+            Err(DropReason::RogueMaster)
         }
-        Ok(verdict)
+    }
+
+    /// Signaling, Management: downstream, or upstream within each downstream port's rate.
+    fn route_general(&mut self, now: Instant, from: PortId) -> Result<Verdict, DropReason> {
+        if from.is_upstream() {
+            return Ok(Verdict::to(self.policy.downstream));
+        }
+        let tat = &mut self.general_tat[from.index()];
+        if !self.policy.general_limit.allow(tat, now) {
+            return Err(DropReason::SignalingRateLimited);
+        }
+        Ok(Verdict::to(PortSet::single(PortId::UPSTREAM)))
+    }
+
+    /// Delay_Req: learn (or refresh) the client, within its rate and the table's admission
+    /// rules, and send it upstream; another relay's client's (from upstream) is dropped.
+    fn route_delay_req(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        parsed: &PtpFrame,
+        frame: &[u8],
+    ) -> Result<Verdict, DropReason> {
+        if from.is_upstream() {
+            return Err(DropReason::DelayReqFromUpstream);
+        }
+        let ip = match parsed.transport {
+            Transport::L2 => ClientIp::None,
+            Transport::Udp4 { src, .. } => ClientIp::V4(src),
+            Transport::Udp6 { src, .. } => ClientIp::V6(src),
+        };
+        let id = parsed.message(frame).source_port_identity();
+        match self
+            .clients
+            .handle_delay_req(now, id, from, parsed.src, ip)?
+        {
+            Learned::New => self.stats.clients_learned += 1,
+            Learned::Moved => self.stats.clients_moved += 1,
+            Learned::Refreshed => {}
+        }
+        Ok(Verdict::to(PortSet::single(PortId::UPSTREAM)))
     }
 
     fn route_delay_resp(
