@@ -37,39 +37,10 @@ fn main() -> ExitCode {
     if argv.first().map(String::as_str) == Some("status") {
         return status_command(argv.get(1).map(String::as_str), argv.len() > 2);
     }
-    let mut args = Args {
-        config: DEFAULT_CONFIG.into(),
-        foreground: false,
-        check: false,
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(exit) => return exit,
     };
-    let mut it = argv.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-c" | "--config" => match it.next() {
-                Some(f) => args.config = f.clone(),
-                None => return usage("-c needs a file"),
-            },
-            "-f" | "--foreground" => args.foreground = true,
-            "--check-config" => args.check = true,
-            "--version" | "-V" => {
-                println!(
-                    "ptpproxy {} (board {}, target {}, {} clients, {} ports)",
-                    env!("CARGO_PKG_VERSION"),
-                    ptpproxy::board::NAME,
-                    ptpproxy::board::TARGET,
-                    ptpproxy::board::MAX_CLIENTS,
-                    ptpproxy::board::MAX_PORTS
-                );
-                return ExitCode::SUCCESS;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => return usage(&format!("unknown argument {other:?}")),
-        }
-    }
-
     let config = match load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -96,6 +67,44 @@ fn main() -> ExitCode {
             ExitCode::from(EX_OSERR)
         }
     }
+}
+
+/// The daemon's options; `Err` is how the process ends right away (--help, --version, a
+/// usage error).
+fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
+    let mut args = Args {
+        config: DEFAULT_CONFIG.into(),
+        foreground: false,
+        check: false,
+    };
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-c" | "--config" => match it.next() {
+                Some(f) => args.config = f.clone(),
+                None => return Err(usage("-c needs a file")),
+            },
+            "-f" | "--foreground" => args.foreground = true,
+            "--check-config" => args.check = true,
+            "--version" | "-V" => {
+                println!(
+                    "ptpproxy {} (board {}, target {}, {} clients, {} ports)",
+                    env!("CARGO_PKG_VERSION"),
+                    ptpproxy::board::NAME,
+                    ptpproxy::board::TARGET,
+                    ptpproxy::board::MAX_CLIENTS,
+                    ptpproxy::board::MAX_PORTS
+                );
+                return Err(ExitCode::SUCCESS);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Err(ExitCode::SUCCESS);
+            }
+            other => return Err(usage(&format!("unknown argument {other:?}"))),
+        }
+    }
+    Ok(args)
 }
 
 fn usage(problem: &str) -> ExitCode {
