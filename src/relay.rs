@@ -344,6 +344,7 @@ mod tests {
             domains,
             delay_resp: mode,
             correction: Correction::None,
+            max_hold_us: 0,
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,

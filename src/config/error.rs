@@ -10,7 +10,8 @@
 
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
-    MAX_DELAY_REQ_RATE_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE, STATUS_INTERVAL_S_RANGE,
+    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE,
+    STATUS_INTERVAL_S_RANGE,
 };
 use core::fmt;
 
@@ -166,7 +167,7 @@ impl ConfigError {
             // together.
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, delay_resp, correction, \
-                 allow_downstream_masters, client_timeout_s, max_delay_req_rate, status_file, \
+                 max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, status_file, \
                  status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
@@ -248,7 +249,7 @@ fn unit(key: Key) -> &'static str {
     match key {
         Key::ClientTimeoutS | Key::StatusIntervalS => " seconds",
         Key::MaxDelayReqRate => " Delay_Req per second per client",
-        Key::CpuLatencyUs => " microseconds",
+        Key::CpuLatencyUs | Key::MaxHoldUs => " microseconds",
         _ => "",
     }
 }
@@ -259,6 +260,7 @@ fn out_of_range_fix(key: Key) -> &'static str {
         Key::MaxDelayReqRate => "use 128 (the most any PTP profile sends) or less",
         Key::StatusIntervalS => "use e.g. 5",
         Key::RealtimePriority => "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
+        Key::MaxHoldUs => "use e.g. 1000, or 0 to send every frame as soon as it is read",
         _ => "use e.g. 10, or leave the key out to keep the system's idle policy",
     }
 }
@@ -329,6 +331,13 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Span(CPU_LATENCY_US_RANGE)
             )
         }
+        Key::MaxHoldUs => {
+            write!(
+                f,
+                "not a whole number of microseconds {}",
+                Span(MAX_HOLD_US_RANGE)
+            )
+        }
         Key::User => f.write_str("not a user name in quotes"),
     }
 }
@@ -350,6 +359,7 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::CpuLatencyUs => {
             "write e.g. 10 (no quotes), or leave the key out to keep the system's idle policy"
         }
+        Key::MaxHoldUs => "write e.g. 1000 (no quotes, no fraction)",
         Key::User => "write e.g. \"user\": \"nobody\"",
     }
 }
@@ -545,7 +555,7 @@ mod tests {
                 .to_string()
         };
         let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
-                          allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
+                          max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
                           status_file, status_interval_s, promiscuous, user, realtime_priority, \
                           cpu_latency_us";
         assert_eq!(

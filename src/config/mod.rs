@@ -25,10 +25,10 @@ pub use error::{
 pub use schema::{
     Config, Correction, DelayRespMode, IfName, Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE,
     DEFAULT_ALLOW_DOWNSTREAM_MASTERS, DEFAULT_CLIENT_TIMEOUT_S, DEFAULT_CORRECTION,
-    DEFAULT_DELAY_RESP, DEFAULT_DOMAINS, DEFAULT_MAX_DELAY_REQ_RATE, DEFAULT_PROMISCUOUS,
-    DEFAULT_REALTIME_PRIORITY, DEFAULT_STATUS_FILE, DEFAULT_STATUS_INTERVAL_S, DOMAIN_MAX,
-    IFNAME_MAX, KEYS, MAX_DELAY_REQ_RATE_RANGE, MAX_DOMAINS, PATH_MAX, REALTIME_PRIORITY_RANGE,
-    STATUS_INTERVAL_S_RANGE, USER_MAX,
+    DEFAULT_DELAY_RESP, DEFAULT_DOMAINS, DEFAULT_MAX_DELAY_REQ_RATE, DEFAULT_MAX_HOLD_US,
+    DEFAULT_PROMISCUOUS, DEFAULT_REALTIME_PRIORITY, DEFAULT_STATUS_FILE, DEFAULT_STATUS_INTERVAL_S,
+    DOMAIN_MAX, IFNAME_MAX, KEYS, MAX_DELAY_REQ_RATE_RANGE, MAX_DOMAINS, MAX_HOLD_US_RANGE,
+    PATH_MAX, REALTIME_PRIORITY_RANGE, STATUS_INTERVAL_S_RANGE, USER_MAX,
 };
 
 impl Config {
@@ -72,6 +72,7 @@ mod tests {
             domains: heapless::Vec::from_slice(&DEFAULT_DOMAINS).unwrap(),
             delay_resp: DEFAULT_DELAY_RESP,
             correction: DEFAULT_CORRECTION,
+            max_hold_us: DEFAULT_MAX_HOLD_US,
             allow_downstream_masters: DEFAULT_ALLOW_DOWNSTREAM_MASTERS,
             client_timeout_s: DEFAULT_CLIENT_TIMEOUT_S,
             max_delay_req_rate: DEFAULT_MAX_DELAY_REQ_RATE,
@@ -92,7 +93,8 @@ mod tests {
             downstream: [ifname("lan1"), ifname("lan2")].into_iter().collect(),
             domains: heapless::Vec::from_slice(&[0]).unwrap(),
             delay_resp: DelayRespMode::Steer,
-            correction: Correction::None,
+            correction: Correction::Residence,
+            max_hold_us: 1000,
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,

@@ -52,6 +52,7 @@ pub(super) struct Raw<'a> {
     pub user: Option<&'a str>,
     pub realtime_priority: Option<u32>,
     pub cpu_latency_us: Option<u32>,
+    pub max_hold_us: Option<u32>,
 }
 
 /// Read `json` (not empty, byte-order mark removed) into a [`Raw`].
@@ -223,6 +224,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::User => raw.user = Some(map.next_value()?),
         Key::RealtimePriority => raw.realtime_priority = Some(map.next_value()?),
         Key::CpuLatencyUs => raw.cpu_latency_us = Some(map.next_value()?),
+        Key::MaxHoldUs => raw.max_hold_us = Some(map.next_value()?),
     }
     Ok(())
 }

@@ -48,6 +48,9 @@ pub struct Config {
     pub domains: heapless::Vec<u8, MAX_DOMAINS>,
     pub delay_resp: DelayRespMode,
     pub correction: Correction,
+    /// With `"correction": "residence"`: the longest a frame waits for the next batch, in
+    /// microseconds (0: every frame leaves as soon as it is read, as with `"none"`).
+    pub max_hold_us: u32,
     pub allow_downstream_masters: bool,
     pub client_timeout_s: u32,
     pub max_delay_req_rate: u32,
@@ -66,12 +69,13 @@ pub struct Config {
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 15] = [
     "upstream",
     "downstream",
     "domains",
     "delay_resp",
     "correction",
+    "max_hold_us",
     "allow_downstream_masters",
     "client_timeout_s",
     "max_delay_req_rate",
@@ -91,6 +95,7 @@ pub enum Key {
     Domains,
     DelayResp,
     Correction,
+    MaxHoldUs,
     AllowDownstreamMasters,
     ClientTimeoutS,
     MaxDelayReqRate,
@@ -109,6 +114,7 @@ impl Key {
         Key::Domains,
         Key::DelayResp,
         Key::Correction,
+        Key::MaxHoldUs,
         Key::AllowDownstreamMasters,
         Key::ClientTimeoutS,
         Key::MaxDelayReqRate,
@@ -134,7 +140,8 @@ impl Key {
 // Defaults for the optional keys (`upstream` and `downstream` have none).
 pub const DEFAULT_DOMAINS: [u8; 1] = [0];
 pub const DEFAULT_DELAY_RESP: DelayRespMode = DelayRespMode::Steer;
-pub const DEFAULT_CORRECTION: Correction = Correction::None;
+pub const DEFAULT_CORRECTION: Correction = Correction::Residence;
+pub const DEFAULT_MAX_HOLD_US: u32 = 1000;
 pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
 pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
@@ -146,6 +153,8 @@ pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
 // Accepted ranges. The error texts print these constants, so check and message cannot drift.
 /// SCHED_FIFO priorities (0: the normal scheduler).
 pub const REALTIME_PRIORITY_RANGE: RangeInclusive<u32> = 0..=99;
+/// Longest hold of a frame for a batch, microseconds (0: none; 100 ms is far beyond any use).
+pub const MAX_HOLD_US_RANGE: RangeInclusive<u32> = 0..=100_000;
 /// CPU wake-up latency limits, microseconds (0: idle CPUs poll instead of sleeping).
 pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 /// Seconds of silence after which a client is forgotten.

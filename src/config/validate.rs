@@ -46,6 +46,11 @@ impl<'a> Raw<'a> {
             domains,
             delay_resp,
             correction,
+            max_hold_us: number(
+                Key::MaxHoldUs,
+                self.max_hold_us.unwrap_or(DEFAULT_MAX_HOLD_US),
+                MAX_HOLD_US_RANGE,
+            )?,
             allow_downstream_masters: self
                 .allow_downstream_masters
                 .unwrap_or(DEFAULT_ALLOW_DOWNSTREAM_MASTERS),

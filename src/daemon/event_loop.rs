@@ -14,6 +14,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use ptpproxy::board;
 use ptpproxy::port::PortId;
 use ptpproxy::proxy::{Action, Proxy};
+use ptpproxy::time::Instant;
 
 /// Ports with something to read (or an error to collect), in port order.
 type Ready = heapless::Vec<usize, { board::MAX_PORTS }>;
@@ -61,15 +62,68 @@ pub fn run(d: &mut Daemon) -> Result<(), Error> {
                 _ => {}
             }
         }
-        // POLLERR/POLLHUP without data too: pcap then reports what happened.
-        for &i in &ready {
-            let (captures, senders) = (&mut d.captures, &mut d.senders);
-            if let Err(e) = drain(i, &mut captures[i], senders, &mut d.proxy, &mut scratch) {
-                d.port_failed(i, &e);
-            }
+        let woke = monotonic();
+        d.io.polls += 1;
+        if ready.is_empty() {
+            d.handle_timeout();
+            continue;
         }
+        d.io.wakeups += 1;
+        drain_ready(d, &ready, &mut scratch);
         d.flush();
         d.handle_timeout();
+        // Batching: the next wake-up comes a hold after this one, whatever the load; the frames
+        // that arrive meanwhile wait in the rings (their residence is corrected).
+        if let Some(hold) = d.hold() {
+            sleep_until(woke + hold);
+            d.io.sleeps += 1;
+        }
+    }
+}
+
+/// Sleep until `t` on the core's clock (signals wait in the signalfd meanwhile).
+fn sleep_until(t: Instant) {
+    use nix::sys::time::TimeSpec;
+    use nix::time::{clock_nanosleep, ClockId, ClockNanosleepFlags};
+    let at = TimeSpec::from(std::time::Duration::from_nanos(t.0));
+    let _ = clock_nanosleep(
+        ClockId::CLOCK_MONOTONIC,
+        ClockNanosleepFlags::TIMER_ABSTIME,
+        &at,
+    );
+}
+
+/// Read the ready ports: one batch of `board::RX_BATCH` frames each in turn, so a busy port
+/// cannot starve the others; batching, as many turns as it takes to empty every ring (bounded
+/// by the ring's size), so that nothing waits for a second hold.
+fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
+    let batched = d.hold().is_some();
+    let turns = if batched {
+        board::RING_FRAMES / board::RX_BATCH + 1
+    } else {
+        1
+    };
+    let mut busy: Ready = ready.clone();
+    for _ in 0..turns {
+        let mut still = Ready::new();
+        for &i in &busy {
+            let (captures, senders) = (&mut d.captures, &mut d.senders);
+            match drain(i, &mut captures[i], senders, &mut d.proxy, scratch, batched) {
+                Ok(n) => {
+                    d.io.frames += n as u64;
+                    d.io.dispatches += 1;
+                    if n == board::RX_BATCH {
+                        let _ = still.push(i);
+                    }
+                }
+                // POLLERR/POLLHUP without data too: pcap then reports what happened.
+                Err(e) => d.port_failed(i, &e),
+            }
+        }
+        if still.is_empty() {
+            return;
+        }
+        busy = still;
     }
 }
 
@@ -104,14 +158,15 @@ fn wait_ready(
 }
 
 /// Hand up to RX_BATCH frames of port `i` to the core and queue what it forwards on the other
-/// ports' senders (a full queue is sent first).
+/// ports' senders (a full queue is sent first); how many frames were read.
 fn drain(
     i: usize,
     capture: &mut Capture,
     senders: &mut [Sender],
     proxy: &mut Proxy,
     scratch: &mut [u8],
-) -> Result<(), pcap::Error> {
+    batched: bool,
+) -> Result<usize, pcap::Error> {
     capture.dispatch(board::RX_BATCH, |frame| {
         let action = proxy.handle_frame(
             monotonic(),
@@ -128,10 +183,9 @@ fn drain(
                 continue;
             };
             if sender.is_full() {
-                sender.flush(id, proxy);
+                sender.flush(id, proxy, batched);
             }
             sender.queue(frame, timing);
         }
-    })?;
-    Ok(())
+    })
 }

@@ -73,6 +73,24 @@ pub struct Daemon {
     tx_errors: Vec<RateLimit>,
     /// The PM QoS request of `cpu_latency_us`, held while open.
     cpu_latency: Option<std::fs::File>,
+    /// How the loop woke up and read: what batching achieves.
+    pub io: IoStats,
+    /// The wake-ups counted at the last status write, and when: the rate since.
+    io_mark: (Instant, u64),
+}
+
+/// Counters of the loop itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoStats {
+    /// poll(2) calls, and those that found a port ready (wake-ups).
+    pub polls: u64,
+    pub wakeups: u64,
+    /// Hold sleeps (clock_nanosleep(2)) between batches.
+    pub sleeps: u64,
+    /// pcap_dispatch calls (they read the ring without a system call while it holds frames),
+    /// and the frames they read.
+    pub dispatches: u64,
+    pub frames: u64,
 }
 
 fn port_limits(n: usize) -> Vec<RateLimit> {
@@ -103,6 +121,8 @@ impl Daemon {
             port_errors: port_limits(n),
             tx_errors: port_limits(n),
             cpu_latency: None,
+            io: IoStats::default(),
+            io_mark: (now, 0),
         }
     }
 
@@ -150,6 +170,13 @@ impl Daemon {
         self.write_status(monotonic());
     }
 
+    /// How long frames may wait for the next batch: `max_hold_us` with the residence
+    /// correction (which hides the wait from the clients), none without it.
+    pub fn hold(&self) -> Option<Duration> {
+        let us = u64::from(self.config.max_hold_us);
+        (self.config.correction == Correction::Residence && us > 0).then(|| Duration(us * 1000))
+    }
+
     /// When [`Daemon::handle_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Instant {
         self.proxy
@@ -177,8 +204,9 @@ impl Daemon {
 
     /// Send what every port has queued, and log send errors (rate-limited).
     pub fn flush(&mut self) {
+        let batched = self.hold().is_some();
         for (j, s) in self.senders.iter_mut().enumerate() {
-            s.flush(PortId(j as u8), &mut self.proxy);
+            s.flush(PortId(j as u8), &mut self.proxy, batched);
         }
         for ((s, c), limit) in self
             .senders
@@ -197,6 +225,40 @@ impl Daemon {
                 self.log.warn(&msg);
             }
         }
+    }
+
+    /// What the loop's counters say about batching, by name: the status file's `io` object and
+    /// the log's. System calls are the loop's poll(2) and hold sleeps and the senders'
+    /// sendmmsg(2)/recvmmsg(2); pcap_dispatch adds one poll(2) only when it finds a ring empty.
+    /// The hold is the residence the correction measured (capture to send).
+    pub fn io_report(&self, now: Instant) -> [(&'static str, u64); 10] {
+        let io = &self.io;
+        let syscalls = io.polls + io.sleeps + self.senders.iter().map(|s| s.syscalls).sum::<u64>();
+        let (mark_at, mark_wakeups) = self.io_mark;
+        let elapsed_ms = now.saturating_since(mark_at).0 / 1_000_000;
+        let per_s = (io.wakeups - mark_wakeups)
+            .saturating_mul(1000)
+            .checked_div(elapsed_ms)
+            .unwrap_or(0);
+        let c = self.proxy.correction_stats();
+        [
+            ("max_hold_us", self.hold().map_or(0, |h| h.0 / 1000)),
+            ("wakeups", io.wakeups),
+            ("wakeups_per_s", per_s),
+            ("frames", io.frames),
+            (
+                "frames_per_wakeup",
+                io.frames.checked_div(io.wakeups).unwrap_or(0),
+            ),
+            ("syscalls", syscalls),
+            (
+                "syscalls_per_1000_frames",
+                (syscalls * 1000).checked_div(io.frames).unwrap_or(0),
+            ),
+            ("dispatches", io.dispatches),
+            ("hold_mean_us", c.residence_mean_ns() / 1000),
+            ("hold_max_us", c.residence_max_ns / 1000),
+        ]
     }
 
     /// Hold, change or release the CPU wake-up latency request (`cpu_latency_us`); a failure is
@@ -286,6 +348,7 @@ impl Daemon {
             proxy: &self.proxy,
             captures: &self.captures,
             senders: &self.senders,
+            io: self.io_report(now),
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
@@ -299,6 +362,7 @@ impl Daemon {
                     .warn(&format!("status file {}: {e}", self.config.status_file));
             }
         }
+        self.io_mark = (now, self.io.wakeups);
     }
 
     /// SIGUSR1 (and at the end): every counter in one log line.
@@ -324,6 +388,10 @@ impl Daemon {
             for (name, value) in self.proxy.correction_stats().named() {
                 line.push_str(&format!(" {name}={value}"));
             }
+        }
+        line.push_str("; io");
+        for (name, value) in self.io_report(monotonic()) {
+            line.push_str(&format!(" {name}={value}"));
         }
         for (i, (c, t)) in self.captures.iter().zip(&self.senders).enumerate() {
             line.push_str(&format!(

@@ -32,7 +32,12 @@ pub struct Sender {
     pub tx_errors: u64,
     /// The most recent send error, for the (rate-limited) log.
     pub last_error: Option<std::io::Error>,
+    /// sendmmsg(2) and recvmmsg(2) calls made.
+    pub syscalls: u64,
 }
+
+/// Queue slots, in the order they are sent.
+type Slots = heapless::Vec<usize, { board::RX_BATCH }>;
 
 /// Frames waiting to leave through this port, sent together with one sendmmsg(2) when the loop
 /// has drained what was ready (or the queue is full): one system call per port and batch
@@ -47,8 +52,10 @@ struct TxQueue {
     msgs: Vec<libc::mmsghdr>,
     /// The control message asking for a frame's software transmit timestamp.
     ts_request: TsRequest,
-    /// Control buffers for reading the error queue, [`ERRQUEUE_BATCH`] at a time.
+    /// Control buffers for reading the error queue, [`ERRQUEUE_BATCH`] at a time, and the
+    /// frames read with them (apart from `buf`: frames still queued wait there).
     ctrl: Box<[[u64; CTRL_WORDS]]>,
+    errbuf: Box<[u8]>,
 }
 
 /// One SOL_SOCKET/SO_TIMESTAMPING control message with its flags: how one sendmsg asks for the
@@ -83,6 +90,7 @@ impl TxQueue {
             msgs: Vec::with_capacity(board::RX_BATCH),
             ts_request: ts_request(),
             ctrl: vec![[0u64; CTRL_WORDS]; ERRQUEUE_BATCH].into_boxed_slice(),
+            errbuf: vec![0; ERRQUEUE_BATCH * board::SNAPLEN].into_boxed_slice(),
         }
     }
 
@@ -100,6 +108,7 @@ impl Sender {
             tx_count: 0,
             tx_errors: 0,
             last_error: None,
+            syscalls: 0,
         }
     }
 
@@ -137,12 +146,14 @@ impl Sender {
 
     /// Send what is queued; errors are counted, never fatal.
     ///
-    /// Frames go in as few sendmmsg(2) calls as the correction allows: each event frame whose
-    /// residence is measured starts a new call, right after the clock is read for it (and for
-    /// the frames of that call). A one-step Sync carries that time; a remembered residence
-    /// (two-step Sync, Delay_Req) is then made exact with the kernel's transmit timestamp, read
-    /// back from the error queue after the sends.
-    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy) {
+    /// Frames go in as few sendmmsg(2) calls as the correction allows; each call starts right
+    /// after the clock is read for its frames. A one-step Sync carries that time, so it always
+    /// starts a call of its own. A remembered residence (two-step Sync, Delay_Req) is made exact
+    /// with the kernel's transmit timestamp, read back from the error queue after the sends: in
+    /// immediate mode each also starts a call (the clock read stays close where a driver gives
+    /// no timestamp); `batched`, they share one. A Follow_Up whose Sync is in the same queue
+    /// leaves after that Sync's timestamp was read, so it carries the exact residence.
+    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy, batched: bool) {
         let n = self.tx.lens.len();
         if n == 0 {
             return;
@@ -154,27 +165,21 @@ impl Sender {
             self.tx.timings.clear();
             return;
         };
-        let mut start = 0;
-        while start < n {
-            let end = (start + 1..n)
-                .find(|&k| self.tx.timings[k].is_event())
-                .unwrap_or(n);
-            let q = &mut self.tx;
-            if q.timings[start..end].iter().any(|t| *t != Timing::None) {
-                let egress = realtime();
-                for k in start..end {
-                    let slot = &mut q.buf[k * board::SNAPLEN..k * board::SNAPLEN + q.lens[k]];
-                    proxy.handle_egress(&q.timings[k], id, egress, slot);
-                }
-            }
-            self.send(fd, start..end);
-            start = end;
+        let (mut first, mut after_timestamps) = (Slots::new(), Slots::new());
+        for k in 0..n {
+            let pass = if self.waits_for_its_sync(k) {
+                &mut after_timestamps
+            } else {
+                &mut first
+            };
+            let _ = pass.push(k);
         }
+        self.send_groups(fd, id, proxy, &first, batched);
         let mut stamped = false;
-        for t in &self.tx.timings {
+        for &k in &first {
             if let Timing::Remember {
                 key, ptp_offset, ..
-            } = *t
+            } = self.tx.timings[k]
             {
                 // Its transmit timestamp comes back on the error queue: remember what it was.
                 if self.in_flight.is_full() {
@@ -184,25 +189,69 @@ impl Sender {
                 stamped = true;
             }
         }
-        self.tx.lens.clear();
-        self.tx.timings.clear();
         if stamped {
             self.read_tx_timestamps(fd, id, proxy);
+        }
+        self.send_groups(fd, id, proxy, &after_timestamps, batched);
+        self.tx.lens.clear();
+        self.tx.timings.clear();
+    }
+
+    /// True if queued frame `k` is a Follow_Up whose two-step Sync is queued before it.
+    fn waits_for_its_sync(&self, k: usize) -> bool {
+        let t = &self.tx.timings;
+        let Timing::Apply { key, .. } = t[k] else {
+            return false;
+        };
+        t[..k]
+            .iter()
+            .any(|e| matches!(e, Timing::Remember { key: r, .. } if *r == key))
+    }
+
+    /// Send queued frames `slots`, in that order, in as few calls as [`Sender::flush`] says.
+    fn send_groups(
+        &mut self,
+        fd: RawFd,
+        id: PortId,
+        proxy: &mut Proxy,
+        slots: &[usize],
+        batched: bool,
+    ) {
+        let starts_call = |t: &Timing| match t {
+            Timing::OneStep { .. } => true,
+            Timing::Remember { .. } => !batched,
+            _ => false,
+        };
+        let mut start = 0;
+        while start < slots.len() {
+            let end = (start + 1..slots.len())
+                .find(|&i| starts_call(&self.tx.timings[slots[i]]))
+                .unwrap_or(slots.len());
+            let group = &slots[start..end];
+            let q = &mut self.tx;
+            if group.iter().any(|&k| q.timings[k] != Timing::None) {
+                let egress = realtime();
+                for &k in group {
+                    let slot = &mut q.buf[k * board::SNAPLEN..k * board::SNAPLEN + q.lens[k]];
+                    proxy.handle_egress(&q.timings[k], id, egress, slot);
+                }
+            }
+            self.send(fd, group);
+            start = end;
         }
     }
 
     /// Hand the kernel's transmit timestamps waiting on the error queue of the sending socket
-    /// `fd` to the core, each with the key its send carried (the sent frames' slots are free
-    /// again: they hold what is read).
+    /// `fd` to the core, each with the key its send carried.
     fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, proxy: &mut Proxy) {
         let (q, in_flight) = (&mut self.tx, &mut self.in_flight);
         loop {
             q.iov.clear();
             q.msgs.clear();
-            let base = q.buf.as_mut_ptr();
+            let base = q.errbuf.as_mut_ptr();
             for k in 0..ERRQUEUE_BATCH {
                 q.iov.push(libc::iovec {
-                    // SAFETY: slot k lies within `buf` (k < ERRQUEUE_BATCH <= RX_BATCH).
+                    // SAFETY: slot k lies within `errbuf` (ERRQUEUE_BATCH slots of SNAPLEN).
                     iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
                     iov_len: board::SNAPLEN,
                 });
@@ -216,8 +265,10 @@ impl Sender {
                 m.msg_hdr.msg_controllen = (CTRL_WORDS * 8) as _;
                 q.msgs.push(m);
             }
-            // SAFETY: `msgs` holds ERRQUEUE_BATCH initialised mmsghdrs whose buffers (`buf` slots and
-            // `ctrl` entries, of the lengths given) outlive the call; `fd` is the open socket.
+            self.syscalls += 1;
+            // SAFETY: `msgs` holds ERRQUEUE_BATCH initialised mmsghdrs whose buffers (`errbuf`
+            // slots and `ctrl` entries, of the lengths given) outlive the call; `fd` is the open
+            // socket.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -239,7 +290,7 @@ impl Sender {
                 let Some(tx) = (unsafe { software_tx_timestamp(&m.msg_hdr) }) else {
                     continue;
                 };
-                let frame = &q.buf[k * board::SNAPLEN..k * board::SNAPLEN + len];
+                let frame = &q.errbuf[k * board::SNAPLEN..k * board::SNAPLEN + len];
                 if let Some(key) = take_in_flight(in_flight, frame) {
                     proxy.handle_tx_timestamp(id, &key, tx);
                 }
@@ -250,22 +301,22 @@ impl Sender {
         }
     }
 
-    /// sendmmsg(2) the queued frames `range` on `fd`; count what went and what failed.
-    fn send(&mut self, fd: std::os::fd::RawFd, range: std::ops::Range<usize>) {
+    /// sendmmsg(2) the queued frames `slots` on `fd`; count what went and what failed.
+    fn send(&mut self, fd: RawFd, slots: &[usize]) {
         let q = &mut self.tx;
         q.iov.clear();
         q.msgs.clear();
         let base = q.buf.as_mut_ptr();
-        for k in range.clone() {
+        for &k in slots {
             q.iov.push(libc::iovec {
                 // SAFETY: slot k lies within `buf` (k < RX_BATCH, len <= SNAPLEN).
                 iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),
                 iov_len: q.lens[k],
             });
         }
-        let n = range.len();
+        let n = slots.len();
         let request: *mut TsRequest = &mut q.ts_request;
-        for (k, slot) in range.clone().enumerate() {
+        for (k, &slot) in slots.iter().enumerate() {
             // SAFETY: mmsghdr is plain data; all-zero is a valid value (no name, no control).
             let mut m: libc::mmsghdr = unsafe { core::mem::zeroed() };
             m.msg_hdr.msg_iov = &mut q.iov[k];
@@ -279,6 +330,7 @@ impl Sender {
         }
         let mut sent = 0;
         while sent < n {
+            self.syscalls += 1;
             // SAFETY: `msgs[sent..n]` are initialised mmsghdrs whose iovecs point into `buf`
             // and whose control data (if any) is `ts_request`, which outlive the call and are
             // not touched during it; the fd is this port's open sending socket, bound to its

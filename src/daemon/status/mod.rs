@@ -45,6 +45,8 @@ pub struct Snapshot<'a> {
     /// Both sides of each port, by port index.
     pub captures: &'a [Capture],
     pub senders: &'a [Sender],
+    /// The loop's batching figures, by name ([`super::Daemon::io_report`]).
+    pub io: [(&'static str, u64); 10],
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -146,6 +148,7 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
         ),
         correction_mode: correction_name(s.config.correction),
         correction: Counters(correction),
+        io: Counters(s.io.to_vec()),
     }
 }
 
@@ -241,7 +244,7 @@ mod tests {
         // Names with quotes are rejected by the config; use plain ones.
         assert!(config.is_err());
         let config = Config::parse(
-            br#"{"upstream":"eth0","downstream":["lan1","lan2"],"delay_resp":"unicast"}"#,
+            br#"{"upstream":"eth0","downstream":["lan1","lan2"],"delay_resp":"unicast","correction":"none"}"#,
         )
         .unwrap();
         let mut proxy = Proxy::with_pending_capacity(&config, Instant(0), 3, 16);
@@ -281,6 +284,18 @@ mod tests {
             proxy: &proxy,
             captures: &captures,
             senders: &senders,
+            io: [
+                ("wakeups", 12),
+                ("frames", 340),
+                ("a", 0),
+                ("b", 0),
+                ("c", 0),
+                ("d", 0),
+                ("e", 0),
+                ("f", 0),
+                ("g", 0),
+                ("h", 0),
+            ],
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();
@@ -299,6 +314,10 @@ mod tests {
         assert!(!table.contains("  on lan1"), "{table}");
         assert!(!table.contains("correction"), "{table}");
         assert!(table.contains("delay_req 2"), "{table}");
+        assert!(
+            table.contains("io          wakeups 12 frames 340"),
+            "{table}"
+        );
         let lan2 = table
             .lines()
             .find(|l| l.starts_with("020000.fffe.000201-1"))

@@ -60,6 +60,9 @@ pub struct Totals<'a> {
     /// `pending`, `capacity`, then the correction's own counters.
     #[serde(borrow)]
     pub correction: Counters<'a>,
+    /// How the loop woke up and sent: wake-ups, frames per wake-up, system calls, the hold.
+    #[serde(borrow)]
+    pub io: Counters<'a>,
 }
 
 /// One element of `"client_table"`.

@@ -72,6 +72,7 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
             false,
         );
     }
+    counters_line(&mut out, "io", &t.io, false);
     out.push('\n');
     let _ = writeln!(
         out,
