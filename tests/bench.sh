@@ -4,7 +4,8 @@
 #
 #   tests/bench.sh [--smoke] [--runs N] [--seconds S] [--ramp "R1 R2 ..."] [--ramp-seconds S]
 #                  [--clients N] [--transport l2|udp4] [--foreign F] [--only a|b|c]...
-#                  [--forwarders "bridge naive ptpproxy"] [--correction none|residence]
+#                  [--forwarders "bridge naive immediate ptpproxy"] [--correction none|residence]
+#                  [--max-hold US]
 #                  [--cpu-latency US]
 #                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--soak SECONDS] [--keep]
 #
@@ -20,8 +21,11 @@
 #   naive     tests/lib/naive_relay.c, compiled here (cc, libpcap): immediate mode, poll, one
 #             inject per frame, no PTP logic (floods Delay_Resp, relays foreign frames): the floor
 #             of any user-space libpcap relay on this machine
-#   ptpproxy  target/release/ptpproxy, config generated here: upstream up, downstream dn1 dn2,
-#             steer, max_delay_req_rate 1024, correction none (--correction)
+#   immediate ptpproxy with "correction": "none": every frame leaves as soon as it is read (one
+#             wake-up per frame at low load)
+#   ptpproxy  target/release/ptpproxy as shipped, config generated here: upstream up, downstream
+#             dn1 dn2, steer, max_delay_req_rate 1024, correction residence (--correction), which
+#             batches: at most one wake-up per max_hold_us (--max-hold)
 # Scenarios, each through every forwarder, medians over --runs runs (the order reversed every
 # other run):
 #   (a) N clients x 16 Delay_Req/s   (b) N clients x 128 Delay_Req/s
@@ -29,14 +33,17 @@
 #       zero-loss maximum (a lossy step is tried once more before it counts).
 # Reported: loss per direction, one-way latency (kernel stamps, ptpload --help), Delay_Resp each
 # client had to look at for others, the CPU time (/proc/PID/stat) and peak RSS (VmHWM) of naive
-# and ptpproxy, ratios ptpproxy/bridge and ptpproxy/naive, and whether ptpload itself was the
-# limit. JSON of every run is kept in the run directory.
+# and ptpproxy, ratios ptpproxy/bridge, ptpproxy/naive and ptpproxy/immediate, ptpproxy's own
+# figures of batching (wake-ups/s, frames per wake-up, system calls per 1000 frames, from its
+# status file), and whether ptpload itself was the limit. JSON of every run is kept in the run directory.
 #
 #   --smoke        ~11 s of traffic for CI: (a) for 3 s through each forwarder and a short (b)
 #                  through ptpproxy. Not judged on performance; fails if ptpload or a relay fails,
 #                  if nothing gets through, or if ptpproxy relays what it must drop.
-#   --forwarders "..."  which of bridge, naive, ptpproxy to run ("bridge naive ptpproxy")
-#   --correction C ptpproxy's "correction": none or residence (none)
+#   --forwarders "..."  which of bridge, naive, immediate, ptpproxy to run
+#                  ("bridge naive immediate ptpproxy")
+#   --correction C ptpproxy's "correction": none or residence (residence)
+#   --max-hold US  ptpproxy's "max_hold_us" (1000)
 #   --cpu-latency US  hold a CPU wake-up latency limit of US microseconds (PM QoS,
 #                  /dev/cpu_dma_latency) for the whole run, every forwarder alike: what
 #                  ptpproxy's "cpu_latency_us" does on a deployment (not with --smoke)
@@ -73,8 +80,9 @@ BENCH_PY=$HERE/lib/bench.py
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
-FORWARDERS="bridge naive ptpproxy"
-CORRECTION=none
+FORWARDERS="bridge naive immediate ptpproxy"
+CORRECTION=residence
+MAX_HOLD=1000
 CPU_LATENCY=
 ONLY=()
 arg_flag --smoke SMOKE 1
@@ -88,6 +96,7 @@ arg_value --foreign FOREIGN
 arg_list --only ONLY
 arg_text --forwarders FORWARDERS
 arg_value --correction CORRECTION
+arg_value --max-hold MAX_HOLD
 arg_value --cpu-latency CPU_LATENCY
 arg_value --nice NICE
 arg_value --rt RT
@@ -97,7 +106,7 @@ arg_flag --callgrind CALLGRIND 1
 arg_value --soak SOAK
 arg_flag --keep KEEP 1
 args_parse "$@"
-for v in RUNS SECONDS_PER_RUN RAMP_SECONDS CLIENTS SOAK; do
+for v in RUNS SECONDS_PER_RUN RAMP_SECONDS CLIENTS SOAK MAX_HOLD; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || {
 		echo "$v must be a whole number" >&2
 		exit 2
@@ -134,19 +143,19 @@ fi
 	echo "--correction must be none or residence" >&2
 	exit 2
 }
-# the forwarders to run, always in the order bridge, naive, ptpproxy
+# the forwarders to run, always in the order bridge, naive, immediate, ptpproxy
 FWDS=()
 for f in $FORWARDERS; do
-	[[ $f == bridge || $f == naive || $f == ptpproxy ]] || {
-		echo "--forwarders: unknown forwarder $f (bridge, naive, ptpproxy)" >&2
+	[[ $f == bridge || $f == naive || $f == immediate || $f == ptpproxy ]] || {
+		echo "--forwarders: unknown forwarder $f (bridge, naive, immediate, ptpproxy)" >&2
 		exit 2
 	}
 done
-for f in bridge naive ptpproxy; do
+for f in bridge naive immediate ptpproxy; do
 	[[ " $FORWARDERS " == *" $f "* ]] && FWDS+=("$f")
 done
 ((${#FWDS[@]})) || {
-	echo "--forwarders: none given (bridge, naive, ptpproxy)" >&2
+	echo "--forwarders: none given (bridge, naive, immediate, ptpproxy)" >&2
 	exit 2
 }
 FORWARDERS="${FWDS[*]}"
@@ -199,14 +208,20 @@ if ((PIN)); then
 fi
 
 # ---- forwarders ----
-CONFIG=$RUN/ptpproxy.json
-cat >"$CONFIG" <<EOF
+# proxy_config FILE CORRECTION: ptpproxy's configuration for the bench
+proxy_config() {
+	cat >"$1" <<EOF
 {"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
- "delay_resp": "steer", "correction": "$CORRECTION", "allow_downstream_masters": false,
+ "delay_resp": "steer", "correction": "$2", "max_hold_us": $MAX_HOLD, "allow_downstream_masters": false,
  "client_timeout_s": 60, "max_delay_req_rate": 1024,
  "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false}
 EOF
-"$PTPPROXY" --check-config -c "$CONFIG" >/dev/null
+	"$PTPPROXY" --check-config -c "$1" >/dev/null
+}
+CONFIG=$RUN/ptpproxy.json
+CONFIG_IMMEDIATE=$RUN/immediate.json
+proxy_config "$CONFIG" "$CORRECTION"
+proxy_config "$CONFIG_IMMEDIATE" none
 NAIVE=$RUN/naive_relay
 if uses naive; then
 	cc -O2 -Wall -Wextra -Werror -o "$NAIVE" "$HERE/lib/naive_relay.c" -lpcap || {
@@ -241,9 +256,10 @@ fwd_find() {
 	}
 }
 
+# ptpproxy_start [CONFIG]: ptpproxy as shipped (or with CONFIG)
 ptpproxy_start() {
 	rm -f "$RUN/status.json"
-	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "$CONFIG" -f >>"$RUN/ptpproxy.log" 2>&1 &
+	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "${1:-$CONFIG}" -f >>"$RUN/ptpproxy.log" 2>&1 &
 	FWD_TPID=$! FWD_COMM=ptpproxy
 	netns_track "$FWD_TPID"
 	netns_wait_for 10 test -s "$RUN/status.json" || {
@@ -254,6 +270,8 @@ ptpproxy_start() {
 	fwd_find || return 1
 	echo "$FWD_PID" >"$RUN/proxy.pid"
 }
+
+immediate_start() { ptpproxy_start "$CONFIG_IMMEDIATE"; }
 
 # relaying LOG N: line N + 1 of LOG is naive_relay's "relaying"
 relaying() { sed -n "$(($2 + 1))p" "$1" | grep -q '^naive_relay: relaying'; }
@@ -332,6 +350,8 @@ run_load() {
 		echo "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" \
 			'BEGIN { printf "%.3f %.3f", (b - a) / t, w1 - w0 }') $hwm $prc" >"$RUN/$label.proxy"
 		((prc == 0)) || fail "$label: $fwd exited with status $prc"
+		# its final status file (written at SIGTERM): the batching figures
+		[[ $fwd == naive ]] || cp "$RUN/status.json" "$RUN/$label.status" 2>/dev/null || true
 	fi
 	if ((rc != 0)); then
 		fail "$label: ptpload exited with status $rc: $(tail -n 3 "$RUN/$label.log")"
@@ -435,6 +455,10 @@ if ((SMOKE)); then
 		run_load naive smoke-naive 16 3 && pass "ptpload through the naive relay, naive_relay exited cleanly"
 		labels+=(smoke-naive)
 	fi
+	if uses immediate; then
+		run_load immediate smoke-immediate 16 3 && pass "ptpload through ptpproxy immediate, ptpproxy exited cleanly"
+		labels+=(smoke-immediate)
+	fi
 	if uses ptpproxy; then
 		run_load ptpproxy smoke-ptpproxy 16 3 && pass "ptpload through ptpproxy (a), ptpproxy exited cleanly"
 		run_load ptpproxy smoke-ptpproxy-b 128 2 && pass "ptpload through ptpproxy (b), ptpproxy exited cleanly"
@@ -447,8 +471,9 @@ if ((SMOKE)); then
 		else
 			fail "$label: nothing got through one way"
 		fi
+		[[ ! -s $RUN/$label.status ]] || python3 "$BENCH_PY" io "$RUN/$label.status" || true
 		# the bridge and the naive relay flood: what ptpproxy must drop is theirs to pass
-		[[ $label == smoke-ptpproxy* ]] || continue
+		[[ $label == smoke-ptpproxy* || $label == smoke-immediate ]] || continue
 		if python3 "$BENCH_PY" dropped "$RUN/$label.json"; then
 			pass "$label: foreign frames dropped, Delay_Resp steered"
 		else

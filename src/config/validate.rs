@@ -459,6 +459,19 @@ mod tests {
     }
 
     #[test]
+    fn max_hold_us() {
+        let with =
+            |v: &str| Config::parse(minimal_with(&format!(r#""max_hold_us": {v}"#)).as_bytes());
+        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().max_hold_us, 1000);
+        assert_eq!(with("0").unwrap().max_hold_us, 0);
+        assert_eq!(with("100000").unwrap().max_hold_us, 100_000);
+        for bad in ["100001", "-1", "\"10\""] {
+            assert_eq!(with(bad).unwrap_err().field(), "max_hold_us", "{bad}");
+        }
+        assert!(with("1.5").is_err());
+    }
+
+    #[test]
     fn realtime_priority() {
         let with = |v: &str| {
             Config::parse(minimal_with(&format!(r#""realtime_priority": {v}"#)).as_bytes())

@@ -8,6 +8,7 @@
   bench.py limited FILE                            "yes" if ptpload was the limit, else ""
   bench.py ramp-summary RAMP_TXT                   the zero-loss maximum of each forwarder
   bench.py through FILE                            frames got through both ways (exit 0) or not
+  bench.py io STATUS                               ptpproxy's batching figures from its status file
   bench.py dropped FILE                            no foreign frame leaked, no Delay_Resp on
                                                    another client's port (exit 0) or not
   bench.py bench-exe                               the relay bench's executable, from cargo's
@@ -38,6 +39,13 @@ def summarize(run, title, prefix, forwarders):
             if os.path.exists(p):
                 cpu, wall, hwm, rc = open(p).read().split()
                 j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
+            st = f[:-5] + ".status"
+            if os.path.exists(st):
+                try:
+                    j["io"] = json.load(open(st))["io"]
+                    j["io"]["wall_s"] = j["proxy"]["wall_s"]
+                except (ValueError, KeyError):
+                    pass
             out.append(j)
         return out
 
@@ -71,10 +79,22 @@ def summarize(run, title, prefix, forwarders):
         ("relay peak RSS (VmHWM) KiB", relay(lambda p: p["vmhwm_kib"]), "{:.0f}", max),
     ]
 
+    # ptpproxy's own batching figures (its final status file)
+    def io(get):
+        return lambda j: get(j["io"]) if "io" in j else float("nan")
+
+    rows += [
+        ("wake-ups/s", io(lambda i: i["wakeups"] / i["wall_s"]), "{:.0f}"),
+        ("frames per wake-up", io(lambda i: i["frames"] / max(i["wakeups"], 1)), "{:.1f}"),
+        ("syscalls per frame", io(lambda i: i["syscalls"] / max(i["frames"], 1)), "{:.3f}"),
+        ("hold (residence) mean us", io(lambda i: i["hold_mean_us"]), "{:.0f}"),
+        ("hold (residence) max us", io(lambda i: i["hold_max_us"]), "{:.0f}", max),
+    ]
+
     def ratio(p, x):
         return f"{p / x:.2f}x" if x and x == x and p == p else "-"
 
-    refs = [f for f in ("bridge", "naive") if f in runs and "ptpproxy" in runs]
+    refs = [f for f in ("bridge", "naive", "immediate") if f in runs and "ptpproxy" in runs]
     print(f"\n{title}  (median of " + " / ".join(f"{len(runs[f])} {f}" for f in fwds) + " runs)")
     print(f"  {'metric':<34}" + "".join(f"{f:>12}" for f in fwds) + "".join(f"{'px/' + r:>11}" for r in refs))
     for name, get, fmt, *agg in rows:
@@ -121,6 +141,14 @@ def through(path):
     return 0 if up["received"] > 0 and down["received"] > 0 else 1
 
 
+def io(path):
+    i = load_json(path)["io"]
+    print(f"    batching: {i['wakeups']} wake-ups, {i['frames'] / max(i['wakeups'], 1):.1f} frames per "
+          f"wake-up, {i['syscalls'] / max(i['frames'], 1):.3f} syscalls per frame, hold mean "
+          f"{i['hold_mean_us']} us max {i['hold_max_us']} us (max_hold_us {i['max_hold_us']})")
+    return 0
+
+
 def dropped(path):
     j = load_json(path)
     leaked = j["foreign"]["delay_req"]["leaked"] + j["foreign"]["delay_resp"]["leaked"]
@@ -163,6 +191,8 @@ def main(argv):
         return dropped(*args)
     elif cmd == "bench-exe":
         bench_exe()
+    elif cmd == "io":
+        return io(*args)
     elif cmd == "cpu-latency":
         cpu_latency(*args)
     elif cmd == "valid-json":
