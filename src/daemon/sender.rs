@@ -11,7 +11,7 @@
 use super::error::Error;
 use super::sys::{realtime, setsockopt};
 use ptpproxy::board;
-use ptpproxy::correction::{PendingKey, Timing};
+use ptpproxy::correction::{Event, PendingKey, Timing};
 use ptpproxy::port::PortId;
 use ptpproxy::proxy::Proxy;
 use ptpproxy::time::Timestamp;
@@ -203,6 +203,10 @@ impl Sender {
         let Timing::Apply { key, .. } = t[k] else {
             return false;
         };
+        // A Delay_Resp answers a Delay_Req sent upstream, never in this port's queue.
+        if key.event != Event::Sync {
+            return false;
+        }
         t[..k]
             .iter()
             .any(|e| matches!(e, Timing::Remember { key: r, .. } if *r == key))
