@@ -250,7 +250,12 @@ fn parsed(data: &[u8], p: &PtpFrame) {
         copy[p.ptp_offset + ptp::HEADER_LEN..],
         data[p.ptp_offset + ptp::HEADER_LEN..]
     );
-    assert_eq!(PtpFrame::parse(&copy), Ok(*p));
+    // (Only the domainNumber, which the parsed frame keeps, reads back changed.)
+    let same_but_domain = PtpFrame {
+        domain_number: changed.domain_number,
+        ..*p
+    };
+    assert_eq!(PtpFrame::parse(&copy), Ok(same_but_domain));
     assert_eq!(HeaderRepr::parse(&p.ptp(&copy).unwrap()), changed);
     let mut via_setters = data.to_vec();
     {

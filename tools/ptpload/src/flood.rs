@@ -11,9 +11,17 @@
 //! - `signaling`: Signaling (relayed upstream by the forwarding rules);
 //! - `malformed`: the frames of [`MALFORMED`] in turn, each named with the reason ptpproxy counts
 //!   it under.
+//!
+//! This module owns what the flood senders send: their identities and MACs, the rotation of
+//! kinds, and each malformed frame with the drop reason it is expected under. It never decides
+//! when a frame goes out (run/flood_tx.rs does), never allocates (frames go into reused
+//! buffers), and never writes a frame from scratch: every frame is the nearest valid one from
+//! the `ptpproxy::wire` builders, with header fields set to the lie before emit (the checksums
+//! then cover it) or bytes changed after emit where the builders cannot express the fault.
 
 use ptpproxy::wire::ip::{checksum_fold, sum_words};
-use ptpproxy::wire::MessageType;
+use ptpproxy::wire::ptp::{MessageBody, MessageRepr};
+use ptpproxy::wire::{EthernetAddress, MessageType, PtpFrameRepr};
 
 use crate::args::Iface;
 use crate::frames::{Builder, Msg, Transport, Who, FRAME_MAX};
@@ -116,6 +124,15 @@ const MALFORMED_NAMES: [&str; 14] = {
     n
 };
 
+/// The untagged Ethernet header in front of the IPv4 header of a UDP frame.
+const IP: usize = 14;
+/// Where the EtherType (or the first tag) starts: after the two MACs.
+const TAG_AT: usize = 12;
+
+/// The one TLV of `huge_tlv`: ORGANIZATION_EXTENSION whose lengthField claims 65535 bytes, with
+/// 6 present (an organizationId and subtype).
+const HUGE_TLV: [u8; 10] = [0x00, 0x03, 0xFF, 0xFF, 0x00, 0x1B, 0x19, 0, 0, 1];
+
 /// Recompute the IPv4 header checksum of the header at `ip`.
 fn ip_checksum(buf: &mut [u8], ip: usize) {
     buf[ip + 10..ip + 12].fill(0);
@@ -146,154 +163,146 @@ impl Flood {
     /// Build flood frame `k` into `buf`; returns its length and the index of its kind in
     /// [`FloodMsg::kinds`].
     pub fn build(&self, k: u64, timestamp_ns: u64, buf: &mut [u8; FRAME_MAX]) -> (usize, usize) {
-        let from = self.who(k);
+        let m = self.delay_req(k, timestamp_ns);
+        let which = (k % self.msg.kinds().len() as u64) as usize;
+        let kind = match self.msg {
+            FloodMsg::Malformed => return (self.malformed(which, &m, buf), which),
+            FloodMsg::DelayReq => MessageType::DelayReq,
+            FloodMsg::Signaling => MessageType::Signaling,
+            FloodMsg::Rogue => [
+                MessageType::Sync,
+                MessageType::FollowUp,
+                MessageType::Announce,
+            ][which],
+        };
+        let m = Msg { kind, ..m };
+        (self.with_frame(self.transport, &m, |f| f.emit(buf)), which)
+    }
+
+    /// The Delay_Req of frame `k`, the message every flood frame is made from.
+    fn delay_req(&self, k: u64, timestamp_ns: u64) -> Msg {
         // sequenceId: per identity, as a real sender counts.
         let seq = if self.identities == 0 {
             0
         } else {
             (k / u64::from(self.identities)) as u16
         };
-        let msg = |kind| Msg {
-            kind,
-            from,
+        Msg {
+            kind: MessageType::DelayReq,
+            from: self.who(k),
             dst: None,
             seq,
             timestamp_ns,
             requesting: None,
             log_interval: 0x7F,
-        };
+        }
+    }
+
+    /// `m` over `transport` in this flood's domain, from its single MAC if it has one, handed to
+    /// `f` (see [`Builder::with_frame`]).
+    fn with_frame<R>(
+        &self,
+        transport: Transport,
+        m: &Msg,
+        f: impl FnOnce(PtpFrameRepr<'_>) -> R,
+    ) -> R {
         let b = Builder {
-            transport: self.transport,
+            transport,
             domain: self.domain,
         };
-        let kinds = self.msg.kinds().len();
-        let which = (k % kinds as u64) as usize;
-        let len = match self.msg {
-            FloodMsg::DelayReq => b.build(&msg(MessageType::DelayReq), buf),
-            FloodMsg::Signaling => b.build(&msg(MessageType::Signaling), buf),
-            FloodMsg::Rogue => {
-                let kind = [
-                    MessageType::Sync,
-                    MessageType::FollowUp,
-                    MessageType::Announce,
-                ][which];
-                b.build(&msg(kind), buf)
-            }
-            FloodMsg::Malformed => malformed(which, &msg(MessageType::DelayReq), self.domain, buf),
-        };
-        if self.single_mac {
-            buf[6..12].copy_from_slice(&SINGLE_MAC);
-            buf[11] += self.source as u8;
-        }
-        (len, which)
-    }
-}
-
-/// Malformed frame `which` (an index of [`MALFORMED`]), made from the Delay_Req `m`.
-fn malformed(which: usize, m: &Msg, domain: u8, buf: &mut [u8; FRAME_MAX]) -> usize {
-    let l2 = Builder {
-        transport: Transport::L2,
-        domain,
-    };
-    let udp = Builder {
-        transport: Transport::Udp4,
-        domain,
-    };
-    const PTP: usize = 14;
-    const IP: usize = 14;
-    match MALFORMED[which].0 {
-        "truncated" => {
-            l2.build(m, buf);
-            // 30 of the 34 bytes of the common header.
-            PTP + 30
-        }
-        "bad_version" => {
-            let n = l2.build(m, buf);
-            buf[PTP + 1] = (buf[PTP + 1] & 0xF0) | 1;
-            n
-        }
-        "short_length" => {
-            let n = l2.build(m, buf);
-            be16(buf, PTP + 2, 30);
-            n
-        }
-        "long_length" => {
-            let n = l2.build(m, buf);
-            be16(buf, PTP + 2, 1000);
-            n
-        }
-        "reserved_type" => {
-            let n = l2.build(m, buf);
-            buf[PTP] = (buf[PTP] & 0xF0) | 0x5;
-            n
-        }
-        "qinq_88a8" | "qinq_8100" => {
-            let n = l2.build(m, buf);
-            let outer: u16 = if MALFORMED[which].0 == "qinq_88a8" {
-                0x88A8
+        b.with_frame(m, |frame| {
+            if self.single_mac {
+                let mut mac = SINGLE_MAC;
+                mac[5] = mac[5].wrapping_add(self.source as u8);
+                f(frame.with_src(EthernetAddress(mac)))
             } else {
-                0x8100
+                f(frame)
+            }
+        })
+    }
+
+    /// Malformed frame `which` (an index of [`MALFORMED`]), made from the Delay_Req `m`.
+    fn malformed(&self, which: usize, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
+        match MALFORMED[which].0 {
+            "qinq_88a8" => self.stacked_vlan(0x88A8, m, buf),
+            "qinq_8100" => self.stacked_vlan(0x8100, m, buf),
+            "huge_tlv" => self.huge_tlv(m, buf),
+            name @ ("bad_ip_checksum" | "bad_ip_version" | "ip_fragment" | "bad_udp_length"
+            | "ip_truncated") => self.bad_ip(name, m, buf),
+            name => self.bad_ptp_header(name, m, buf),
+        }
+    }
+
+    /// An L2 Delay_Req cut short or whose PTP header lies (set before emit).
+    fn bad_ptp_header(&self, name: &str, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
+        self.with_frame(Transport::L2, m, |mut f| {
+            let h = &mut f.message.header;
+            match name {
+                // 30 of the 34 bytes of the common header.
+                "truncated" => {
+                    f.emit(buf);
+                    return f.ptp_offset() + 30;
+                }
+                "bad_version" => h.version = (h.version & 0xF0) | 1,
+                "short_length" => h.message_length = 30,
+                "long_length" => h.message_length = 1000,
+                "reserved_type" => h.sdo_and_type = (h.sdo_and_type & 0xF0) | 0x5,
+                "wrong_domain" => h.domain_number = self.domain.wrapping_add(99),
+                _ => unreachable!("every MALFORMED entry is built"),
+            }
+            f.emit(buf)
+        })
+    }
+
+    /// An L2 Delay_Req with two VLAN tags: dst, src | outer tag (`outer_tpid`, VID 10) | inner
+    /// tag (0x8100, VID 20) | 0x88F7 | PTP, and the padding of the untagged frame. The builder
+    /// writes the inner tag; the outer one is inserted after emit.
+    fn stacked_vlan(&self, outer_tpid: u16, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
+        // with_frame padded the untagged frame; with_vlan keeps that padding.
+        let n = self.with_frame(Transport::L2, m, |f| f.with_vlan(20).emit(buf));
+        buf.copy_within(TAG_AT..n, TAG_AT + 4);
+        be16(buf, TAG_AT, outer_tpid);
+        be16(buf, TAG_AT + 2, 10);
+        n + 4
+    }
+
+    /// A UDP/IPv4 Delay_Req with a bad IPv4 or UDP header, changed after emit (the builders
+    /// always write a consistent one); the IPv4 header checksum is recomputed where it should
+    /// still pass.
+    fn bad_ip(&self, name: &str, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
+        let n = self.with_frame(Transport::Udp4, m, |f| f.emit(buf));
+        match name {
+            "bad_ip_checksum" => buf[IP + 10] ^= 0x5A,
+            "bad_ip_version" => buf[IP] = 0x55,
+            "ip_fragment" => be16(buf, IP + 6, 0x2000), // more fragments, offset 0
+            "bad_udp_length" => be16(buf, IP + 20 + 4, 8 + 44 + 100),
+            "ip_truncated" => be16(buf, IP + 2, 20 + 8 + 44 + 200),
+            _ => unreachable!("every MALFORMED entry is built"),
+        }
+        if matches!(name, "bad_ip_version" | "ip_fragment" | "ip_truncated") {
+            ip_checksum(buf, IP);
+        }
+        n
+    }
+
+    /// An L2 Signaling: header, targetPortIdentity (all ones), then one TLV whose lengthField
+    /// claims 65535 bytes where 6 follow. messageLength covers what is present.
+    fn huge_tlv(&self, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
+        let m = Msg {
+            kind: MessageType::Signaling,
+            ..*m
+        };
+        self.with_frame(Transport::L2, &m, |f| {
+            let message = MessageRepr {
+                body: MessageBody::Other(&[0xFF; 10]),
+                ..f.message
             };
-            // dst, src | outer tag (TPID, VID 10) | inner tag (0x8100, VID 20) | 0x88F7 | PTP
-            buf.copy_within(12..n, 20);
-            be16(buf, 12, outer);
-            be16(buf, 14, 10);
-            be16(buf, 16, 0x8100);
-            be16(buf, 18, 20);
-            n + 8
-        }
-        "bad_ip_checksum" => {
-            let n = udp.build(m, buf);
-            buf[IP + 10] ^= 0x5A;
-            n
-        }
-        "bad_ip_version" => {
-            let n = udp.build(m, buf);
-            buf[IP] = 0x55;
-            ip_checksum(buf, IP);
-            n
-        }
-        "ip_fragment" => {
-            let n = udp.build(m, buf);
-            be16(buf, IP + 6, 0x2000); // more fragments, offset 0
-            ip_checksum(buf, IP);
-            n
-        }
-        "bad_udp_length" => {
-            let n = udp.build(m, buf);
-            be16(buf, IP + 20 + 4, 8 + 44 + 100);
-            n
-        }
-        "ip_truncated" => {
-            let n = udp.build(m, buf);
-            be16(buf, IP + 2, 20 + 8 + 44 + 200);
-            ip_checksum(buf, IP);
-            n
-        }
-        "huge_tlv" => {
-            // Signaling: header, targetPortIdentity (all ones), then one TLV whose lengthField
-            // claims 65535 bytes where 6 follow. messageLength covers what is present.
-            let n = l2.build(
-                &Msg {
-                    kind: MessageType::Signaling,
-                    ..*m
-                },
-                buf,
-            );
-            debug_assert!(n >= PTP + 44);
-            buf[PTP + 34..PTP + 44].fill(0xFF);
-            be16(buf, PTP + 44, 0x0003); // ORGANIZATION_EXTENSION
-            be16(buf, PTP + 46, 0xFFFF);
-            buf[PTP + 48..PTP + 54].copy_from_slice(&[0x00, 0x1B, 0x19, 0, 0, 1]);
-            be16(buf, PTP + 2, 54);
-            (PTP + 54).max(60)
-        }
-        "wrong_domain" => {
-            let n = l2.build(m, buf);
-            buf[PTP + 4] = domain.wrapping_add(99);
-            n
-        }
-        _ => unreachable!("every MALFORMED entry is built above"),
+            let f = PtpFrameRepr {
+                message: message.with_suffix(&HUGE_TLV),
+                ..f
+            };
+            f.padded_to_minimum().emit(buf)
+        })
     }
 }
 

@@ -1,25 +1,27 @@
 //! The frames ptpload sends and how it recognises what comes back.
 //!
-//! Built and read with `ptpproxy::wire` (the same views the relay uses): the PTP common header
-//! through [`HeaderRepr::emit`], received frames through [`PtpFrame::parse`]. Every emulated
-//! party has a clockIdentity that says who it is (`02:70:XX:ff:fe:NN:NN:NN`, XX = `l` client,
-//! `f` foreign client, `m` master, `x` a `--flood` sender) and a MAC derived from it, so a
-//! received frame is mapped back to its sender without a table.
+//! This module owns the identities of the emulated parties and the frames they send: every
+//! emulated party has a clockIdentity that says who it is (`02:70:XX:ff:fe:NN:NN:NN`, XX = `l`
+//! client, `f` foreign client, `m` master, `x` a `--flood` sender) and a MAC derived from it, so a
+//! received frame is mapped back to its sender without a table. Frames are built with the
+//! whole-frame builders of `ptpproxy::wire` ([`PtpFrameRepr`], [`MessageRepr`]) and read with
+//! [`PtpFrame::parse`], the views the relay itself uses. It must never write a header byte by
+//! hand, allocate or block on the send path (frames go into reused buffers many thousand times a
+//! second), nor change a byte of what it emits for the same inputs: runs are compared across
+//! versions.
 
-use ptpproxy::wire::ip::{checksum_fold, sum_words};
-use ptpproxy::wire::ptp::{Header, HeaderRepr};
-use ptpproxy::wire::{MessageType, PortIdentity, PtpFrame, PTP_EVENT_PORT, PTP_GENERAL_PORT};
+use ptpproxy::wire::build::{mac_of_clock_identity, TransportRepr};
+use ptpproxy::wire::ip::{Ipv4Repr, UdpChecksum, UdpRepr};
+use ptpproxy::wire::ptp::{AnnounceBody, Header, MessageBody, MessageRepr, Timestamp};
+use ptpproxy::wire::{
+    EtherType, EthernetAddress, MessageType, PortIdentity, PtpFrame, PtpFrameRepr,
+};
 
 /// Largest frame built or kept (UDPv4 Announce is 106 bytes).
 pub const FRAME_MAX: usize = 128;
 
-/// EtherTypes of what ptpload sends.
-pub const ETH_P_1588: u16 = 0x88F7;
-pub const ETH_P_IP: u16 = 0x0800;
-
-const PTP_MAC: [u8; 6] = [0x01, 0x1B, 0x19, 0, 0, 0];
-const UDP4_MAC: [u8; 6] = [0x01, 0x00, 0x5E, 0, 0x01, 0x81];
-const UDP4_GROUP: [u8; 4] = [224, 0, 1, 129];
+/// An untagged Ethernet header: what precedes the IP header or the PTP message.
+const ETH_HEADER_LEN: usize = 14;
 
 const KIND_CLIENT: u8 = b'l';
 const KIND_FOREIGN: u8 = b'f';
@@ -42,17 +44,18 @@ impl Transport {
 
     /// Where the PTP header starts in the frames [`Builder`] makes.
     pub fn ptp_offset(self) -> u32 {
-        match self {
-            Transport::L2 => 14,
-            Transport::Udp4 => 14 + 20 + 8,
-        }
+        let ip_udp = match self {
+            Transport::L2 => 0,
+            Transport::Udp4 => Ipv4Repr::HEADER_LEN + UdpRepr::HEADER_LEN,
+        };
+        (ETH_HEADER_LEN + ip_udp) as u32
     }
 
     pub fn ethertype(self) -> u16 {
-        match self {
-            Transport::L2 => ETH_P_1588,
-            Transport::Udp4 => ETH_P_IP,
-        }
+        u16::from(match self {
+            Transport::L2 => EtherType::Ptp,
+            Transport::Udp4 => EtherType::Ipv4,
+        })
     }
 }
 
@@ -90,8 +93,7 @@ impl Who {
 
     /// The EUI-48 the clockIdentity was derived from (as ptp4l derives one from the other).
     pub fn mac(self) -> [u8; 6] {
-        let c = self.identity().clock_identity;
-        [c[0], c[1], c[2], c[5], c[6], c[7]]
+        mac_of_clock_identity(&self.identity().clock_identity).0
     }
 
     pub fn ip(self) -> [u8; 4] {
@@ -143,120 +145,66 @@ pub struct Builder {
     pub domain: u8,
 }
 
-fn body_len(kind: MessageType) -> usize {
-    match kind {
-        MessageType::DelayResp => 54,
-        MessageType::Announce => 64,
-        _ => 44,
+impl Msg {
+    /// The PTP message, in `domain`. `opaque` is the fixed body of a type without a typed one
+    /// (Signaling: its targetPortIdentity): ptpload fills it with the timestamp's bytes.
+    fn message<'a>(&self, domain: u8, opaque: &'a [u8; Timestamp::LEN]) -> MessageRepr<'a> {
+        let (src, seq) = (self.from.identity(), self.seq);
+        let ts = Timestamp::from_nanos(self.timestamp_ns);
+        let m = match self.kind {
+            MessageType::Sync => MessageRepr::sync(src, seq, ts),
+            MessageType::DelayReq => MessageRepr::delay_req(src, seq, ts),
+            MessageType::FollowUp => MessageRepr::follow_up(src, seq, ts),
+            MessageType::DelayResp => {
+                MessageRepr::delay_resp(src, seq, ts, self.requesting.unwrap_or_default())
+            }
+            // A free-running grandmaster, as ptp4l announces one by default.
+            MessageType::Announce => MessageRepr::announce(
+                src,
+                seq,
+                AnnounceBody {
+                    origin_timestamp: ts,
+                    ..AnnounceBody::new(src.clock_identity)
+                },
+            ),
+            kind => MessageRepr::other(kind, src, seq, MessageBody::Other(opaque)),
+        };
+        m.with_domain(domain)
+            .with_log_message_interval(self.log_interval)
     }
 }
 
-/// controlField (IEEE 1588-2019 Table 42, kept for v1 hardware).
-fn control(kind: MessageType) -> u8 {
-    match kind {
-        MessageType::Sync => 0,
-        MessageType::DelayReq => 1,
-        MessageType::FollowUp => 2,
-        MessageType::DelayResp => 3,
-        _ => 5,
+/// UDP/IPv4 from `src` to the PTP group, with no UDP checksum (zero: allowed over IPv4, RFC 768,
+/// so no relay has to complete one) and DF clear.
+fn udp4_transport(src: [u8; 4], kind: MessageType) -> TransportRepr {
+    let mut t = TransportRepr::udp4(src, kind);
+    if let TransportRepr::Udp4 { ip, checksum, .. } = &mut t {
+        ip.dont_fragment = false;
+        *checksum = UdpChecksum::Zero;
     }
-}
-
-fn type_code(kind: MessageType) -> u8 {
-    match kind {
-        MessageType::Sync => 0x0,
-        MessageType::DelayReq => 0x1,
-        MessageType::FollowUp => 0x8,
-        MessageType::DelayResp => 0x9,
-        MessageType::Announce => 0xB,
-        MessageType::Signaling => 0xC,
-        _ => 0xD,
-    }
-}
-
-/// A PTP Timestamp (§5.3.3): 48-bit seconds, 32-bit nanoseconds.
-fn put_timestamp(b: &mut [u8], ns: u64) {
-    let s = (ns / 1_000_000_000).to_be_bytes();
-    b[..6].copy_from_slice(&s[2..]);
-    b[6..10].copy_from_slice(&((ns % 1_000_000_000) as u32).to_be_bytes());
+    t
 }
 
 impl Builder {
+    /// `m` as a whole frame (padded to the Ethernet minimum), handed to `f`: the frame borrows
+    /// a body that lives only for the call. Change fields before emitting to build an odd one.
+    pub fn with_frame<R>(&self, m: &Msg, f: impl FnOnce(PtpFrameRepr<'_>) -> R) -> R {
+        let opaque = Timestamp::from_nanos(m.timestamp_ns).to_bytes();
+        let message = m.message(self.domain, &opaque);
+        let transport = match self.transport {
+            Transport::L2 => TransportRepr::L2,
+            Transport::Udp4 => udp4_transport(m.from.ip(), m.kind),
+        };
+        let mut frame = PtpFrameRepr::with_transport(transport, message);
+        if let Some(dst) = m.dst {
+            frame = frame.with_dst(EthernetAddress(dst));
+        }
+        f(frame.padded_to_minimum())
+    }
+
     /// Write `m` into `buf`; returns the frame length (padded to the Ethernet minimum).
     pub fn build(&self, m: &Msg, buf: &mut [u8; FRAME_MAX]) -> usize {
-        let ptp_len = body_len(m.kind);
-        let (ptp_at, end) = match self.transport {
-            Transport::L2 => (14, 14 + ptp_len),
-            Transport::Udp4 => (14 + 20 + 8, 14 + 20 + 8 + ptp_len),
-        };
-        let len = end.max(60);
-        buf[..len].fill(0);
-        let group = match self.transport {
-            Transport::L2 => PTP_MAC,
-            Transport::Udp4 => UDP4_MAC,
-        };
-        buf[..6].copy_from_slice(&m.dst.unwrap_or(group));
-        buf[6..12].copy_from_slice(&m.from.mac());
-        buf[12..14].copy_from_slice(&self.transport.ethertype().to_be_bytes());
-        if self.transport == Transport::Udp4 {
-            let ip = &mut buf[14..34];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&((20 + 8 + ptp_len) as u16).to_be_bytes());
-            ip[8] = 1; // TTL 1: PTP multicast stays on the link (Annex C)
-            ip[9] = 17;
-            ip[12..16].copy_from_slice(&m.from.ip());
-            ip[16..20].copy_from_slice(&UDP4_GROUP);
-            let c = !checksum_fold(sum_words(ip));
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            let port = if m.kind.is_event() {
-                PTP_EVENT_PORT
-            } else {
-                PTP_GENERAL_PORT
-            };
-            let udp = &mut buf[34..42];
-            udp[0..2].copy_from_slice(&port.to_be_bytes());
-            udp[2..4].copy_from_slice(&port.to_be_bytes());
-            udp[4..6].copy_from_slice(&((8 + ptp_len) as u16).to_be_bytes());
-            // Checksum 0: none (allowed over IPv4, RFC 768), so no relay has to complete one.
-        }
-        let flags: u16 = match m.kind {
-            MessageType::Sync => 0x0200, // twoStepFlag
-            _ => 0,
-        };
-        HeaderRepr {
-            sdo_and_type: type_code(m.kind),
-            version: 0x02,
-            message_length: ptp_len as u16,
-            domain_number: self.domain,
-            minor_sdo_id: 0,
-            flags,
-            correction: 0,
-            message_type_specific: [0; 4],
-            source_port_identity: m.from.identity(),
-            sequence_id: m.seq,
-            control: control(m.kind),
-            log_message_interval: m.log_interval,
-        }
-        .emit(&mut buf[ptp_at..]);
-        let body = &mut buf[ptp_at..end];
-        put_timestamp(&mut body[34..44], m.timestamp_ns);
-        match m.kind {
-            MessageType::DelayResp => {
-                let r = m.requesting.unwrap_or_default();
-                body[44..52].copy_from_slice(&r.clock_identity);
-                body[52..54].copy_from_slice(&r.port_number.to_be_bytes());
-            }
-            MessageType::Announce => {
-                body[44..46].copy_from_slice(&37u16.to_be_bytes()); // currentUtcOffset
-                body[47] = 128; // grandmasterPriority1
-                body[48..52].copy_from_slice(&[248, 0xFE, 0xFF, 0xFF]); // clockQuality
-                body[52] = 128; // grandmasterPriority2
-                body[53..61].copy_from_slice(&m.from.identity().clock_identity);
-                body[63] = 0xA0; // timeSource INTERNAL_OSCILLATOR
-            }
-            _ => {}
-        }
-        len
+        self.with_frame(m, |f| f.emit(buf))
     }
 }
 
