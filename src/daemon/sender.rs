@@ -72,13 +72,10 @@ struct TsRequest {
 /// sock_extended_err that comes with it), in u64 for alignment.
 const CTRL_WORDS: usize = 32;
 
-/// Error-queue entries read per recvmmsg(2) (as many calls as it takes): the control buffers
-/// are touched memory of every port, needed only with the residence correction.
-const ERRQUEUE_BATCH: usize = if board::RX_BATCH < 16 {
-    board::RX_BATCH
-} else {
-    16
-};
+/// Error-queue entries read per recvmmsg(2) (as many calls as it takes): one queue's worth, so a
+/// batch's transmit timestamps usually come back in one call (the buffers, ~700 bytes an entry,
+/// are touched only with the residence correction).
+const ERRQUEUE_BATCH: usize = board::RX_BATCH;
 
 impl TxQueue {
     fn new() -> TxQueue {
