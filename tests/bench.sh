@@ -318,13 +318,14 @@ bridge_start() {
 
 bridge_stop() { netns_exec px ip link del br0; }
 
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; } # user + system
+sys_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $13}'; }
 
 # run_load FORWARDER LABEL RATE SECONDS: one ptpload run through FORWARDER (started and stopped
 # here), JSON in $RUN/LABEL.json plus, for the relays (naive, ptpproxy), "$RUN/LABEL.proxy"
-# (cpu_s, wall_s, vmhwm_kib, exit status).
+# (cpu_s, wall_s, vmhwm_kib, exit status, the system part of cpu_s).
 run_load() {
-	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0=0 c1 hwm prc=0
+	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0=0 c1 s0=0 s1 hwm prc=0
 	if [[ $fwd == bridge ]]; then
 		bridge_start
 	else
@@ -334,6 +335,7 @@ run_load() {
 			return 1
 		}
 		c0=$(cpu_ticks "$FWD_PID")
+		s0=$(sys_ticks "$FWD_PID")
 	fi
 	t0=$(date +%s.%N)
 	"${GEN_SCHED[@]}" timeout -k 5 $((secs + 60)) "$PTPLOAD" \
@@ -345,10 +347,12 @@ run_load() {
 		bridge_stop
 	else
 		c1=$(cpu_ticks "$FWD_PID")
+		s1=$(sys_ticks "$FWD_PID")
 		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$FWD_PID/status")
 		fwd_stop || prc=$?
 		echo "$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" -v w0="$t0" -v w1="$t1" \
-			'BEGIN { printf "%.3f %.3f", (b - a) / t, w1 - w0 }') $hwm $prc" >"$RUN/$label.proxy"
+			'BEGIN { printf "%.3f %.3f", (b - a) / t, w1 - w0 }') $hwm $prc \
+			$(awk -v a="$s0" -v b="$s1" -v t="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / t }')" >"$RUN/$label.proxy"
 		((prc == 0)) || fail "$label: $fwd exited with status $prc"
 		# its final status file (written at SIGTERM): the batching figures
 		[[ $fwd == naive ]] || cp "$RUN/status.json" "$RUN/$label.status" 2>/dev/null || true

@@ -37,8 +37,9 @@ def summarize(run, title, prefix, forwarders):
             j = json.load(open(f))
             p = f[:-5] + ".proxy"
             if os.path.exists(p):
-                cpu, wall, hwm, rc = open(p).read().split()
-                j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm)}
+                cpu, wall, hwm, rc, sys_s = open(p).read().split()
+                j["proxy"] = {"cpu_s": float(cpu), "wall_s": float(wall), "vmhwm_kib": int(hwm),
+                              "sys_s": float(sys_s)}
             st = f[:-5] + ".status"
             if os.path.exists(st):
                 try:
@@ -76,6 +77,7 @@ def summarize(run, title, prefix, forwarders):
 
     rows += [
         ("relay cpu % of a core", relay(lambda p: 100 * p["cpu_s"] / p["wall_s"]), "{:.1f}"),
+        ("  of which in the kernel %", relay(lambda p: 100 * p["sys_s"] / p["wall_s"]), "{:.1f}"),
         ("relay peak RSS (VmHWM) KiB", relay(lambda p: p["vmhwm_kib"]), "{:.0f}", max),
     ]
 
