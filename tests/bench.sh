@@ -43,7 +43,7 @@
 #   --forwarders "..."  which of bridge, naive, immediate, ptpproxy to run
 #                  ("bridge naive immediate ptpproxy")
 #   --correction C ptpproxy's "correction": none or residence (residence)
-#   --max-hold US  ptpproxy's "max_hold_us" (1000)
+#   --max-hold US  ptpproxy's "max_hold_us" (2000)
 #   --cpu-latency US  hold a CPU wake-up latency limit of US microseconds (PM QoS,
 #                  /dev/cpu_dma_latency) for the whole run, every forwarder alike: what
 #                  ptpproxy's "cpu_latency_us" does on a deployment (not with --smoke)
@@ -82,7 +82,7 @@ RAMP="16 32 64 96 128 160 192 256 320 384 512"
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
 FORWARDERS="bridge naive immediate ptpproxy"
 CORRECTION=residence
-MAX_HOLD=1000
+MAX_HOLD=2000
 CPU_LATENCY=
 ONLY=()
 arg_flag --smoke SMOKE 1

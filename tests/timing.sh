@@ -14,8 +14,9 @@
 #                                                           {br1} ld1 ── l1 [ld], {br2} ld2 ── l2 [ld]
 #
 # px holds the forwarder of each mode, in turn: `bridge` (a Linux bridge over up, dn1, dn2),
-# `none` (ptpproxy, "correction": "none"), `residence` (ptpproxy, "correction": "residence": a
-# software end-to-end transparent clock), `tc` (ptp4l, clock_type E2E_TC over up, dn1, dn2, software
+# `none` (ptpproxy, "correction": "none"), `residence` (ptpproxy as shipped, "correction":
+# "residence": a software end-to-end transparent clock, batching its sends), `immediate` (the same
+# with "max_hold_us": 0: each frame sent as soon as it is read; not in the default list), `tc` (ptp4l, clock_type E2E_TC over up, dn1, dn2, software
 # time stamps: veth stamps what it sends, so linuxptp's TC runs on veth; its config is written by
 # topo.sh's ptp_start_tc: free_running, a short announce interval so its ports leave LISTENING at
 # once). ptpproxy relays domains 0 and 1, delay_resp steer, the generic board's table sizes.
@@ -99,7 +100,7 @@ in_range "$WARMUP" 1 60 || usage_error "--warmup must be 1..60"
 [[ $RATE =~ ^[0-9]+([.][0-9]+)?$ ]] || usage_error "--rate must be a number"
 case $TRANSPORT in l2 | udp4 | udp6) ;; *) usage_error "--transport must be l2, udp4 or udp6" ;; esac
 for m in $MODES; do
-	case $m in bridge | none | residence | tc) ;; *) usage_error "unknown mode '$m' (bridge none residence tc)" ;; esac
+	case $m in bridge | none | immediate | residence | tc) ;; *) usage_error "unknown mode '$m' (bridge none immediate residence tc)" ;; esac
 done
 [[ -n $JSON_OUT && $JSON_OUT != /* ]] && JSON_OUT=$PWD/$JSON_OUT
 
@@ -214,6 +215,8 @@ forwarder_start() {
 	case $1 in
 	bridge) px_bridge_start ;;
 	none | residence) TOPO_PROXY_CORRECTION=$1 proxy_start steer "$PTPPROXY" ;;
+	# the residence correction without batching: every frame sent as soon as it is read
+	immediate) TOPO_PROXY_CORRECTION=residence TOPO_PROXY_EXTRA=', "max_hold_us": 0' proxy_start steer "$PTPPROXY" ;;
 	tc) ptp_start_tc "$2" ;;
 	esac
 }
@@ -221,7 +224,7 @@ forwarder_start() {
 forwarder_stop() {
 	case $1 in
 	bridge) px_bridge_stop ;;
-	none | residence)
+	none | residence | immediate)
 		sleep 1.2 # one more status interval: the final counters
 		proxy_stop
 		if [[ $PROXY_RC == 0 ]]; then

@@ -260,7 +260,7 @@ fn out_of_range_fix(key: Key) -> &'static str {
         Key::MaxDelayReqRate => "use 128 (the most any PTP profile sends) or less",
         Key::StatusIntervalS => "use e.g. 5",
         Key::RealtimePriority => "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
-        Key::MaxHoldUs => "use e.g. 1000, or 0 to send every frame as soon as it is read",
+        Key::MaxHoldUs => "use e.g. 2000, or 0 to send every frame as soon as it is read",
         _ => "use e.g. 10, or leave the key out to keep the system's idle policy",
     }
 }
@@ -359,7 +359,7 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::CpuLatencyUs => {
             "write e.g. 10 (no quotes), or leave the key out to keep the system's idle policy"
         }
-        Key::MaxHoldUs => "write e.g. 1000 (no quotes, no fraction)",
+        Key::MaxHoldUs => "write e.g. 2000 (no quotes, no fraction)",
         Key::User => "write e.g. \"user\": \"nobody\"",
     }
 }

@@ -94,7 +94,7 @@ mod tests {
             domains: heapless::Vec::from_slice(&[0]).unwrap(),
             delay_resp: DelayRespMode::Steer,
             correction: Correction::Residence,
-            max_hold_us: 1000,
+            max_hold_us: 2000,
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,

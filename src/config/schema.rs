@@ -141,7 +141,7 @@ impl Key {
 pub const DEFAULT_DOMAINS: [u8; 1] = [0];
 pub const DEFAULT_DELAY_RESP: DelayRespMode = DelayRespMode::Steer;
 pub const DEFAULT_CORRECTION: Correction = Correction::Residence;
-pub const DEFAULT_MAX_HOLD_US: u32 = 1000;
+pub const DEFAULT_MAX_HOLD_US: u32 = 2000;
 pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
 pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;

@@ -5,7 +5,7 @@ use super::*;
 /// The example of the user contract, verbatim.
 pub const EXAMPLE: &str = concat!(
     r#"{"upstream": "eth0", "downstream": ["lan1", "lan2"], "domains": [0], "#,
-    r#""delay_resp": "steer", "correction": "residence", "max_hold_us": 1000, "#,
+    r#""delay_resp": "steer", "correction": "residence", "max_hold_us": 2000, "#,
     r#""allow_downstream_masters": false, "#,
     r#""client_timeout_s": 60, "max_delay_req_rate": 128, "#,
     r#""status_file": "/var/run/ptpproxy/status.json", "status_interval_s": 5, "#,

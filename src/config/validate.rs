@@ -462,7 +462,7 @@ mod tests {
     fn max_hold_us() {
         let with =
             |v: &str| Config::parse(minimal_with(&format!(r#""max_hold_us": {v}"#)).as_bytes());
-        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().max_hold_us, 1000);
+        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().max_hold_us, 2000);
         assert_eq!(with("0").unwrap().max_hold_us, 0);
         assert_eq!(with("100000").unwrap().max_hold_us, 100_000);
         for bad in ["100001", "-1", "\"10\""] {
