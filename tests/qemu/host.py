@@ -185,6 +185,40 @@ def is_ptp(frame):
     return False
 
 
+def correction_field(frame):
+    """Where a PTP frame's correctionField is (IEEE 1588 13.3.2.9: 8 bytes at header offset 8),
+    and where its UDP checksum is (None for L2): (correction offset, checksum offset)."""
+    if frame[12:14] == b"\x88\xf7":
+        return 14 + 8, None
+    ihl = (frame[14] & 0x0F) * 4
+    return 14 + ihl + 8 + 8, 14 + ihl + 6
+
+
+def without_correction(frame):
+    """`frame` with its correctionField (and a UDP checksum covering it) zeroed: what ptpproxy's
+    residence correction may change."""
+    if len(frame) < 14 + 28 + 16:
+        return frame  # too short to hold one: compared as it is
+    c, u = correction_field(frame)
+    f = bytearray(frame)
+    f[c : c + 8] = bytes(8)
+    if u is not None:
+        f[u : u + 2] = bytes(2)
+    return bytes(f)
+
+
+def added_correction_ns(sent, got):
+    """The correction ptpproxy added to `got` over `sent`, nanoseconds."""
+    if len(sent) < 14 + 28 + 16:
+        return 0
+    c, _ = correction_field(sent)
+
+    def field(f):
+        return int.from_bytes(f[c : c + 8], "big", signed=True)
+
+    return (field(got) - field(sent)) / 65536
+
+
 def describe(frame):
     """Short human description of a PTP frame, for failure messages."""
     names = {0: "Sync", 1: "Delay_Req", 8: "Follow_Up", 9: "Delay_Resp", 0xB: "Announce",
@@ -327,16 +361,31 @@ class Net:
 
     def exchange(self, expected, timeout, grace):
         """Collect frames until every (port, frame) of `expected` arrived (or timeout), then
-        `grace` seconds more. Returns (missing, extra) as lists of (port, frame)."""
-        want = collections.Counter(expected)
+        `grace` seconds more. Returns (missing, extra) as lists of (port, frame).
+
+        Frames are compared without their correctionField (and a UDP checksum over it): the
+        shipped configuration corrects residence (Follow_Up, Delay_Resp, one-step Sync carry it),
+        so a relayed frame matches if it is the sent one but for a correction of 0 to 1 s added
+        there; any other change makes it unexpected."""
+        sent = {(p, without_correction(f)): f for p, f in expected}
+        want = collections.Counter((p, without_correction(f)) for p, f in expected)
         got = collections.Counter()
+        bad = []
+
+        def take(items):
+            for port, frame in items:
+                key = (port, without_correction(frame))
+                if key in sent and not 0 <= added_correction_ns(sent[key], frame) < 1e9:
+                    bad.append((port, frame))
+                    continue
+                got[key] += 1
+
         end = time.time() + timeout
         while time.time() < end and any(got[k] < n for k, n in want.items()):
-            for item in self.receive(min(end, time.time() + 0.05)):
-                got[item] += 1
-        for item in self.receive(time.time() + grace):
-            got[item] += 1
-        return list((want - got).elements()), list((got - want).elements())
+            take(self.receive(min(end, time.time() + 0.05)))
+        take(self.receive(time.time() + grace))
+        missing = [(p, sent[(p, f)]) for p, f in (want - got).elements()]
+        return missing, list((got - want).elements()) + bad
 
     def drain(self):
         self.receive(time.time() + 0.05)
@@ -687,7 +736,8 @@ class Phase:
             got = {"clients": {"count": int(mm.group(1))}}
             for section in mm.group(2).split("; "):
                 name, _, pairs = section.partition(" ")
-                got[name] = {k: int(v) for k, _, v in (p.partition("=") for p in pairs.split())}
+                # (sections of named values only: "residence correction k=v ...", "io k=v ..." too)
+                got[name] = {k: int(v) for k, eq, v in (p.partition("=") for p in pairs.split()) if eq}
             got = {k: v for k, v in got.items() if k in want}
         self.r.check(f"{self.name}: syslog: final counters line = model", got == want,
                      f"syslog {got}, model {want}")
