@@ -23,7 +23,7 @@ use ptpproxy::config::Config;
 use ptpproxy::port::PortId;
 use ptpproxy::proxy::{Action, Proxy};
 use ptpproxy::time::{Instant, Timestamp};
-use ptpproxy::wire::ptp::{self, MessageBody, FLAG_TWO_STEP, HEADER_LEN};
+use ptpproxy::wire::ptp::FLAG_TWO_STEP;
 use ptpproxy::wire::{EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrameRepr};
 
 const CLIENTS: u32 = 1000;
@@ -46,28 +46,17 @@ fn identity(kind: u8, n: u32) -> [u8; 10] {
 /// identity, controlField and logMessageInterval zero, twoStepFlag on Sync alone, padded to the
 /// Ethernet minimum.
 fn l2(kind: u8, src: [u8; 6], id: [u8; 10], seq: u16, requesting: Option<[u8; 10]>) -> Vec<u8> {
-    const ZEROS: [u8; 30] = [0; 30];
     let len: usize = match kind {
         0xB => 64,
         0x9 => 54,
         _ => 44,
     };
-    let t = MessageType::from_nibble(kind);
     let id = PortIdentity::from_bytes(&id);
-    let mut m = match requesting {
-        Some(r) => {
-            let body = MessageBody::DelayResp {
-                receive_timestamp: ptp::Timestamp::default(),
-                requesting_port_identity: PortIdentity::from_bytes(&r),
-            };
-            let m = MessageRepr::other(t, id, seq, body);
-            m.with_suffix(&ZEROS[..len - m.buffer_len()])
-        }
-        None => MessageRepr::other(t, id, seq, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
-    };
-    m.header.flags = if kind == 0x0 { FLAG_TWO_STEP } else { 0 };
-    m.header.control = 0;
-    m.header.log_message_interval = 0;
+    let requesting = requesting.map(|r| PortIdentity::from_bytes(&r));
+    let mut m = MessageRepr::bare(MessageType::from_nibble(kind), id, seq, requesting, len);
+    if kind == 0x0 {
+        m.header.flags = FLAG_TWO_STEP;
+    }
     let frame = PtpFrameRepr::l2(m)
         .with_dst(EthernetAddress::PTP_PRIMARY)
         .with_src(EthernetAddress(src))

@@ -288,11 +288,6 @@ pub struct Corrector {
 }
 
 impl Corrector {
-    /// A table of `board::PENDING_CORRECTIONS` entries; `seed` keys its hash (draw it at random).
-    pub fn new(seed: u64) -> Corrector {
-        Corrector::with_capacity(board::PENDING_CORRECTIONS, seed)
-    }
-
     /// What `mode` needs: the table with `"residence"`, none at all with `"none"` (the relay
     /// then tags no frame to correct, and the memory is not spent).
     pub fn for_mode(mode: Correction, seed: u64) -> Corrector {

@@ -320,7 +320,7 @@ impl Verdict {
 mod tests {
     use super::*;
     use crate::config::{Correction, IfName};
-    use crate::wire::ptp::{self, MessageBody, MessageType, HEADER_LEN};
+    use crate::wire::ptp::MessageType;
     use crate::wire::{MessageRepr, PortIdentity, PtpFrameRepr};
 
     const UP: PortId = PortId(0);
@@ -380,28 +380,13 @@ mod tests {
         seq: u16,
         requesting: Option<PortIdentity>,
     ) -> Vec<u8> {
-        const ZEROS: [u8; 30] = [0; 30];
         let len: usize = match kind {
             0xB => 64,
             0x9 | 0x2 | 0x3 | 0xA => 54,
             0xD => 48,
             _ => 44,
         };
-        let t = MessageType::from_nibble(kind);
-        let mut m = match requesting {
-            Some(r) => {
-                let body = MessageBody::DelayResp {
-                    receive_timestamp: ptp::Timestamp::default(),
-                    requesting_port_identity: r,
-                };
-                let m = MessageRepr::other(t, id, seq, body);
-                m.with_suffix(&ZEROS[..len - m.buffer_len()])
-            }
-            None => MessageRepr::other(t, id, seq, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
-        };
-        m.header.flags = 0;
-        m.header.control = 0;
-        m.header.log_message_interval = 0;
+        let m = MessageRepr::bare(MessageType::from_nibble(kind), id, seq, requesting, len);
         let frame = PtpFrameRepr::l2(m).with_src(src);
         let mut f = vec![0u8; frame.buffer_len()];
         frame.emit(&mut f);

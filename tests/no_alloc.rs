@@ -17,7 +17,6 @@ use ptpproxy::stats::DropReason;
 use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::build::PTP_PRIMARY_IPV4;
 use ptpproxy::wire::ip::{Ipv4Repr, UdpChecksum};
-use ptpproxy::wire::ptp::{self, MessageBody, HEADER_LEN};
 use ptpproxy::wire::{
     EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrameRepr, TransportRepr,
 };
@@ -87,28 +86,14 @@ fn identity(kind: u8, n: u32) -> [u8; 10] {
 /// to the primary group whatever its type: the body zero but for the requesting identity, the
 /// header zero but for type, version, length and source (DF off over IPv4).
 fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8; 10]>) -> Vec<u8> {
-    const ZEROS: [u8; 30] = [0; 30];
     let len: usize = match kind {
         0xB => 64,
         0x9 | 0x2 | 0x3 | 0xA => 54,
         _ => 44,
     };
-    let t = MessageType::from_nibble(kind);
     let id = PortIdentity::from_bytes(&id);
-    let mut m = match requesting {
-        Some(r) => {
-            let body = MessageBody::DelayResp {
-                receive_timestamp: ptp::Timestamp::default(),
-                requesting_port_identity: PortIdentity::from_bytes(&r),
-            };
-            let m = MessageRepr::other(t, id, 0, body);
-            m.with_suffix(&ZEROS[..len - m.buffer_len()])
-        }
-        None => MessageRepr::other(t, id, 0, MessageBody::Other(&ZEROS[..len - HEADER_LEN])),
-    };
-    m.header.flags = 0;
-    m.header.control = 0;
-    m.header.log_message_interval = 0;
+    let requesting = requesting.map(|r| PortIdentity::from_bytes(&r));
+    let m = MessageRepr::bare(MessageType::from_nibble(kind), id, 0, requesting, len);
     let built = if udp {
         let port = if matches!(kind, 0x0 | 0x1) { 319 } else { 320 };
         let ip = Ipv4Repr {

@@ -79,6 +79,9 @@ pub struct Daemon {
     io_mark: (Instant, u64),
 }
 
+/// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
+pub type IoReport = [(&'static str, u64); 10];
+
 /// Counters of the loop itself.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IoStats {
@@ -231,7 +234,7 @@ impl Daemon {
     /// the log's. System calls are the loop's poll(2) and hold sleeps and the senders'
     /// sendmmsg(2)/recvmmsg(2); pcap_dispatch adds one poll(2) only when it finds a ring empty.
     /// The hold is the residence the correction measured (capture to send).
-    pub fn io_report(&self, now: Instant) -> [(&'static str, u64); 10] {
+    pub fn io_report(&self, now: Instant) -> IoReport {
         let io = &self.io;
         let syscalls = io.polls + io.sleeps + self.senders.iter().map(|s| s.syscalls).sum::<u64>();
         let (mark_at, mark_wakeups) = self.io_mark;

@@ -44,6 +44,8 @@ mod field {
 
 /// Length of the common header.
 pub const HEADER_LEN: usize = field::HEADER_LEN;
+/// The longest [`MessageRepr::bare`] message: an Announce's fixed length.
+pub const BARE_MAX_LEN: usize = 64;
 
 /// messageType (IEEE 1588-2019 Table 36). Reserved codes survive as `Unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -701,6 +703,35 @@ impl<'a> MessageRepr<'a> {
     }
 
     /// The same message with `suffix` (TLVs) after the body and messageLength to match.
+    /// A message of `length` bytes (its messageLength) that carries only what a relay routes by:
+    /// type, source, sequenceId and, given one, a requestingPortIdentity (in the Delay_Resp body
+    /// layout); every other header field and body byte zero (flags, controlField,
+    /// logMessageInterval too). For tests and load whose frames are judged by routing alone.
+    /// `length` is raised to what the body needs and capped at [`BARE_MAX_LEN`].
+    pub fn bare(
+        message_type: MessageType,
+        source: PortIdentity,
+        sequence_id: u16,
+        requesting: Option<PortIdentity>,
+        length: usize,
+    ) -> MessageRepr<'static> {
+        static ZEROS: [u8; BARE_MAX_LEN - HEADER_LEN] = [0; BARE_MAX_LEN - HEADER_LEN];
+        let body = match requesting {
+            Some(r) => MessageBody::DelayResp {
+                receive_timestamp: Timestamp::default(),
+                requesting_port_identity: r,
+            },
+            None => MessageBody::Other(&[]),
+        };
+        let m = MessageRepr::other(message_type, source, sequence_id, body);
+        let pad = length.min(BARE_MAX_LEN).saturating_sub(m.buffer_len());
+        let mut m = m.with_suffix(&ZEROS[..pad]);
+        m.header.flags = 0;
+        m.header.control = 0;
+        m.header.log_message_interval = 0;
+        m
+    }
+
     pub fn with_suffix<'b>(self, suffix: &'b [u8]) -> MessageRepr<'b>
     where
         'a: 'b,
@@ -878,6 +909,48 @@ mod tests {
         padded[..54].copy_from_slice(&L2_DELAY_RESP[14..]);
         let h = Header::new_checked(&padded[..]).unwrap();
         assert_eq!(MessageRepr::parse(&h).unwrap().suffix, &[] as &[u8]);
+    }
+
+    #[test]
+    fn a_bare_message_carries_only_what_routing_reads() {
+        let src = PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, 1],
+            port_number: 1,
+        };
+        let req = PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 2, 2],
+            port_number: 3,
+        };
+        for (t, requesting, len) in [
+            (MessageType::Sync, None, 44),
+            (MessageType::DelayResp, Some(req), 54),
+            (MessageType::Announce, None, 64),
+            (MessageType::Management, None, 48),
+        ] {
+            let m = MessageRepr::bare(t, src, 7, requesting, len);
+            let mut buf = [0xAAu8; 80];
+            m.emit(&mut buf);
+            assert_eq!(m.buffer_len(), len, "{t:?}");
+            let h = Header::new_checked(&buf[..len]).unwrap();
+            assert_eq!(
+                (h.message_type(), h.message_length(), h.sequence_id()),
+                (t, len as u16, 7)
+            );
+            assert_eq!(h.source_port_identity(), src);
+            assert_eq!(h.requesting_port_identity(), requesting);
+            assert_eq!((h.flags(), buf[32], buf[33]), (0, 0, 0), "{t:?}");
+            let id_at = if requesting.is_some() { 44..54 } else { 0..0 };
+            let rest = buf[HEADER_LEN..len]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !id_at.contains(&(i + HEADER_LEN)));
+            assert!(rest.clone().all(|(_, b)| *b == 0), "{t:?}");
+        }
+        // Raised to the body's needs, capped at BARE_MAX_LEN.
+        let m = MessageRepr::bare(MessageType::DelayResp, src, 0, Some(req), 40);
+        assert_eq!(m.buffer_len(), 54);
+        let m = MessageRepr::bare(MessageType::Sync, src, 0, None, 500);
+        assert_eq!(m.buffer_len(), BARE_MAX_LEN);
     }
 
     #[test]

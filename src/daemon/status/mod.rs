@@ -46,7 +46,7 @@ pub struct Snapshot<'a> {
     pub captures: &'a [Capture],
     pub senders: &'a [Sender],
     /// The loop's batching figures, by name ([`super::Daemon::io_report`]).
-    pub io: [(&'static str, u64); 10],
+    pub io: super::IoReport,
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
