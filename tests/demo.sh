@@ -13,12 +13,14 @@
 # The clients run free_running (they measure, but never steer the machine's one clock), so what to
 # look at: ptpproxy learns the four clients from their Delay_Req and sends each Delay_Resp only to the
 # port its client sits behind; at the end every client's last path-delay measurement is shown.
+# ptpproxy runs as shipped: residence correction, batching (the path delays are then the links').
 # Everything is removed on exit (also on Ctrl-C).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/topo.sh source-path=SCRIPTDIR disable=SC1091
 source "$HERE/lib/topo.sh" # and tests/lib/check.sh: pass, fail, REPO
+TOPO_PROXY_CORRECTION=residence # the shipped default (the other tests pin "none" or test both)
 
 TRANSPORT=l2
 WATCH=30
