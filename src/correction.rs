@@ -216,6 +216,9 @@ pub struct CorrectionStats {
     /// the send, nanoseconds.
     pub tx_timestamped: u64,
     pub tx_timestamp_added_ns: u64,
+    /// Follow_Up and Delay_Resp that got a residence measured up to the clock read before their
+    /// event's send: its transmit timestamp had not come back (yet) when they left.
+    pub tx_timestamp_missing: u64,
     /// Sum, count and maximum of the residences measured (event messages), nanoseconds.
     pub residence_sum_ns: u64,
     pub residence_count: u64,
@@ -231,7 +234,7 @@ impl CorrectionStats {
     }
 
     /// Every counter and figure with its name, as the log and the status file show them.
-    pub fn named(&self) -> [(&'static str, u64); 12] {
+    pub fn named(&self) -> [(&'static str, u64); 13] {
         [
             ("residence_mean_ns", self.residence_mean_ns()),
             ("residence_max_ns", self.residence_max_ns),
@@ -244,6 +247,7 @@ impl CorrectionStats {
             ("evicted", self.evicted),
             ("out_of_range", self.out_of_range),
             ("tx_timestamped", self.tx_timestamped),
+            ("tx_timestamp_missing", self.tx_timestamp_missing),
             (
                 "tx_timestamp_mean_added_ns",
                 self.tx_timestamp_mean_added_ns(),
@@ -265,9 +269,13 @@ struct Slot {
     port: PortId,
     /// When the event left (the age of the entry), and its residence.
     sent: Timestamp,
-    residence_ns: i64,
+    /// At most [`MAX_RESIDENCE_NS`] (1 s): 32 bits hold it, and keep an entry 32 bytes.
+    residence_ns: i32,
     /// Applied at least once: the first to go when its set needs room.
     used: bool,
+    /// The residence ends at the kernel's transmit timestamp, not at the clock read before the
+    /// send.
+    stamped: bool,
 }
 
 /// Pending-table entries `mode` needs.
@@ -391,7 +399,10 @@ impl Corrector {
                     Event::DelayReq => PortId::UPSTREAM,
                 };
                 let found = self.take(&key, event_port, egress);
-                let applied = found.is_some_and(|r| rewrite.add(frame, r));
+                let applied = found.is_some_and(|(r, _)| rewrite.add(frame, r));
+                if applied && found.is_some_and(|(_, stamped)| !stamped) {
+                    self.stats.tx_timestamp_missing += 1;
+                }
                 let counter = match (key.event, applied) {
                     (Event::Sync, true) => &mut self.stats.follow_up,
                     (Event::Sync, false) => &mut self.stats.follow_up_unmatched,
@@ -418,12 +429,16 @@ impl Corrector {
             return;
         };
         let added = tx.nanos_since(slot.sent);
-        let residence = slot.residence_ns.saturating_add(added);
-        if added < 0 || residence > MAX_RESIDENCE_NS {
+        let residence = i64::from(slot.residence_ns).saturating_add(added);
+        let Ok(residence) = i32::try_from(residence) else {
+            return;
+        };
+        if added < 0 || i64::from(residence) > MAX_RESIDENCE_NS {
             return;
         }
         slot.residence_ns = residence;
         slot.sent = tx;
+        slot.stamped = true;
         self.stats.tx_timestamped += 1;
         self.stats.tx_timestamp_added_ns = self
             .stats
@@ -456,12 +471,17 @@ impl Corrector {
     }
 
     fn remember(&mut self, key: PendingKey, port: PortId, sent: Timestamp, residence_ns: i64) {
+        // Measured within 0..=MAX_RESIDENCE_NS by `residence`.
+        let Ok(residence_ns) = i32::try_from(residence_ns) else {
+            return;
+        };
         self.insert(Slot {
             key,
             port,
             sent,
             residence_ns,
             used: false,
+            stamped: false,
         });
         self.stats.remembered += 1;
     }
@@ -496,7 +516,9 @@ impl Corrector {
 
     /// The residence remembered for `key` on `port`, if recent; marks it used (a Delay_Resp
     /// flooded to every port finds it again).
-    fn take(&mut self, key: &PendingKey, port: PortId, now: Timestamp) -> Option<i64> {
+    /// The residence remembered under `key` for `port`, and whether it ends at the kernel's
+    /// transmit timestamp.
+    fn take(&mut self, key: &PendingKey, port: PortId, now: Timestamp) -> Option<(i64, bool)> {
         let range = self.set_of(key, port);
         let slot = self.slots[range]
             .iter_mut()
@@ -507,7 +529,7 @@ impl Corrector {
             return None;
         }
         slot.used = true;
-        Some(slot.residence_ns)
+        Some((i64::from(slot.residence_ns), slot.stamped))
     }
 }
 
@@ -749,6 +771,11 @@ mod tests {
         let t = Timing::of(&parsed, &fup, Timestamp(20_000));
         c.handle_egress(&t, D1, Timestamp(30_000), &mut fup);
         assert_eq!(correction(&fup[14..]), 12_500 << 16);
+        assert_eq!(
+            c.stats().tx_timestamp_missing,
+            0,
+            "it ended at the timestamp"
+        );
         // Another port's copy was not sent: nothing to refine there.
         c.handle_tx_timestamp(D2, &key, Timestamp(13_500));
         assert_eq!(c.stats().tx_timestamped, 1);
@@ -777,6 +804,8 @@ mod tests {
         let mut m = message(0);
         c.handle_egress(&fup(2), D1, Timestamp(5_000), &mut m);
         assert_eq!(correction(&m), 2_000 << 16);
+        // Applied with the clock read before the Sync's send: no transmit timestamp came.
+        assert_eq!(c.stats().tx_timestamp_missing, 1);
         let mut m = message(0);
         c.handle_egress(&fup(1), D1, Timestamp(5_000), &mut m);
         assert_eq!(correction(&m), 0);

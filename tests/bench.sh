@@ -31,6 +31,9 @@
 #   (a) N clients x 16 Delay_Req/s   (b) N clients x 128 Delay_Req/s
 #   (c) a ramp of per-client rates (--ramp) up to the first step with loss: each forwarder's
 #       zero-loss maximum (a lossy step is tried once more before it counts).
+#   (d) top speed: every client asks for --top-rate Delay_Req/s, more than ptpload can send; what
+#       ptpload gets out each way (ptpload is the limit here by design: it sends as fast as it
+#       can) and the share of it each forwarder delivers, for --ramp-seconds, --runs times.
 # Reported: loss per direction, one-way latency (kernel stamps, ptpload --help), Delay_Resp each
 # client had to look at for others, the CPU time (/proc/PID/stat) and peak RSS (VmHWM) of naive
 # and ptpproxy, ratios ptpproxy/bridge, ptpproxy/naive and ptpproxy/immediate, ptpproxy's own
@@ -49,9 +52,10 @@
 #                  ptpproxy's "cpu_latency_us" does on a deployment (not with --smoke)
 #   --runs N       runs per scenario and forwarder (3)          --seconds S   per run (10)
 #   --ramp "..."   per-client Delay_Req rates of (c) ("16 32 64 96 128 160 192 256 320 384 512")
-#   --ramp-seconds S  per ramp step (5)                         --clients N   (1000)
+#   --ramp-seconds S  per ramp step and (d) run (5)             --clients N   (1000)
+#   --top-rate R   per-client Delay_Req/s asked for in (d) (512)
 #   --transport T  l2 or udp4 (l2)                              --foreign F   share (0.01)
-#   --only X       scenario a, b or c (repeatable; default all)
+#   --only X       scenario a, b, c or d (repeatable; default all)
 #   --nice N       nice value for ptpload and the relays (naive, ptpproxy) (0)
 #   --rt PRIO      run ptpload and the relays SCHED_FIFO at PRIO instead: on a machine shared with
 #                  other work (builds), keeps that work from deciding the result
@@ -79,6 +83,7 @@ BENCH_PY=$HERE/lib/bench.py
 
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
+TOP_RATE=512
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
 FORWARDERS="bridge naive immediate ptpproxy"
 CORRECTION=residence
@@ -90,6 +95,7 @@ arg_value --runs RUNS
 arg_value --seconds SECONDS_PER_RUN
 arg_value --ramp RAMP
 arg_value --ramp-seconds RAMP_SECONDS
+arg_value --top-rate TOP_RATE
 arg_value --clients CLIENTS
 arg_value --transport TRANSPORT
 arg_value --foreign FOREIGN
@@ -106,7 +112,7 @@ arg_flag --callgrind CALLGRIND 1
 arg_value --soak SOAK
 arg_flag --keep KEEP 1
 args_parse "$@"
-for v in RUNS SECONDS_PER_RUN RAMP_SECONDS CLIENTS SOAK MAX_HOLD; do
+for v in RUNS SECONDS_PER_RUN RAMP_SECONDS TOP_RATE CLIENTS SOAK MAX_HOLD; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || {
 		echo "$v must be a whole number" >&2
 		exit 2
@@ -421,6 +427,20 @@ ramp() {
 	python3 "$BENCH_PY" ramp-summary "$RUN/ramp.txt" | tee -a "$RUN/summary.txt"
 }
 
+top_speed() {
+	local f i label
+	echo "== (d) top speed: $CLIENTS clients x $TOP_RATE Delay_Req/s asked for, $RAMP_SECONDS s, $RUNS runs"
+	: >"$RUN/top.txt"
+	for i in $(seq "$RUNS"); do
+		for f in "${FWDS[@]}"; do
+			label="d-$f-$i"
+			run_load "$f" "$label" "$TOP_RATE" "$RAMP_SECONDS" || return 0
+			echo "$f $RUN/$label.json" >>"$RUN/top.txt"
+		done
+	done
+	python3 "$BENCH_PY" top-summary "$RUN/top.txt" | tee -a "$RUN/summary.txt"
+}
+
 perf_top() { # the (b) profile of ptpproxy
 	local data=$RUN/perf-b.data
 	[[ -s $data ]] || return 0
@@ -515,6 +535,7 @@ if want b; then
 	((PERF)) && perf_top
 fi
 if want c; then ramp; fi
+if want d; then top_speed; fi
 if ((SOAK > 0)); then
 	echo "== soak: (a) through ptpproxy for $SOAK s, VmRSS every 10 s"
 	ptpproxy_start

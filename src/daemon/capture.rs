@@ -112,6 +112,7 @@ impl Capture {
             .map_err(|e| Error::port(name, "compiling the filter", e))?;
         attach_kernel_filter(&cap, &program).map_err(|e| Error::port(name, "kernel filter", e))?;
         ignore_outgoing(&cap).map_err(|e| Error::port(name, "ignoring outgoing", e))?;
+        stamp_on_arrival(&cap).map_err(|e| Error::port(name, "receive time stamps", e))?;
         let index = nix::net::if_::if_nametoindex(name)
             .map_err(|e| Error::port(name, "interface index", e))?;
         if !self.promiscuous {
@@ -211,6 +212,28 @@ fn ignore_outgoing(cap: &pcap::Capture<pcap::Active>) -> std::io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
         r => r,
     }
+}
+
+/// Stamp each frame with the time the kernel received it from the driver (the skb's software
+/// receive time stamp, taken before the frame waits in the CPU's backlog), not the time the
+/// capture socket was offered it: by then the frame may have queued behind a whole batch of our
+/// own sends to other ports, which the residence correction would not see. SO_TIMESTAMPNS makes the
+/// kernel take receive time stamps (ptp4l does the same); PACKET_TIMESTAMP with
+/// SOF_TIMESTAMPING_SOFTWARE makes the ring report that stamp (libpcap sets it only for adapter
+/// time stamps). A frame without one still gets the ring's own clock read.
+fn stamp_on_arrival(cap: &pcap::Capture<pcap::Active>) -> std::io::Result<()> {
+    setsockopt(
+        cap,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        &1 as &libc::c_int,
+    )?;
+    setsockopt(
+        cap,
+        libc::SOL_PACKET,
+        libc::PACKET_TIMESTAMP,
+        &(libc::SOF_TIMESTAMPING_SOFTWARE as libc::c_int),
+    )
 }
 
 /// Receive the PTP groups without promiscuous mode: PACKET_ADD_MEMBERSHIP on the capture socket

@@ -7,6 +7,7 @@
   bench.py offered FILE                            the offered Delay_Req/s, rounded
   bench.py limited FILE                            "yes" if ptpload was the limit, else ""
   bench.py ramp-summary RAMP_TXT                   the zero-loss maximum of each forwarder
+  bench.py top-summary TOP_TXT                     (d): sent/s and delivered share per forwarder
   bench.py through FILE                            frames got through both ways (exit 0) or not
   bench.py io STATUS                               ptpproxy's batching figures from its status file
   bench.py dropped FILE                            no foreign frame leaked, no Delay_Resp on
@@ -135,6 +136,39 @@ def ramp_summary(path):
             print(f"  ratio ptpproxy / {ref}: {best['ptpproxy'][0] / best[ref][0]:.2f}x")
 
 
+def top_summary(path):
+    runs = {}
+    for line in open(path):
+        f, p = line.split()
+        runs.setdefault(f, []).append(load_json(p))
+
+    def med(js, get):
+        return statistics.median(get(j) for j in js)
+
+    rows = {}
+    for f, js in runs.items():
+        rows[f] = {
+            "up sent/s": med(js, lambda j: j["up"]["sent"] / j["elapsed_s"]),
+            "up delivered %": med(js, lambda j: 100 * j["up"]["received"] / max(1, j["up"]["expected"])),
+            "down sent/s": med(js, lambda j: j["down"]["sent"] / j["elapsed_s"]),
+            "down delivered %": med(js, lambda j: 100 * j["down"]["received"] / max(1, j["down"]["expected"])),
+            "ptpload cpu %": med(js, lambda j: 100 * j["generator"]["cpu_share"]),
+        }
+    names = list(rows)
+    print(f"\n(d) top speed (median of {min(len(v) for v in runs.values())} runs): what ptpload sent and the share delivered")
+    print(f"  {'metric':<20}" + "".join(f"{n:>12}" for n in names)
+          + ("".join(f"{n[:5] + '/bridge':>14}" for n in names if n != "bridge") if "bridge" in rows else ""))
+    for m in rows[names[0]]:
+        line = f"  {m:<20}" + "".join(f"{rows[n][m]:>12.1f}" for n in names)
+        if "bridge" in rows:
+            line += "".join(f"{rows[n][m] / max(1e-9, rows['bridge'][m]):>13.2f}x" for n in names if n != "bridge")
+        print(line)
+    for f, js in runs.items():
+        why = [r for j in js for r in j["generator"]["reasons"]]
+        if why:
+            print(f"  {f}: ptpload limit: {why[0]}" + (f" (+{len(why) - 1} more)" if len(why) > 1 else ""))
+
+
 def through(path):
     j = load_json(path)
     up, down = j["up"], j["down"]
@@ -187,6 +221,8 @@ def main(argv):
         print("yes" if load_json(args[0])["generator"]["limited"] else "")
     elif cmd == "ramp-summary":
         ramp_summary(*args)
+    elif cmd == "top-summary":
+        top_summary(*args)
     elif cmd == "through":
         return through(*args)
     elif cmd == "dropped":
