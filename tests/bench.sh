@@ -7,7 +7,8 @@
 #                  [--forwarders "bridge naive immediate ptpproxy"] [--correction none|residence]
 #                  [--max-hold US]
 #                  [--cpu-latency US]
-#                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--soak SECONDS] [--keep]
+#                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--tx-path]
+#                  [--soak SECONDS] [--keep]
 #
 # Topology (namespaces with a unique prefix, veth only, removed on exit):
 #
@@ -67,6 +68,9 @@
 #                  backlog overflows there first, as ptpload's send errors show)
 #   --perf         perf record -g ptpproxy during its (b) runs; top symbols printed
 #   --callgrind    instructions per frame of Proxy::handle_frame (benches/relay.rs under callgrind)
+#   --tx-path      the send side alone (tests/lib/txpath.c on dn1, frames dropped by cl1's
+#                  kernel): CPU per frame of sendmmsg(2) batches against a PACKET_TX_RING, each
+#                  with and without PACKET_QDISC_BYPASS, 3 x 1,000,000 frames each
 #   --soak S       also run (a) through ptpproxy for S seconds, sampling its RSS every 10 s
 #   --keep         keep the run directory
 # Binaries: $PTPPROXY / $PTPLOAD, else built here with `cargo build --release`.
@@ -84,7 +88,7 @@ BENCH_PY=$HERE/lib/bench.py
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
 TOP_RATE=512
-NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 SOAK=0 KEEP=0
+NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 TX_PATH=0 SOAK=0 KEEP=0
 FORWARDERS="bridge naive immediate ptpproxy"
 CORRECTION=residence
 MAX_HOLD=2000
@@ -109,6 +113,7 @@ arg_value --rt RT
 arg_flag --pin PIN 1
 arg_flag --perf PERF 1
 arg_flag --callgrind CALLGRIND 1
+arg_flag --tx-path TX_PATH 1
 arg_value --soak SOAK
 arg_flag --keep KEEP 1
 args_parse "$@"
@@ -449,6 +454,21 @@ perf_top() { # the (b) profile of ptpproxy
 		awk '/^ +[0-9.]+%/ && n++ < 30' | tee -a "$RUN/summary.txt"
 }
 
+tx_path() {
+	local exe=$RUN/txpath mode i
+	echo "== send side alone: 68-byte frames in batches of 64 on dn1 (veth; cl1's kernel drops them)"
+	cc -O2 -Wall -Wextra -Werror -o "$exe" "$HERE/lib/txpath.c" || {
+		fail "tests/lib/txpath.c did not compile"
+		return
+	}
+	for i in 1 2 3; do
+		for mode in sendmmsg sendmmsg-bypass txring txring-bypass; do
+			netns_exec px "$exe" dn1 1000000 "$mode" >>"$RUN/txpath.txt" || fail "txpath $mode failed"
+		done
+	done
+	python3 "$BENCH_PY" tx-path "$RUN/txpath.txt" | tee -a "$RUN/summary.txt"
+}
+
 callgrind() {
 	local exe out n1=20000 n2=120000 i1 i2
 	echo "== callgrind: instructions per frame of Proxy::handle_frame, scenario (a) mix"
@@ -553,6 +573,7 @@ if ((SOAK > 0)); then
 	fwd_stop || fail "soak: ptpproxy exit status $?"
 fi
 if ((CALLGRIND)); then callgrind; fi
+if ((TX_PATH)); then tx_path; fi
 
 for f in "$RUN"/*.json; do
 	[[ -e $f ]] || continue

@@ -7,6 +7,7 @@
   bench.py offered FILE                            the offered Delay_Req/s, rounded
   bench.py limited FILE                            "yes" if ptpload was the limit, else ""
   bench.py ramp-summary RAMP_TXT                   the zero-loss maximum of each forwarder
+  bench.py tx-path TXPATH_TXT                      --tx-path: CPU per frame of each send path
   bench.py top-summary TOP_TXT                     (d): sent/s and delivered share per forwarder
   bench.py through FILE                            frames got through both ways (exit 0) or not
   bench.py io STATUS                               ptpproxy's batching figures from its status file
@@ -169,6 +170,19 @@ def top_summary(path):
             print(f"  {f}: ptpload limit: {why[0]}" + (f" (+{len(why) - 1} more)" if len(why) > 1 else ""))
 
 
+def tx_path(path):
+    cost = {}
+    for line in open(path):
+        w = line.split()
+        f = dict(zip(w[1::2], w[2::2]))
+        cost.setdefault(w[0], []).append(float(f["user_ns_per_frame"]) + float(f["sys_ns_per_frame"]))
+    base = statistics.median(cost["sendmmsg"])
+    print(f"  {'send path':<18}{'CPU ns/frame':>14}{'vs sendmmsg':>13}   (median of {len(cost['sendmmsg'])}; user + system)")
+    for mode, v in cost.items():
+        m = statistics.median(v)
+        print(f"  {mode:<18}{m:>14.0f}{m / base:>12.2f}x")
+
+
 def through(path):
     j = load_json(path)
     up, down = j["up"], j["down"]
@@ -221,6 +235,8 @@ def main(argv):
         print("yes" if load_json(args[0])["generator"]["limited"] else "")
     elif cmd == "ramp-summary":
         ramp_summary(*args)
+    elif cmd == "tx-path":
+        tx_path(*args)
     elif cmd == "top-summary":
         top_summary(*args)
     elif cmd == "through":
