@@ -26,9 +26,13 @@ use crate::port::{PortId, PortMap};
 use crate::time::Timestamp;
 use crate::wire::{ip, ptp, MessageType, PortIdentity, PtpFrame, Transport};
 
-/// A residence outside `0..=MAX_RESIDENCE_NS` means the clock was stepped between capture and
-/// send (or a frame sat in a queue far longer than any PTP exchange lasts): not applied, counted.
+/// No residence is ever longer: the most a configured ceiling ([`Corrector::set_max_residence`])
+/// may be.
 pub const MAX_RESIDENCE_NS: i64 = 1_000_000_000;
+
+/// What a frame may wait beyond the batching hold before its residence is taken for a fault (a
+/// clock step the shell did not see, a stalled loop): a loop turn under load on a slow board.
+pub const RESIDENCE_MARGIN_NS: i64 = 20_000_000;
 
 /// A remembered residence older than this (egress to egress) no longer matches: sequenceIds
 /// wrap, and a general message that late is not the event's.
@@ -130,13 +134,20 @@ pub enum Timing {
     },
     /// Follow_Up or Delay_Resp: add the residence remembered under `key`.
     Apply { key: PendingKey, rewrite: Rewrite },
+    /// An event message captured while the wall clock stepped ([`Corrector::set_captures_timed`]):
+    /// its residence cannot be measured, so it is not sent (a lost Sync or Delay_Req costs a
+    /// client one sample; a wrong residence would enter its clock).
+    Untimed,
 }
 
 impl Timing {
     /// True for event messages, whose residence is measured: the sender reads its clock
     /// right before sending them.
     pub fn is_event(&self) -> bool {
-        matches!(self, Timing::OneStep { .. } | Timing::Remember { .. })
+        matches!(
+            self,
+            Timing::OneStep { .. } | Timing::Remember { .. } | Timing::Untimed
+        )
     }
 }
 
@@ -209,8 +220,12 @@ pub struct CorrectionStats {
     pub delay_resp_unmatched: u64,
     /// Remembered residences replaced before their general message came (table too small).
     pub evicted: u64,
-    /// Residences outside 0..=1 s (a clock step): not applied.
+    /// Residences below zero or above the ceiling (a stalled loop, a clock step not seen):
+    /// their event frame was not sent.
     pub out_of_range: u64,
+    /// Event frames not sent, and transmit timestamps not used, because the wall clock stepped
+    /// while they were in the relay.
+    pub clock_step: u64,
     /// Remembered residences made exact with the kernel's transmit timestamp of the event
     /// ([`Corrector::handle_tx_timestamp`]), and the sum of what that added to the clock read before
     /// the send, nanoseconds.
@@ -234,7 +249,7 @@ impl CorrectionStats {
     }
 
     /// Every counter and figure with its name, as the log and the status file show them.
-    pub fn named(&self) -> [(&'static str, u64); 13] {
+    pub fn named(&self) -> [(&'static str, u64); 14] {
         [
             ("residence_mean_ns", self.residence_mean_ns()),
             ("residence_max_ns", self.residence_max_ns),
@@ -246,6 +261,7 @@ impl CorrectionStats {
             ("delay_resp_unmatched", self.delay_resp_unmatched),
             ("evicted", self.evicted),
             ("out_of_range", self.out_of_range),
+            ("clock_step", self.clock_step),
             ("tx_timestamped", self.tx_timestamped),
             ("tx_timestamp_missing", self.tx_timestamp_missing),
             (
@@ -293,6 +309,10 @@ pub struct Corrector {
     slots: Box<[Option<Slot>]>,
     seed: u64,
     stats: CorrectionStats,
+    /// The longest residence applied; a longer one is a fault.
+    max_residence_ns: i64,
+    /// False while the capture timestamps of the frames being handled cannot be trusted.
+    captures_timed: bool,
 }
 
 impl Corrector {
@@ -343,7 +363,29 @@ impl Corrector {
             slots: vec![None; capacity].into_boxed_slice(),
             seed,
             stats: CorrectionStats::default(),
+            max_residence_ns: MAX_RESIDENCE_NS,
+            captures_timed: true,
         }
+    }
+
+    /// The ceiling on any residence measured: longer ones are faults (counted `out_of_range`;
+    /// the event frame is not sent). At most [`MAX_RESIDENCE_NS`].
+    pub fn set_max_residence(&mut self, ns: i64) {
+        self.max_residence_ns = ns.clamp(0, MAX_RESIDENCE_NS);
+    }
+
+    /// Whether the capture timestamps of the frames handled from now on measure their arrival on
+    /// the clock the egress times are read on. The shell says `false` for the frames captured
+    /// while the wall clock (the kernel's timestamps) stepped: their event messages become
+    /// [`Timing::Untimed`].
+    pub fn set_captures_timed(&mut self, timed: bool) {
+        self.captures_timed = timed;
+    }
+
+    /// A transmit timestamp that came back while the wall clock stepped: not used (the clock
+    /// read before the send stays), counted.
+    pub fn tx_timestamp_untimed(&mut self) {
+        self.stats.clock_step += 1;
     }
 
     pub fn stats(&self) -> &CorrectionStats {
@@ -363,33 +405,44 @@ impl Corrector {
     /// `"correction": "residence"`, nothing with `"none"`.
     pub fn timing_of(&self, parsed: &PtpFrame, frame: &[u8], captured: Timestamp) -> Timing {
         match self.mode {
-            Correction::Residence => Timing::of(parsed, frame, captured),
+            Correction::Residence => match Timing::of(parsed, frame, captured) {
+                t if t.is_event() && !self.captures_timed => Timing::Untimed,
+                t => t,
+            },
             Correction::None => Timing::None,
         }
     }
 
     /// Carry out `timing` for the copy of a frame, `frame`, that leaves `port` now, at `egress`
-    /// (read just before the send, on the clock of the capture timestamps).
+    /// (read just before the send, on the clock of the capture timestamps). False if the copy
+    /// must not be sent: an event message whose residence could not be measured (a clock step,
+    /// or longer than the ceiling), which a client would otherwise take as a wrong sample.
     pub fn handle_egress(
         &mut self,
         timing: &Timing,
         port: PortId,
         egress: Timestamp,
         frame: &mut [u8],
-    ) {
+    ) -> bool {
         match *timing {
             Timing::None => {}
+            Timing::Untimed => {
+                self.stats.clock_step += 1;
+                return false;
+            }
             Timing::OneStep { captured, rewrite } => {
-                if let Some(r) = self.residence(captured, egress) {
-                    if rewrite.add(frame, r) {
-                        self.stats.one_step += 1;
-                    }
+                let Some(r) = self.residence(captured, egress) else {
+                    return false;
+                };
+                if rewrite.add(frame, r) {
+                    self.stats.one_step += 1;
                 }
             }
             Timing::Remember { captured, key, .. } => {
-                if let Some(r) = self.residence(captured, egress) {
-                    self.remember(key, port, egress, r);
-                }
+                let Some(r) = self.residence(captured, egress) else {
+                    return false;
+                };
+                self.remember(key, port, egress, r);
             }
             Timing::Apply { key, rewrite } => {
                 // A Delay_Req always left through the upstream port, whichever port its
@@ -412,6 +465,7 @@ impl Corrector {
                 *counter += 1;
             }
         }
+        true
     }
 
     /// The kernel's transmit timestamp `tx` of the event remembered under `key` that left
@@ -433,7 +487,7 @@ impl Corrector {
         let Ok(residence) = i32::try_from(residence) else {
             return;
         };
-        if added < 0 || i64::from(residence) > MAX_RESIDENCE_NS {
+        if added < 0 || i64::from(residence) > self.max_residence_ns {
             return;
         }
         slot.residence_ns = residence;
@@ -449,7 +503,7 @@ impl Corrector {
     /// `egress - captured` if it is a plausible residence; counts it either way.
     fn residence(&mut self, captured: Timestamp, egress: Timestamp) -> Option<i64> {
         let r = egress.nanos_since(captured);
-        if !(0..=MAX_RESIDENCE_NS).contains(&r) {
+        if !(0..=self.max_residence_ns).contains(&r) {
             self.stats.out_of_range += 1;
             return None;
         }
@@ -679,7 +733,10 @@ mod tests {
             captured: Timestamp(10_000),
             rewrite: AT,
         };
-        c.handle_egress(&t, D1, Timestamp(9_000), &mut m);
+        assert!(
+            !c.handle_egress(&t, D1, Timestamp(9_000), &mut m),
+            "not sent"
+        );
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().out_of_range, 1);
         // A Follow_Up 3 s after its Sync is not its Sync's.
@@ -696,6 +753,67 @@ mod tests {
         c.handle_egress(&fup, D1, Timestamp(3_000_000_010), &mut m);
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().follow_up_unmatched, 1);
+    }
+
+    #[test]
+    fn a_clock_step_while_frames_wait_keeps_their_events_from_leaving() {
+        // Injected clock: the shell declares the captures of a turn untimed (the wall clock
+        // stepped while they waited); their events are not sent, general messages are.
+        let mut c = Corrector::with_capacity(16, 1);
+        let sync = sync_frame(7);
+        let parsed = PtpFrame::parse(&sync).unwrap();
+        c.set_captures_timed(false);
+        let t = c.timing_of(&parsed, &sync, Timestamp(1_000));
+        assert_eq!(t, Timing::Untimed);
+        assert!(!c.handle_egress(&t, D1, Timestamp(2_000), &mut sync.clone()));
+        assert_eq!(c.stats().clock_step, 1);
+        assert_eq!(c.pending(), 0, "nothing remembered for its Follow_Up");
+        let mut fup = sync.clone();
+        fup[14] = 0x08;
+        fup[14 + 6] = 0;
+        let parsed_fup = PtpFrame::parse(&fup).unwrap();
+        let t = c.timing_of(&parsed_fup, &fup, Timestamp(1_500));
+        assert!(matches!(t, Timing::Apply { .. }));
+        assert!(c.handle_egress(&t, D1, Timestamp(2_500), &mut fup));
+        // The next turn is timed again.
+        c.set_captures_timed(true);
+        let t = c.timing_of(&parsed, &sync, Timestamp(10_000));
+        assert!(matches!(t, Timing::Remember { .. }));
+        assert!(c.handle_egress(&t, D1, Timestamp(12_000), &mut sync.clone()));
+        assert_eq!(c.pending(), 1);
+        // A transmit timestamp that straddled a step is not used.
+        c.tx_timestamp_untimed();
+        assert_eq!(c.stats().clock_step, 2);
+    }
+
+    #[test]
+    fn a_residence_above_the_ceiling_is_a_fault_and_its_event_is_not_sent() {
+        let mut c = Corrector::with_capacity(16, 1);
+        c.set_max_residence(3_000_000);
+        let one_step = |captured| Timing::OneStep {
+            captured: Timestamp(captured),
+            rewrite: AT,
+        };
+        let mut m = message(0);
+        assert!(c.handle_egress(&one_step(0), D1, Timestamp(3_000_000), &mut m));
+        assert_eq!(correction(&m), 3_000_000 << 16);
+        let mut m = message(0);
+        // A small step forward the shell did not see, or a loop stalled for 3 ms more.
+        assert!(!c.handle_egress(&one_step(0), D1, Timestamp(3_000_001), &mut m));
+        assert_eq!(correction(&m), 0);
+        assert_eq!(c.stats().out_of_range, 1);
+        // A transmit timestamp that would take a remembered residence past it is not used.
+        let sync = Timing::Remember {
+            captured: Timestamp(0),
+            key: key(Event::Sync, 4),
+            ptp_offset: 0,
+        };
+        assert!(c.handle_egress(&sync, D1, Timestamp(2_000_000), &mut message(0)));
+        c.handle_tx_timestamp(D1, &key(Event::Sync, 4), Timestamp(3_500_000));
+        assert_eq!(c.stats().tx_timestamped, 0);
+        // The hard cap holds whatever is asked.
+        c.set_max_residence(i64::MAX);
+        assert_eq!(c.max_residence_ns, MAX_RESIDENCE_NS);
     }
 
     #[test]
@@ -735,9 +853,8 @@ mod tests {
         assert_eq!(correction(&m), 5 << 16);
     }
 
-    #[test]
-    fn a_transmit_timestamp_makes_the_remembered_residence_exact() {
-        // A real two-step Sync (L2), as the relay tags it.
+    /// A real two-step Sync (L2) with sequenceId `seq`.
+    fn sync_frame(seq: u16) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 44];
         f[..6].copy_from_slice(&[0x01, 0x1b, 0x19, 0, 0, 0]);
         f[12..14].copy_from_slice(&[0x88, 0xf7]);
@@ -745,7 +862,14 @@ mod tests {
         f[15] = 0x02;
         f[16..18].copy_from_slice(&44u16.to_be_bytes());
         f[14 + 6] = 0x02; // twoStepFlag
-        f[14 + 30..14 + 32].copy_from_slice(&9u16.to_be_bytes());
+        f[14 + 30..14 + 32].copy_from_slice(&seq.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn a_transmit_timestamp_makes_the_remembered_residence_exact() {
+        // A real two-step Sync (L2), as the relay tags it.
+        let f = sync_frame(9);
         let parsed = PtpFrame::parse(&f).unwrap();
         let sync = Timing::of(&parsed, &f, Timestamp(1_000));
         let Timing::Remember {

@@ -46,9 +46,11 @@ pub struct Proxy {
 impl Proxy {
     /// `seed` keys the hashes of the client and pending tables: draw it at random at start.
     pub fn new(config: &Config, now: Instant, seed: u64) -> Proxy {
+        let mut corrector = Corrector::for_mode(config.correction, mix(seed));
+        corrector.set_max_residence(max_residence_ns(config));
         Proxy {
             relay: Relay::new(config, now, seed),
-            corrector: Corrector::for_mode(config.correction, mix(seed)),
+            corrector,
         }
     }
 
@@ -60,9 +62,12 @@ impl Proxy {
         seed: u64,
         capacity: usize,
     ) -> Proxy {
+        let mut corrector =
+            Corrector::for_mode_with_capacity(config.correction, capacity, mix(seed));
+        corrector.set_max_residence(max_residence_ns(config));
         Proxy {
             relay: Relay::new(config, now, seed),
-            corrector: Corrector::for_mode_with_capacity(config.correction, capacity, mix(seed)),
+            corrector,
         }
     }
 
@@ -94,15 +99,27 @@ impl Proxy {
 
     /// The copy `frame` of a forwarded frame leaves `port` now; `egress` is the time read just
     /// before the send, on the clock of the capture timestamps. Writes the residence into
-    /// `frame` or remembers it, as `timing` says.
+    /// `frame` or remembers it, as `timing` says. False if the copy must not be sent (its
+    /// residence could not be measured: [`Corrector::handle_egress`]).
     pub fn handle_egress(
         &mut self,
         timing: &Timing,
         port: PortId,
         egress: Timestamp,
         frame: &mut [u8],
-    ) {
-        self.corrector.handle_egress(timing, port, egress, frame);
+    ) -> bool {
+        self.corrector.handle_egress(timing, port, egress, frame)
+    }
+
+    /// Whether the capture timestamps of the frames handled from now on can be trusted (false
+    /// while the wall clock stepped: [`Corrector::set_captures_timed`]).
+    pub fn set_captures_timed(&mut self, timed: bool) {
+        self.corrector.set_captures_timed(timed);
+    }
+
+    /// A transmit timestamp the shell did not use because the wall clock stepped around it.
+    pub fn tx_timestamp_untimed(&mut self) {
+        self.corrector.tx_timestamp_untimed();
     }
 
     /// The kernel's transmit timestamp `tx` of the event frame whose send carried `key`
@@ -127,6 +144,7 @@ impl Proxy {
         let map = PortMap::between(old, new);
         self.relay.reconfigure(&map, new);
         self.corrector.reconfigure(new.correction, &map);
+        self.corrector.set_max_residence(max_residence_ns(new));
         map
     }
 
@@ -154,4 +172,9 @@ fn mix(seed: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The ceiling on residences: the batching hold plus a loop turn's margin.
+fn max_residence_ns(config: &Config) -> i64 {
+    i64::from(config.max_hold_us) * 1_000 + crate::correction::RESIDENCE_MARGIN_NS
 }

@@ -6,7 +6,7 @@
 use super::capture::Capture;
 use super::error::Error;
 use super::sender::Sender;
-use super::sys::monotonic;
+use super::sys::{monotonic, WallClock};
 use super::Daemon;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -69,6 +69,9 @@ pub fn run(d: &mut Daemon) -> Result<(), Error> {
             continue;
         }
         d.io.wakeups += 1;
+        // Frames captured while the wall clock stepped cannot be placed on the monotonic clock.
+        let stepped = d.clock.resample();
+        d.proxy.set_captures_timed(!stepped);
         drain_ready(d, &ready, &mut scratch);
         d.flush();
         d.handle_timeout();
@@ -108,7 +111,11 @@ fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
         let mut still = Ready::new();
         for &i in &busy {
             let (captures, senders) = (&mut d.captures, &mut d.senders);
-            match drain(i, &mut captures[i], senders, &mut d.proxy, scratch, batched) {
+            let turn = Turn {
+                clock: &d.clock,
+                batched,
+            };
+            match drain(i, &mut captures[i], senders, &mut d.proxy, scratch, turn) {
                 Ok(n) => {
                     d.io.frames += n as u64;
                     d.io.dispatches += 1;
@@ -157,6 +164,13 @@ fn wait_ready(
         .is_some_and(|e| e.contains(PollFlags::POLLIN)))
 }
 
+/// How a turn reads and sends: the clock the capture stamps are moved onto, whether batching.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    clock: &'a WallClock,
+    batched: bool,
+}
+
 /// Hand up to RX_BATCH frames of port `i` to the core and queue what it forwards on the other
 /// ports' senders (a full queue is sent first); how many frames were read.
 fn drain(
@@ -165,14 +179,14 @@ fn drain(
     senders: &mut [Sender],
     proxy: &mut Proxy,
     scratch: &mut [u8],
-    batched: bool,
+    turn: Turn<'_>,
 ) -> Result<usize, pcap::Error> {
     capture.dispatch(board::RX_BATCH, |frame| {
         let action = proxy.handle_frame(
             monotonic(),
             PortId(i as u8),
             frame.data,
-            frame.captured,
+            turn.clock.to_monotonic(frame.captured),
             scratch,
         );
         let Action::Forward { to, frame, timing } = action else {
@@ -183,7 +197,7 @@ fn drain(
                 continue;
             };
             if sender.is_full() {
-                sender.flush(id, proxy, batched);
+                sender.flush(id, proxy, turn.batched, turn.clock);
             }
             sender.queue(frame, timing);
         }

@@ -77,6 +77,8 @@ pub struct Daemon {
     pub io: IoStats,
     /// The wake-ups counted at the last status write, and when: the rate since.
     io_mark: (Instant, u64),
+    /// Where the kernel's CLOCK_REALTIME stamps lie on the monotonic clock, re-read each turn.
+    pub clock: sys::WallClock,
 }
 
 /// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
@@ -112,6 +114,7 @@ impl Daemon {
         let n = captures.len();
         Daemon {
             proxy: Proxy::new(&config, now, random_seed()),
+            clock: sys::WallClock::new(),
             config_path,
             config,
             captures,
@@ -209,7 +212,7 @@ impl Daemon {
     pub fn flush(&mut self) {
         let batched = self.hold().is_some();
         for (j, s) in self.senders.iter_mut().enumerate() {
-            s.flush(PortId(j as u8), &mut self.proxy, batched);
+            s.flush(PortId(j as u8), &mut self.proxy, batched, &self.clock);
         }
         for ((s, c), limit) in self
             .senders

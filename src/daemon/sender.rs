@@ -9,7 +9,7 @@
 //! [`PendingKey`] the frame's send carried, matched against the frame the error queue returns.
 
 use super::error::Error;
-use super::sys::{realtime, setsockopt};
+use super::sys::{egress_clock, setsockopt, WallClock};
 use ptpproxy::board;
 use ptpproxy::correction::{Event, PendingKey, Timing};
 use ptpproxy::port::PortId;
@@ -150,7 +150,10 @@ impl Sender {
     /// immediate mode each also starts a call (the clock read stays close where a driver gives
     /// no timestamp); `batched`, they share one. A Follow_Up whose Sync is in the same queue
     /// leaves after that Sync's timestamp was read, so it carries the exact residence.
-    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy, batched: bool) {
+    ///
+    /// Egress times are read on the monotonic clock; the kernel's transmit timestamps are moved
+    /// onto it with `clock` (and not used if the wall clock stepped since `clock` was read).
+    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy, batched: bool, clock: &WallClock) {
         let n = self.tx.lens.len();
         if n == 0 {
             return;
@@ -174,6 +177,9 @@ impl Sender {
         self.send_groups(fd, id, proxy, &first, batched);
         let mut stamped = false;
         for &k in &first {
+            if self.tx.lens[k] == 0 {
+                continue; // not sent
+            }
             if let Timing::Remember {
                 key, ptp_offset, ..
             } = self.tx.timings[k]
@@ -187,7 +193,7 @@ impl Sender {
             }
         }
         if stamped {
-            self.read_tx_timestamps(fd, id, proxy);
+            self.read_tx_timestamps(fd, id, proxy, clock);
         }
         self.send_groups(fd, id, proxy, &after_timestamps, batched);
         self.tx.lens.clear();
@@ -231,10 +237,12 @@ impl Sender {
             let group = &slots[start..end];
             let q = &mut self.tx;
             if group.iter().any(|&k| q.timings[k] != Timing::None) {
-                let egress = realtime();
+                let egress = egress_clock();
                 for &k in group {
                     let slot = &mut q.buf[k * board::SNAPLEN..k * board::SNAPLEN + q.lens[k]];
-                    proxy.handle_egress(&q.timings[k], id, egress, slot);
+                    if !proxy.handle_egress(&q.timings[k], id, egress, slot) {
+                        q.lens[k] = 0; // its residence is unknown: not sent (counted)
+                    }
                 }
             }
             self.send(fd, group);
@@ -244,8 +252,10 @@ impl Sender {
 
     /// Hand the kernel's transmit timestamps waiting on the error queue of the sending socket
     /// `fd` to the core, each with the key its send carried.
-    fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, proxy: &mut Proxy) {
+    fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, proxy: &mut Proxy, clock: &WallClock) {
         let (q, in_flight) = (&mut self.tx, &mut self.in_flight);
+        // A step of the wall clock since the loop read `clock` would misplace these stamps.
+        let stepped = clock.stepped_since();
         loop {
             q.iov.clear();
             q.msgs.clear();
@@ -292,8 +302,10 @@ impl Sender {
                     continue;
                 };
                 let frame = &q.errbuf[k * board::SNAPLEN..k * board::SNAPLEN + len];
-                if let Some(key) = take_in_flight(in_flight, frame) {
-                    proxy.handle_tx_timestamp(id, &key, tx);
+                match take_in_flight(in_flight, frame) {
+                    Some(_) if stepped => proxy.tx_timestamp_untimed(),
+                    Some(key) => proxy.handle_tx_timestamp(id, &key, clock.to_monotonic(tx)),
+                    None => {}
                 }
             }
             if (n as usize) < ERRQUEUE_BATCH {
@@ -308,7 +320,10 @@ impl Sender {
         q.iov.clear();
         q.msgs.clear();
         let base = q.buf.as_mut_ptr();
-        for &k in slots {
+        // Frames the correction held back (length 0) are not sent.
+        let slots = slots.iter().copied().filter(|&k| q.lens[k] > 0);
+        let slots: Slots = slots.collect();
+        for &k in &slots {
             q.iov.push(libc::iovec {
                 // SAFETY: slot k lies within `buf` (k < RX_BATCH, len <= SNAPLEN).
                 iov_base: unsafe { base.add(k * board::SNAPLEN) }.cast(),

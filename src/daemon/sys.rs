@@ -10,14 +10,78 @@ pub fn monotonic() -> Instant {
     Instant(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
 }
 
-/// The clock of the capture timestamps (libpcap's, CLOCK_REALTIME), read right before frames
-/// that need it are sent.
-pub fn realtime() -> Timestamp {
+/// CLOCK_MONOTONIC as a [`Timestamp`]: the clock the residence correction measures on, read
+/// right before frames that need it are sent (the kernel's CLOCK_REALTIME stamps are moved onto
+/// it by [`WallClock`]).
+pub fn egress_clock() -> Timestamp {
+    Timestamp(monotonic().0 as i64)
+}
+
+fn realtime_ns() -> i64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
         .expect("CLOCK_REALTIME is always available");
     // tv_nsec is a C long: 32 bits on 32-bit targets.
     #[allow(clippy::unnecessary_cast)]
-    Timestamp::from_parts(t.tv_sec() as i64, t.tv_nsec() as i64)
+    Timestamp::from_parts(t.tv_sec() as i64, t.tv_nsec() as i64).0
+}
+
+/// A change of CLOCK_REALTIME − CLOCK_MONOTONIC larger than this is a step of the wall clock.
+/// Both clocks run at the rate NTP/PTP daemons set (slewing changes both alike), so only a step
+/// (settimeofday, `date -s`, a leap second, ntpd/chrony/phc2sys stepping) moves their difference;
+/// reading it is exact to within the bound of [`WallClock::read_offset`].
+const STEP_NS: i64 = 5_000;
+
+/// The kernel stamps frames (capture, transmit) with CLOCK_REALTIME, which steps; the residence
+/// correction measures on CLOCK_MONOTONIC, which does not. A WallClock holds their difference,
+/// re-read once per loop turn: a kernel stamp minus it is the same instant on the monotonic
+/// clock, and a change of it between two reads means the wall clock stepped in between, so the
+/// stamps taken meanwhile cannot be placed on the monotonic clock.
+pub struct WallClock {
+    offset: i64,
+}
+
+impl WallClock {
+    pub fn new() -> WallClock {
+        WallClock {
+            offset: WallClock::read_offset(),
+        }
+    }
+
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC, read between two monotonic reads at most 2 µs apart
+    /// (tried a few times: a preemption between the reads makes one useless).
+    fn read_offset() -> i64 {
+        let mut best = (i64::MAX, 0);
+        for _ in 0..4 {
+            let m1 = monotonic().0 as i64;
+            let r = realtime_ns();
+            let m2 = monotonic().0 as i64;
+            if m2 - m1 < best.0 {
+                best = (m2 - m1, r - (m1 + m2) / 2);
+            }
+            if m2 - m1 <= 2_000 {
+                break;
+            }
+        }
+        best.1
+    }
+
+    /// Read the difference again; true if the wall clock stepped since the last read.
+    pub fn resample(&mut self) -> bool {
+        let offset = WallClock::read_offset();
+        let stepped = (offset - self.offset).abs() > STEP_NS;
+        self.offset = offset;
+        stepped
+    }
+
+    /// True if the wall clock stepped since the last [`WallClock::resample`] (which is kept).
+    pub fn stepped_since(&self) -> bool {
+        (WallClock::read_offset() - self.offset).abs() > STEP_NS
+    }
+
+    /// A kernel timestamp (CLOCK_REALTIME) on the monotonic clock.
+    pub fn to_monotonic(&self, t: Timestamp) -> Timestamp {
+        Timestamp(t.0.saturating_sub(self.offset))
+    }
 }
 
 /// setsockopt(2) with a plain-data option value on the open socket `fd` (the capture handle's or
@@ -44,5 +108,25 @@ pub fn setsockopt<T>(
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_wall_clock_is_no_clock_step_and_its_stamps_land_on_the_monotonic_clock() {
+        let mut clock = WallClock::new();
+        assert!(!clock.resample(), "no step between two reads");
+        assert!(!clock.stepped_since());
+        let now = clock.to_monotonic(Timestamp(realtime_ns()));
+        let mono = egress_clock();
+        assert!(
+            (mono.0 - now.0).abs() < 1_000_000,
+            "{} vs {}",
+            mono.0,
+            now.0
+        );
     }
 }
