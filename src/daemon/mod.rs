@@ -188,10 +188,12 @@ impl Daemon {
             .min(self.next_reopen)
     }
 
-    /// Periodic work: the core's aging, the status file, ports to check and reopen.
+    /// Periodic work: the core's aging, the status file, ports to check and reopen, the report
+    /// of log lines syslog did not take.
     pub fn handle_timeout(&mut self) {
         let now = monotonic();
         self.proxy.handle_timeout(now);
+        self.log.poll();
         if now >= self.next_status {
             self.write_status(now);
             self.next_status = now + Duration::from_secs(u64::from(self.config.status_interval_s));
@@ -352,6 +354,7 @@ impl Daemon {
             captures: &self.captures,
             senders: &self.senders,
             io: self.io_report(now),
+            log: self.log.syslog_stats(),
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
