@@ -4,6 +4,7 @@
 //! go through the one schema of [`schema`].
 
 pub mod schema;
+pub mod stale;
 pub mod table;
 
 pub use table::format_table;
