@@ -20,22 +20,27 @@
 //!   over a second ago, so a restart long past costs no line, and otherwise at most once per
 //!   second ([`RETRY_INTERVAL`]), so a dead daemon costs one failed `connect(2)` a second, not
 //!   one per line;
-//! - a log daemon that is stalled (stopped, swapping, blocked on a full flash) stops reading,
-//!   and once its receive queue is full (`net.unix.max_dgram_qlen` datagrams) a blocking send
-//!   waits until it reads again. The writer's socket is non-blocking: the send fails with
-//!   EAGAIN and the line is dropped and counted instead;
-//! - lines dropped either way are counted; the next line that reaches the daemon is preceded by
-//!   "N log lines dropped while syslog was unavailable", and [`Log::poll`] (once per loop turn)
-//!   sends that report within a second of the daemon's return even if nothing else is logged.
-//!   The count is in the status file (`"log"`).
+//! - a log daemon that is stalled (stopped, swapping, blocked on a full flash) or simply not
+//!   scheduled yet stops reading, and once its receive queue is full (`net.unix.max_dgram_qlen`
+//!   datagrams: 10 by default, fewer than a start-up with a few ports logs at once) a blocking
+//!   send waits until it reads again. The writer's socket is non-blocking: a line the daemon
+//!   does not take now (EAGAIN, or no daemon while it restarts) waits in a bounded backlog
+//!   ([`BACKLOG_LINES`], [`BACKLOG_BYTES`]) that is sent, in order, before the next line and
+//!   by [`Log::poll`] (the loop wakes up every [`FLUSH_INTERVAL`] while lines wait). Beyond the
+//!   backlog, lines are dropped and counted;
+//! - the report "N log lines dropped while syslog was unavailable" follows the backlog once
+//!   the daemon takes lines again, before any later line (lines logged until it went out are
+//!   counted in it). The counts are in the status file (`"log"`).
 //!
 //! musl's syslog(3) (what a static firmware binary would get) does reconnect once on a lost
-//! connection, but its socket is blocking, so a stalled daemon would stall the relay; the
+//! connection, but its socket is blocking, so a stalled daemon (or a burst larger than the
+//! daemon's queue, under SCHED_FIFO on one core) would stall the relay; the
 //! `syslog` crate connected once and never again, losing every line after a daemon restart.
 //!
 //! Until syslog was reached once (none at start, e.g. a minimal container), lines also go to
 //! stderr, as they always do in the foreground.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
 use std::os::unix::net::UnixDatagram;
@@ -46,9 +51,16 @@ use std::time::{Duration, Instant, SystemTime};
 /// every Linux syslog daemon), then the paths other systems use.
 pub const SOCKET_PATHS: [&str; 3] = ["/dev/log", "/var/run/syslog", "/var/run/log"];
 
-/// At most one connection attempt per this interval while syslog is unavailable, and at most
-/// one attempt per interval to report dropped lines.
+/// At most one connection attempt per this interval while syslog is unavailable.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often [`Syslog::poll`] tries to send what waits.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Lines kept while the daemon does not take them (a burst larger than its queue, a restart),
+/// and their total size: beyond either, lines are dropped.
+pub const BACKLOG_LINES: usize = 64;
+pub const BACKLOG_BYTES: usize = 32 * 1024;
 
 /// LOG_DAEMON (3) << 3.
 const FACILITY_DAEMON: u8 = 3 << 3;
@@ -60,10 +72,22 @@ pub struct SyslogStats {
     pub connected: bool,
     /// Connections made (1 if the daemon was never lost).
     pub connects: u64,
+    /// Lines waiting in the backlog.
+    pub waiting: u64,
     /// Lines that did not reach syslog, in all.
     pub dropped: u64,
     /// Of those, the ones not yet reported in the log.
     pub unreported: u64,
+}
+
+/// What became of one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// Not now: the daemon's queue is full, or it is gone (keep the line, try again).
+    Later,
+    /// Never (the daemon refuses this datagram).
+    No,
 }
 
 /// The loop's non-blocking syslog writer (see the module documentation).
@@ -74,10 +98,11 @@ pub struct Syslog {
     sock: Option<UnixDatagram>,
     /// No connection attempt before this.
     connect_at: Option<Instant>,
-    /// No report attempt by [`Syslog::poll`] before this.
-    report_at: Option<Instant>,
-    /// The datagram being sent (kept: no allocation per line once it is large enough).
-    buf: String,
+    /// No flush by [`Syslog::poll`] before this.
+    flush_at: Option<Instant>,
+    /// Formatted lines the daemon did not take yet, oldest first, and their bytes.
+    backlog: VecDeque<String>,
+    backlog_bytes: usize,
     stats: SyslogStats,
 }
 
@@ -89,8 +114,9 @@ impl Syslog {
             tag: format!("ptpproxy[{}]", std::process::id()),
             sock: None,
             connect_at: None,
-            report_at: None,
-            buf: String::with_capacity(512),
+            flush_at: None,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
             stats: SyslogStats::default(),
         }
     }
@@ -98,18 +124,40 @@ impl Syslog {
     pub fn stats(&self) -> SyslogStats {
         SyslogStats {
             connected: self.sock.is_some(),
+            waiting: self.backlog.len() as u64,
             ..self.stats
         }
     }
 
-    /// Send one line at `severity` (0–7); `false` if it was dropped (and counted).
+    /// Whether lines (or the report of dropped ones) wait for the daemon: [`Syslog::poll`]
+    /// wants to run within [`FLUSH_INTERVAL`].
+    pub fn pending(&self) -> bool {
+        !self.backlog.is_empty() || self.stats.unreported > 0
+    }
+
+    /// Log one line at `severity` (0–7): sent, or kept in the backlog if the daemon does not
+    /// take it now; `false` if it was dropped (and counted).
     pub fn log(&mut self, now: Instant, severity: u8, msg: &str) -> bool {
-        if self.stats.unreported > 0 && !self.report(now) {
+        let clear = self.flush(now);
+        // Lines after dropped ones wait for the report (which follows the backlog): dropped.
+        if self.stats.unreported > 0 {
             self.dropped();
             return false;
         }
-        self.format(severity, msg);
-        if self.send(now) {
+        let line = self.format(severity, msg);
+        if clear {
+            match self.send(now, &line) {
+                Sent::Yes => return true,
+                Sent::No => {
+                    self.dropped();
+                    return false;
+                }
+                Sent::Later => {}
+            }
+        }
+        if self.backlog.len() < BACKLOG_LINES && self.backlog_bytes + line.len() <= BACKLOG_BYTES {
+            self.backlog_bytes += line.len();
+            self.backlog.push_back(line);
             true
         } else {
             self.dropped();
@@ -117,14 +165,16 @@ impl Syslog {
         }
     }
 
-    /// Report dropped lines if any, at most once per [`RETRY_INTERVAL`]: called once per loop
-    /// turn, so the report follows the daemon's return even when nothing else is logged.
+    /// Once per loop turn: send what waits (at most every [`FLUSH_INTERVAL`]), so the backlog
+    /// and the report of dropped lines follow the daemon's return even when nothing else is
+    /// logged.
     pub fn poll(&mut self, now: Instant) {
-        if self.stats.unreported == 0 || self.report_at.is_some_and(|t| now < t) {
+        if !self.pending() || self.flush_at.is_some_and(|t| now < t) {
             return;
         }
-        self.report_at = Some(now + RETRY_INTERVAL);
-        self.report(now);
+        if !self.flush(now) {
+            self.flush_at = Some(now + FLUSH_INTERVAL);
+        }
     }
 
     fn dropped(&mut self) {
@@ -132,46 +182,66 @@ impl Syslog {
         self.stats.unreported += 1;
     }
 
-    /// Send the dropped-lines report; `true` if it went out.
-    fn report(&mut self, now: Instant) -> bool {
+    /// Send the backlog, then the report of dropped lines; `true` if nothing is left.
+    fn flush(&mut self, now: Instant) -> bool {
+        while let Some(line) = self.backlog.pop_front() {
+            match self.send(now, &line) {
+                Sent::Yes => self.backlog_bytes -= line.len(),
+                Sent::No => {
+                    self.backlog_bytes -= line.len();
+                    self.dropped();
+                }
+                Sent::Later => {
+                    self.backlog.push_front(line);
+                    return false;
+                }
+            }
+        }
+        if self.stats.unreported == 0 {
+            return true;
+        }
         let msg = format!(
             "{} log lines dropped while syslog was unavailable",
             self.stats.unreported
         );
-        self.format(4, &msg);
-        let sent = self.send(now);
-        if sent {
-            self.stats.unreported = 0;
+        let report = self.format(4, &msg);
+        match self.send(now, &report) {
+            Sent::Yes => {
+                self.stats.unreported = 0;
+                true
+            }
+            Sent::Later | Sent::No => false,
         }
-        sent
     }
 
-    /// `<PRI>Mmm dd hh:mm:ss ptpproxy[PID]: msg` into `buf`.
-    fn format(&mut self, severity: u8, msg: &str) {
-        self.buf.clear();
-        let _ = write!(self.buf, "<{}>", FACILITY_DAEMON | (severity & 7));
-        write_timestamp(&mut self.buf, SystemTime::now());
-        let _ = write!(self.buf, " {}: {msg}", self.tag);
+    /// `<PRI>Mmm dd hh:mm:ss ptpproxy[PID]: msg`
+    fn format(&self, severity: u8, msg: &str) -> String {
+        let mut line = String::with_capacity(40 + msg.len());
+        let _ = write!(line, "<{}>", FACILITY_DAEMON | (severity & 7));
+        write_timestamp(&mut line, SystemTime::now());
+        let _ = write!(line, " {}: {msg}", self.tag);
+        line
     }
 
-    /// Send `buf`: on a lost connection, connect again (if due) and retry once.
-    fn send(&mut self, now: Instant) -> bool {
+    /// Send one datagram: on a lost connection, connect again (if due) and retry once.
+    fn send(&mut self, now: Instant, line: &str) -> Sent {
         for _ in 0..2 {
             if self.sock.is_none() && !self.connect(now) {
-                return false;
+                return Sent::Later;
             }
             let Some(sock) = self.sock.as_ref() else {
-                return false;
+                return Sent::Later;
             };
-            match sock.send(self.buf.as_bytes()) {
-                Ok(_) => return true,
+            match sock.send(line.as_bytes()) {
+                Ok(_) => return Sent::Yes,
                 Err(e) if connection_lost(&e) => self.sock = None,
-                // EAGAIN: the daemon is stalled and its queue is full; anything else: this
-                // line only.
-                Err(_) => return false,
+                // The daemon is stalled and its queue is full.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Sent::Later,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Sent::Later,
+                Err(_) => return Sent::No,
             }
         }
-        false
+        Sent::Later
     }
 
     /// Connect to the first path that accepts, unless an attempt was made less than
@@ -292,9 +362,14 @@ impl Log {
         Log { syslog, stderr }
     }
 
-    /// Once per loop turn: the dropped-lines report, once syslog takes lines again.
+    /// Once per loop turn: what waits for syslog (lines, the report of dropped ones).
     pub fn poll(&mut self) {
         self.syslog.poll(Instant::now());
+    }
+
+    /// Lines wait for syslog: [`Log::poll`] wants to run within [`FLUSH_INTERVAL`].
+    pub fn pending(&self) -> bool {
+        self.syslog.pending()
     }
 
     pub fn syslog_stats(&self) -> SyslogStats {
@@ -466,6 +541,25 @@ mod tests {
         );
     }
 
+    /// Let `log` send what waits while the daemon reads, FLUSH_INTERVAL after FLUSH_INTERVAL
+    /// from `t`: every line the daemon got.
+    fn deliver(log: &mut Syslog, daemon: &UnixDatagram, t: Instant) -> Vec<String> {
+        let mut lines = drain(daemon);
+        for k in 0..1000 {
+            if !log.pending() {
+                break;
+            }
+            log.poll(t + FLUSH_INTERVAL * k);
+            lines.extend(drain(daemon));
+        }
+        assert!(!log.pending(), "still pending: {:?}", log.stats());
+        lines
+    }
+
+    fn message(line: &str) -> &str {
+        line.split_once("]: ").map_or(line, |(_, m)| m)
+    }
+
     #[test]
     fn reconnects_after_the_daemon_is_restarted() {
         let dir = TempDir::new("reconnect");
@@ -474,63 +568,96 @@ mod tests {
         let daemon = listen(&path);
         let mut log = Syslog::new([dir.path("absent"), path.clone()]);
         assert!(log.log(t0, 6, "one"));
-        assert!(recv(&daemon).ends_with(": one"));
+        assert_eq!(message(&recv(&daemon)), "one");
 
         // Restarted long after the connection was made: the next line reconnects at once.
         drop(daemon);
         let daemon = listen(&path);
         assert!(log.log(t0 + Duration::from_secs(5), 6, "two"));
-        assert!(recv(&daemon).ends_with(": two"));
+        assert_eq!(message(&recv(&daemon)), "two");
         assert_eq!(log.stats().connects, 2);
-        assert_eq!(log.stats().dropped, 0);
 
-        // Gone (socket file removed): lines are dropped, and connections are tried at most
-        // once a second.
+        // Gone (socket file removed): lines wait, and connections are tried at most once a
+        // second.
         drop(daemon);
         std::fs::remove_file(&path).unwrap();
         let t1 = t0 + Duration::from_secs(5) + Duration::from_millis(100);
-        assert!(!log.log(t1, 6, "three"));
-        assert!(!log.log(t1 + Duration::from_millis(200), 6, "four"));
+        assert!(log.log(t1, 6, "three"));
+        assert!(log.log(t1 + Duration::from_millis(200), 6, "four"));
         // Back within the second: not tried yet.
         let daemon = listen(&path);
-        assert!(!log.log(t1 + Duration::from_millis(500), 6, "five"));
+        assert!(log.log(t1 + Duration::from_millis(500), 6, "five"));
+        log.poll(t1 + Duration::from_millis(600));
         assert!(drain(&daemon).is_empty());
         assert_eq!(
             log.stats(),
             SyslogStats {
                 connected: false,
                 connects: 2,
-                dropped: 3,
-                unreported: 3
+                waiting: 3,
+                dropped: 0,
+                unreported: 0
             }
         );
-        // A second after the last attempt: connected, the report first, then the line.
+        // A second after the last attempt: connected, what waited first, in order.
         assert!(log.log(t1 + Duration::from_millis(1600), 5, "six"));
-        assert!(
-            recv(&daemon).ends_with(": 3 log lines dropped while syslog was unavailable"),
-            "report"
+        let got: Vec<String> = drain(&daemon)
+            .iter()
+            .map(|l| message(l).to_owned())
+            .collect();
+        assert_eq!(got, ["three", "four", "five", "six"]);
+        assert_eq!(
+            log.stats(),
+            SyslogStats {
+                connected: true,
+                connects: 3,
+                waiting: 0,
+                dropped: 0,
+                unreported: 0
+            }
         );
-        assert!(recv(&daemon).ends_with(": six"));
-        assert_eq!(log.stats().unreported, 0);
-        assert_eq!(log.stats().dropped, 3);
-        assert!(log.stats().connected);
     }
 
     #[test]
-    fn the_report_follows_the_return_without_a_new_line() {
+    fn waiting_lines_follow_the_return_without_a_new_line() {
         let dir = TempDir::new("poll");
         let path = dir.path("log");
         let t0 = Instant::now();
         let mut log = Syslog::new([&path]);
-        assert!(!log.log(t0, 6, "lost"));
-        log.poll(t0 + Duration::from_millis(10)); // nothing there: no report
+        assert!(log.log(t0, 6, "waiting"));
+        assert!(log.pending());
+        log.poll(t0 + Duration::from_millis(10));
         let daemon = listen(&path);
-        log.poll(t0 + Duration::from_millis(20)); // reported at most once a second
+        log.poll(t0 + Duration::from_millis(200)); // connections: at most once a second
         assert!(drain(&daemon).is_empty());
         log.poll(t0 + Duration::from_millis(1100));
-        assert!(recv(&daemon).ends_with(": 1 log lines dropped while syslog was unavailable"));
-        log.poll(t0 + Duration::from_secs(5));
-        assert!(drain(&daemon).is_empty());
+        assert_eq!(message(&recv(&daemon)), "waiting");
+        assert!(!log.pending());
+    }
+
+    #[test]
+    fn a_long_absence_overflows_the_backlog_and_is_reported() {
+        let dir = TempDir::new("overflow");
+        let path = dir.path("log");
+        let t0 = Instant::now();
+        let mut log = Syslog::new([&path]);
+        let kept = (0..100)
+            .filter(|i| log.log(t0, 6, &format!("line {i}")))
+            .count();
+        assert_eq!(kept, BACKLOG_LINES);
+        assert_eq!(log.stats().dropped, 100 - BACKLOG_LINES as u64);
+        let daemon = listen(&path);
+        let got = deliver(&mut log, &daemon, t0 + RETRY_INTERVAL);
+        let want: Vec<String> = (0..BACKLOG_LINES)
+            .map(|i| format!("line {i}"))
+            .chain([format!(
+                "{} log lines dropped while syslog was unavailable",
+                100 - BACKLOG_LINES
+            )])
+            .collect();
+        let got: Vec<&str> = got.iter().map(|l| message(l)).collect();
+        assert_eq!(got, want);
+        assert_eq!(log.stats().unreported, 0);
     }
 
     #[test]
@@ -538,41 +665,46 @@ mod tests {
         let dir = TempDir::new("stalled");
         let path = dir.path("log");
         let daemon = listen(&path);
-        // The daemon reads nothing: its queue fills (net.unix.max_dgram_qlen datagrams, or the
-        // socket buffers) and every further line must be dropped at once, never waited for.
-        let (log, sent, started) = within(Duration::from_secs(10), move || {
+        // The daemon reads nothing: its queue fills (net.unix.max_dgram_qlen datagrams), then
+        // the backlog; every further line must be dropped at once, never waited for.
+        let (log, taken, started) = within(Duration::from_secs(10), move || {
             let mut log = Syslog::new([&path]);
             let started = Instant::now();
-            let mut sent = 0u64;
+            let mut taken = 0u64;
             for i in 0..5000 {
                 if log.log(Instant::now(), 6, &format!("line {i} {}", "x".repeat(200))) {
-                    sent += 1;
+                    taken += 1;
                 }
             }
-            (log, sent, started)
+            (log, taken, started)
         });
         let elapsed = started.elapsed();
-        let dropped = log.stats().dropped;
-        assert!(sent > 0, "nothing reached the daemon");
-        assert!(dropped > 0, "the queue never filled ({sent} sent)");
-        assert_eq!(sent + dropped, 5000);
-        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-        assert!(log.stats().connected, "a stalled daemon is still connected");
-
-        // The daemon reads again: what it had queued, then the report and the next line.
-        let queued = drain(&daemon);
-        assert_eq!(queued.len() as u64, sent);
         let mut log = log;
-        assert!(log.log(Instant::now(), 6, "after"));
-        let report = recv(&daemon);
-        assert!(
-            report.ends_with(&format!(
-                ": {dropped} log lines dropped while syslog was unavailable"
-            )),
-            "{report}"
+        let stats = log.stats();
+        assert!(stats.dropped > 0, "the queue never filled ({taken} taken)");
+        assert_eq!(taken + stats.dropped, 5000);
+        assert_eq!(stats.waiting, BACKLOG_LINES as u64);
+        assert!(taken > stats.waiting, "nothing reached the daemon");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        assert!(stats.connected, "a stalled daemon is still connected");
+
+        // The daemon reads again: every line taken, in order, then the report, then new lines.
+        let got = deliver(&mut log, &daemon, Instant::now());
+        assert_eq!(got.len() as u64, taken + 1);
+        for (i, line) in got[..taken as usize].iter().enumerate() {
+            assert!(message(line).starts_with(&format!("line {i} ")), "{line}");
+        }
+        let report = got.last().unwrap();
+        assert_eq!(
+            message(report),
+            format!(
+                "{} log lines dropped while syslog was unavailable",
+                stats.dropped
+            )
         );
         assert!(report.starts_with("<28>"), "{report}"); // daemon.warning
-        assert!(recv(&daemon).ends_with(": after"));
+        assert!(log.log(Instant::now(), 6, "after"));
+        assert_eq!(message(&recv(&daemon)), "after");
         assert_eq!(log.stats().unreported, 0);
     }
 
@@ -583,13 +715,15 @@ mod tests {
         let mut log = within(Duration::from_secs(5), move || {
             let mut log = Syslog::new([dir.path("log")]);
             for i in 0..1000 {
-                assert!(!log.log(t0 + Duration::from_micros(i), 6, "x"));
+                log.log(t0 + Duration::from_micros(i), 6, "x");
             }
             log
         });
-        assert_eq!(log.stats().dropped, 1000);
+        assert_eq!(log.stats().waiting, BACKLOG_LINES as u64);
+        assert_eq!(log.stats().dropped, 1000 - BACKLOG_LINES as u64);
         assert_eq!(log.stats().connects, 0);
         assert!(log.connect_at.is_some_and(|t| t == t0 + RETRY_INTERVAL));
-        log.poll(t0);
+        log.poll(t0 + Duration::from_millis(1)); // not due: no attempt
+        assert!(log.connect_at.is_some_and(|t| t == t0 + RETRY_INTERVAL));
     }
 }

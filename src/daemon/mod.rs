@@ -37,6 +37,9 @@ const CONFIG_MAX: u64 = 64 * 1024;
 /// How often a closed port is tried again.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often log lines that wait for syslog are tried again ([`log::FLUSH_INTERVAL`]).
+const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(log::FLUSH_INTERVAL.as_millis() as u64);
+
 /// Read and validate a configuration file. The error is one line for the user.
 pub fn load_config(path: &str) -> Result<Config, Error> {
     use std::io::Read;
@@ -180,12 +183,19 @@ impl Daemon {
         (self.config.correction == Correction::Residence && us > 0).then(|| Duration(us * 1000))
     }
 
-    /// When [`Daemon::handle_timeout`] wants to run next.
+    /// When [`Daemon::handle_timeout`] wants to run next (soon while log lines wait for
+    /// syslog).
     pub fn poll_timeout(&self) -> Instant {
-        self.proxy
+        let t = self
+            .proxy
             .poll_timeout()
             .min(self.next_status)
-            .min(self.next_reopen)
+            .min(self.next_reopen);
+        if self.log.pending() {
+            t.min(monotonic() + LOG_FLUSH_INTERVAL)
+        } else {
+            t
+        }
     }
 
     /// Periodic work: the core's aging, the status file, ports to check and reopen, the report

@@ -156,6 +156,7 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
         log: Counters(vec![
             ("syslog_connected", u64::from(s.log.connected)),
             ("syslog_connects", s.log.connects),
+            ("lines_waiting", s.log.waiting),
             ("lines_dropped", s.log.dropped),
             ("lines_dropped_unreported", s.log.unreported),
         ]),
@@ -309,6 +310,7 @@ mod tests {
             log: crate::daemon::log::SyslogStats {
                 connected: true,
                 connects: 2,
+                waiting: 0,
                 dropped: 5,
                 unreported: 0,
             },
@@ -349,7 +351,7 @@ mod tests {
         );
         assert!(
             table.contains(
-                "log         syslog_connected 1 syslog_connects 2 lines_dropped 5 lines_dropped_unreported 0"
+                "log         syslog_connected 1 syslog_connects 2 lines_waiting 0 lines_dropped 5 lines_dropped_unreported 0"
             ),
             "{table}"
         );
