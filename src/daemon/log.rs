@@ -275,6 +275,9 @@ fn connection_lost(e: &io::Error) -> bool {
 
 /// RFC 3164's `Mmm dd hh:mm:ss` (day padded with a space), local time as syslog(3) writes it;
 /// UTC if the local time cannot be had.
+// libc marks time_t deprecated on musl targets (it may widen to 64 bits there); the conversion
+// below follows whatever width it has.
+#[allow(deprecated)]
 fn write_timestamp(out: &mut String, t: SystemTime) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
