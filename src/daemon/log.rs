@@ -26,7 +26,8 @@
 //!   send waits until it reads again. The writer's socket is non-blocking: a line the daemon
 //!   does not take now (EAGAIN, or no daemon while it restarts) waits in a bounded backlog
 //!   ([`BACKLOG_LINES`], [`BACKLOG_BYTES`]) that is sent, in order, before the next line and
-//!   by [`Log::poll`] (the loop wakes up every [`FLUSH_INTERVAL`] while lines wait). Beyond the
+//!   by [`Log::poll`] (while lines wait, the loop wakes up every [`FLUSH_INTERVAL`], or for the
+//!   next connection attempt while the daemon is gone). Beyond the
 //!   backlog, lines are dropped and counted;
 //! - the report "N log lines dropped while syslog was unavailable" follows the backlog once
 //!   the daemon takes lines again, before any later line (lines logged until it went out are
@@ -133,6 +134,20 @@ impl Syslog {
     /// wants to run within [`FLUSH_INTERVAL`].
     pub fn pending(&self) -> bool {
         !self.backlog.is_empty() || self.stats.unreported > 0
+    }
+
+    /// How long until [`Syslog::poll`] may get something out: `None` if nothing waits; while
+    /// the daemon is gone, its next connection attempt ([`RETRY_INTERVAL`]), else the next
+    /// flush ([`FLUSH_INTERVAL`]).
+    pub fn retry_in(&self, now: Instant) -> Option<Duration> {
+        if !self.pending() {
+            return None;
+        }
+        let mut at = self.flush_at.unwrap_or(now);
+        if self.sock.is_none() {
+            at = at.max(self.connect_at.unwrap_or(now));
+        }
+        Some(at.saturating_duration_since(now))
     }
 
     /// Log one line at `severity` (0–7): sent, or kept in the backlog if the daemon does not
@@ -370,9 +385,9 @@ impl Log {
         self.syslog.poll(Instant::now());
     }
 
-    /// Lines wait for syslog: [`Log::poll`] wants to run within [`FLUSH_INTERVAL`].
-    pub fn pending(&self) -> bool {
-        self.syslog.pending()
+    /// When lines wait for syslog: how soon [`Log::poll`] wants to run ([`Syslog::retry_in`]).
+    pub fn retry_in(&self) -> Option<Duration> {
+        self.syslog.retry_in(Instant::now())
     }
 
     pub fn syslog_stats(&self) -> SyslogStats {
@@ -690,6 +705,9 @@ mod tests {
         assert!(taken > stats.waiting, "nothing reached the daemon");
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         assert!(stats.connected, "a stalled daemon is still connected");
+        let now = Instant::now();
+        log.poll(now);
+        assert_eq!(log.retry_in(now), Some(FLUSH_INTERVAL));
 
         // The daemon reads again: every line taken, in order, then the report, then new lines.
         let got = deliver(&mut log, &daemon, Instant::now());
@@ -728,5 +746,10 @@ mod tests {
         assert!(log.connect_at.is_some_and(|t| t == t0 + RETRY_INTERVAL));
         log.poll(t0 + Duration::from_millis(1)); // not due: no attempt
         assert!(log.connect_at.is_some_and(|t| t == t0 + RETRY_INTERVAL));
+        // The loop sleeps until the next connection attempt, not a flush interval.
+        assert_eq!(
+            log.retry_in(t0 + Duration::from_millis(1)),
+            Some(RETRY_INTERVAL - Duration::from_millis(1))
+        );
     }
 }

@@ -37,9 +37,6 @@ const CONFIG_MAX: u64 = 64 * 1024;
 /// How often a closed port is tried again.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often log lines that wait for syslog are tried again ([`log::FLUSH_INTERVAL`]).
-const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(log::FLUSH_INTERVAL.as_millis() as u64);
-
 /// Read and validate a configuration file. The error is one line for the user.
 pub fn load_config(path: &str) -> Result<Config, Error> {
     use std::io::Read;
@@ -191,10 +188,9 @@ impl Daemon {
             .poll_timeout()
             .min(self.next_status)
             .min(self.next_reopen);
-        if self.log.pending() {
-            t.min(monotonic() + LOG_FLUSH_INTERVAL)
-        } else {
-            t
+        match self.log.retry_in() {
+            Some(d) => t.min(monotonic() + Duration(d.as_nanos() as u64)),
+            None => t,
         }
     }
 
