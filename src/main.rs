@@ -14,6 +14,8 @@ const DEFAULT_STATUS: &str = "/var/run/ptpproxy/status.json";
 /// sysexits.h
 const EX_USAGE: u8 = 64;
 const EX_NOINPUT: u8 = 66;
+/// `ptpproxy status`: the file is stale (its writer is gone or hung); the last content is printed.
+const EX_UNAVAILABLE: u8 = 69;
 const EX_OSERR: u8 = 71;
 const EX_CONFIG: u8 = 78;
 
@@ -24,7 +26,9 @@ const USAGE: &str = "usage: ptpproxy [-c FILE] [-f] [--check-config] [--version]
   -f              also log to stderr (ptpproxy always stays in the foreground)
   --check-config  validate the configuration and exit (0 valid, 78 invalid)
   --version       print version and board profile
-  status [FILE]   print the status file (default: the configured status_file)";
+  status [FILE]   print the status file (default: the configured status_file); exit 69
+                  if it is stale (ptpproxy not running, or not rewritten for 3 intervals),
+                  66 if there is none";
 
 struct Args {
     config: String,
@@ -112,7 +116,8 @@ fn usage(problem: &str) -> ExitCode {
     ExitCode::from(EX_USAGE)
 }
 
-/// `ptpproxy status [FILE]`: the status file as tables.
+/// `ptpproxy status [FILE]`: the status file as tables; a stale one (its writer gone or hung)
+/// is said so on stderr, printed under a STALE line, and exits EX_UNAVAILABLE.
 fn status_command(file: Option<&str>, extra: bool) -> ExitCode {
     if extra {
         return usage("status takes at most one FILE");
@@ -123,17 +128,39 @@ fn status_command(file: Option<&str>, extra: bool) -> ExitCode {
             .map(|c| c.status_file.as_str().to_owned())
             .unwrap_or_else(|_| DEFAULT_STATUS.to_owned()),
     };
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    let (bytes, modified) = match std::fs::read(&path).and_then(|b| {
+        let m = std::fs::metadata(&path)?.modified()?;
+        Ok((b, m))
+    }) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("ptpproxy: {path}: {e} (is ptpproxy running?)");
             return ExitCode::from(EX_NOINPUT);
         }
     };
-    match status::format_table(&bytes) {
-        Ok(t) => {
+    // A file from the future (the clock was set back) counts as just written.
+    let age = std::time::SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
+    let checked = status::format_table(&bytes).and_then(|t| {
+        Ok((
+            t,
+            status::stale::stale_reason(&bytes, age, status::stale::writer_of)?,
+        ))
+    });
+    match checked {
+        Ok((t, None)) => {
             print!("{t}");
             ExitCode::SUCCESS
+        }
+        Ok((t, Some(reason))) => {
+            eprintln!(
+                "ptpproxy: {path}: stale: {reason}; showing the last status, written {} s ago",
+                age.as_secs()
+            );
+            println!("STALE ({reason}; last written {} s ago)", age.as_secs());
+            print!("{t}");
+            ExitCode::from(EX_UNAVAILABLE)
         }
         Err(e) => {
             eprintln!("ptpproxy: {path}: {e}");

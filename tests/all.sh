@@ -55,6 +55,7 @@ step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least 
 step "benchmark smoke (ptpproxy vs Linux bridge and naive relay, 11 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh
+step "logging (busybox syslogd restarted, gone, stalled; private /dev/log)" tests/logging.sh
 step "static cross builds, every board" tests/cross.sh
 step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
 

@@ -6,8 +6,8 @@
 #
 # The scenario runs inside the namespace and a private mount namespace with its own tmpfs on
 # /run, so the script's default pidfile /var/run/ptpproxy.pid and the status file are the real
-# paths without touching the host's, and a small listener on /var/run/syslog (the syslog crate's
-# fallback after /dev/log) collects what ptpproxy logs.
+# paths without touching the host's, and a small listener on /var/run/syslog (where ptpproxy looks
+# for a log daemon after /dev/log) collects what ptpproxy logs.
 # shellcheck disable=SC2016 # check/wait_for get '...' conditions that eval expands when they run
 # shellcheck disable=SC2317 # helpers are called through check, wait_for and eval
 set -euo pipefail

@@ -183,18 +183,26 @@ impl Daemon {
         (self.config.correction == Correction::Residence && us > 0).then(|| Duration(us * 1000))
     }
 
-    /// When [`Daemon::handle_timeout`] wants to run next.
+    /// When [`Daemon::handle_timeout`] wants to run next (soon while log lines wait for
+    /// syslog).
     pub fn poll_timeout(&self) -> Instant {
-        self.proxy
+        let t = self
+            .proxy
             .poll_timeout()
             .min(self.next_status)
-            .min(self.next_reopen)
+            .min(self.next_reopen);
+        match self.log.retry_in() {
+            Some(d) => t.min(monotonic() + Duration(d.as_nanos() as u64)),
+            None => t,
+        }
     }
 
-    /// Periodic work: the core's aging, the status file, ports to check and reopen.
+    /// Periodic work: the core's aging, the status file, ports to check and reopen, the report
+    /// of log lines syslog did not take.
     pub fn handle_timeout(&mut self) {
         let now = monotonic();
         self.proxy.handle_timeout(now);
+        self.log.poll();
         if now >= self.next_status {
             self.write_status(now);
             self.next_status = now + Duration::from_secs(u64::from(self.config.status_interval_s));
@@ -355,6 +363,7 @@ impl Daemon {
             captures: &self.captures,
             senders: &self.senders,
             io: self.io_report(now),
+            log: self.log.syslog_stats(),
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));

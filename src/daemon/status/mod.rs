@@ -4,6 +4,7 @@
 //! go through the one schema of [`schema`].
 
 pub mod schema;
+pub mod stale;
 pub mod table;
 
 pub use table::format_table;
@@ -47,6 +48,8 @@ pub struct Snapshot<'a> {
     pub senders: &'a [Sender],
     /// The loop's batching figures, by name ([`super::Daemon::io_report`]).
     pub io: super::IoReport,
+    /// Whether syslog takes the log's lines, and how many it did not.
+    pub log: super::log::SyslogStats,
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -109,6 +112,7 @@ fn head<'a>(s: &'a Snapshot<'_>) -> Head<'a> {
         version: env!("CARGO_PKG_VERSION"),
         board: board::NAME,
         pid: std::process::id(),
+        status_interval_s: s.config.status_interval_s,
         uptime_s: s.uptime_s,
         config: s.config_path,
         delay_resp_mode: mode_name(s.config.delay_resp),
@@ -149,6 +153,13 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
         correction_mode: correction_name(s.config.correction),
         correction: Counters(correction),
         io: Counters(s.io.to_vec()),
+        log: Counters(vec![
+            ("syslog_connected", u64::from(s.log.connected)),
+            ("syslog_connects", s.log.connects),
+            ("lines_waiting", s.log.waiting),
+            ("lines_dropped", s.log.dropped),
+            ("lines_dropped_unreported", s.log.unreported),
+        ]),
     }
 }
 
@@ -296,6 +307,13 @@ mod tests {
                 ("g", 0),
                 ("h", 0),
             ],
+            log: crate::daemon::log::SyslogStats {
+                connected: true,
+                connects: 2,
+                waiting: 0,
+                dropped: 5,
+                unreported: 0,
+            },
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();
@@ -330,6 +348,12 @@ mod tests {
         assert_eq!(
             eth0.split_whitespace().collect::<Vec<_>>(),
             ["eth0", "upstream", "no", "1", "0", "0", "0"]
+        );
+        assert!(
+            table.contains(
+                "log         syslog_connected 1 syslog_connects 2 lines_waiting 0 lines_dropped 5 lines_dropped_unreported 0"
+            ),
+            "{table}"
         );
         assert!(format_table(b"{\"version\":1}").is_err());
     }

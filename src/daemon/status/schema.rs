@@ -13,7 +13,12 @@ use std::fmt;
 pub struct Head<'a> {
     pub version: &'a str,
     pub board: &'a str,
+    /// The writer's process: `ptpproxy status` checks that it still runs.
     pub pid: u32,
+    /// How often the file is rewritten (`status_interval_s`): a file much older is stale.
+    /// Absent (0) in files of older versions.
+    #[serde(default)]
+    pub status_interval_s: u32,
     pub uptime_s: u64,
     /// The configuration file's path, JSON-escaped as it stands in the file.
     pub config: &'a str,
@@ -63,6 +68,10 @@ pub struct Totals<'a> {
     /// How the loop woke up and sent: wake-ups, frames per wake-up, system calls, the hold.
     #[serde(borrow)]
     pub io: Counters<'a>,
+    /// The log: whether syslog is connected, lines it did not take (counted, then reported in
+    /// the log once it takes lines again). Absent in files of older versions.
+    #[serde(borrow, default)]
+    pub log: Counters<'a>,
 }
 
 /// One element of `"client_table"`.

@@ -73,6 +73,9 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
         );
     }
     counters_line(&mut out, "io", &t.io, false);
+    if !t.log.0.is_empty() {
+        counters_line(&mut out, "log", &t.log, false);
+    }
     out.push('\n');
     let _ = writeln!(
         out,
