@@ -294,6 +294,15 @@ struct Slot {
     stamped: bool,
 }
 
+/// The port the event of a general message leaving `port` under `key` left through: a Delay_Req
+/// always the upstream port, whichever port its Delay_Resp takes; a Sync the Follow_Up's port.
+fn event_port(key: &PendingKey, port: PortId) -> PortId {
+    match key.event {
+        Event::Sync => port,
+        Event::DelayReq => PortId::UPSTREAM,
+    }
+}
+
 /// Pending-table entries `mode` needs.
 fn capacity_for(mode: Correction) -> usize {
     match mode {
@@ -382,6 +391,22 @@ impl Corrector {
         self.captures_timed = timed;
     }
 
+    /// The port whose transmit timestamp `timing` (a Follow_Up or Delay_Resp leaving `port`)
+    /// still waits for: its event was remembered with the clock read before the send, and the
+    /// kernel's timestamp has not been handed in yet. The shell reads that port's error queue
+    /// once more before it sends the general message.
+    pub fn awaits_tx_timestamp(&self, timing: &Timing, port: PortId) -> Option<PortId> {
+        let Timing::Apply { key, .. } = timing else {
+            return None;
+        };
+        let event_port = event_port(key, port);
+        self.slots[self.set_of(key, event_port)]
+            .iter()
+            .flatten()
+            .any(|s| s.key == *key && s.port == event_port && !s.used && !s.stamped)
+            .then_some(event_port)
+    }
+
     /// A transmit timestamp that came back while the wall clock stepped: not used (the clock
     /// read before the send stays), counted.
     pub fn tx_timestamp_untimed(&mut self) {
@@ -445,13 +470,7 @@ impl Corrector {
                 self.remember(key, port, egress, r);
             }
             Timing::Apply { key, rewrite } => {
-                // A Delay_Req always left through the upstream port, whichever port its
-                // Delay_Resp takes; a Follow_Up takes its Sync's port.
-                let event_port = match key.event {
-                    Event::Sync => port,
-                    Event::DelayReq => PortId::UPSTREAM,
-                };
-                let found = self.take(&key, event_port, egress);
+                let found = self.take(&key, event_port(&key, port), egress);
                 let applied = found.is_some_and(|(r, _)| rewrite.add(frame, r));
                 if applied && found.is_some_and(|(_, stamped)| !stamped) {
                     self.stats.tx_timestamp_missing += 1;
@@ -903,6 +922,31 @@ mod tests {
         // Another port's copy was not sent: nothing to refine there.
         c.handle_tx_timestamp(D2, &key, Timestamp(13_500));
         assert_eq!(c.stats().tx_timestamped, 1);
+    }
+
+    #[test]
+    fn a_general_message_knows_which_port_s_transmit_timestamp_it_waits_for() {
+        let mut c = Corrector::with_capacity(16, 1);
+        let req = Timing::Remember {
+            captured: Timestamp(0),
+            key: key(Event::DelayReq, 3),
+            ptp_offset: 0,
+        };
+        let resp = Timing::Apply {
+            key: key(Event::DelayReq, 3),
+            rewrite: AT,
+        };
+        assert_eq!(c.awaits_tx_timestamp(&resp, D1), None, "nothing remembered");
+        c.handle_egress(&req, UP, Timestamp(1_000), &mut message(0));
+        // The Delay_Resp leaves on D1; its Delay_Req left upstream.
+        assert_eq!(c.awaits_tx_timestamp(&resp, D1), Some(UP));
+        c.handle_tx_timestamp(UP, &key(Event::DelayReq, 3), Timestamp(1_500));
+        assert_eq!(c.awaits_tx_timestamp(&resp, D1), None, "stamped");
+        let mut m = message(0);
+        c.handle_egress(&resp, D1, Timestamp(9_000), &mut m);
+        assert_eq!(correction(&m), 1_500 << 16);
+        assert_eq!(c.stats().tx_timestamp_missing, 0);
+        assert_eq!(c.awaits_tx_timestamp(&Timing::None, D1), None);
     }
 
     #[test]

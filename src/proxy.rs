@@ -117,6 +117,12 @@ impl Proxy {
         self.corrector.set_captures_timed(timed);
     }
 
+    /// The port whose transmit timestamp the general message `timing`, leaving `port`, waits
+    /// for ([`Corrector::awaits_tx_timestamp`]).
+    pub fn awaits_tx_timestamp(&self, timing: &Timing, port: PortId) -> Option<PortId> {
+        self.corrector.awaits_tx_timestamp(timing, port)
+    }
+
     /// A transmit timestamp the shell did not use because the wall clock stepped around it.
     pub fn tx_timestamp_untimed(&mut self) {
         self.corrector.tx_timestamp_untimed();

@@ -22,7 +22,7 @@ use error::Error;
 use log::{Log, RateLimit};
 use ptpproxy::board;
 use ptpproxy::config::{Config, Correction};
-use ptpproxy::port::PortId;
+use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::Proxy;
 use ptpproxy::stats::{DropReason, Forwarded};
 use ptpproxy::time::{Duration, Instant};
@@ -219,6 +219,20 @@ impl Daemon {
     /// Send what every port has queued, and log send errors (rate-limited).
     pub fn flush(&mut self) {
         let batched = self.hold().is_some();
+        // Transmit timestamps a Follow_Up or Delay_Resp about to leave still waits for: read
+        // once more (the wait is bounded by this turn; still missing, the clock read is used
+        // and counted as tx_timestamp_missing).
+        let mut awaited = PortSet::EMPTY;
+        if self.senders.iter().any(|s| s.awaits_tx_timestamps()) {
+            for (j, s) in self.senders.iter().enumerate() {
+                s.awaited_ports(PortId(j as u8), &self.proxy, &mut awaited);
+            }
+        }
+        for p in awaited.iter() {
+            if let Some(s) = self.senders.get_mut(p.index()) {
+                s.collect_tx_timestamps(p, &mut self.proxy, &self.clock);
+            }
+        }
         for (j, s) in self.senders.iter_mut().enumerate() {
             s.flush(PortId(j as u8), &mut self.proxy, batched, &self.clock);
         }

@@ -12,7 +12,7 @@ use super::error::Error;
 use super::sys::{egress_clock, setsockopt, WallClock};
 use ptpproxy::board;
 use ptpproxy::correction::{Event, PendingKey, Timing};
-use ptpproxy::port::PortId;
+use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::Proxy;
 use ptpproxy::time::Timestamp;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -198,6 +198,36 @@ impl Sender {
         self.send_groups(fd, id, proxy, &after_timestamps, batched);
         self.tx.lens.clear();
         self.tx.timings.clear();
+    }
+
+    /// Events sent here whose transmit timestamp has not come back (none where the kernel
+    /// stamps within the send, as veth and most drivers do).
+    pub fn awaits_tx_timestamps(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// The ports whose transmit timestamps the general messages queued here (leaving port `id`)
+    /// still wait for, added to `ports`; a Follow_Up whose Sync is in this queue waits within
+    /// [`Sender::flush`] instead.
+    pub fn awaited_ports(&self, id: PortId, proxy: &Proxy, ports: &mut PortSet) {
+        for (k, t) in self.tx.timings.iter().enumerate() {
+            if let Some(p) = proxy.awaits_tx_timestamp(t, id) {
+                if !self.waits_for_its_sync(k) {
+                    *ports = ports.with(p);
+                }
+            }
+        }
+    }
+
+    /// Read the transmit timestamps that came back on this port (`id`) since its last batch
+    /// was sent: a driver may hand them in after the send returned (a frame held in the qdisc).
+    pub fn collect_tx_timestamps(&mut self, id: PortId, proxy: &mut Proxy, clock: &WallClock) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        if let Some(fd) = self.socket.as_ref().map(|s| s.as_raw_fd()) {
+            self.read_tx_timestamps(fd, id, proxy, clock);
+        }
     }
 
     /// True if queued frame `k` is a Follow_Up whose two-step Sync is queued before it.
