@@ -15,6 +15,9 @@
 //!   [`HOLD_INTERVALS`] of its observed Delay_Req intervals); until then those Delay_Req are
 //!   refused as `identity_conflict` (a spoofer cannot take a live client's Delay_Resp);
 //! - a refused Delay_Req, whatever the reason, changes nothing in the table.
+//!
+//! Only Delay_Req of the served sdoId reach the table (the relay drops the others as
+//! `wrong_domain`), so its key needs no sdoId.
 
 use crate::board;
 use crate::fixed_map::FixedMap;
