@@ -55,6 +55,8 @@ pub enum Event {
 pub struct PendingKey {
     pub event: Event,
     pub domain: u8,
+    /// sdoId (majorSdoId << 8 | minorSdoId): with `domain`, the PTP domain of the message.
+    pub sdo_id: u16,
     /// The event's sourcePortIdentity (Follow_Up: its own sourcePortIdentity; Delay_Resp: its
     /// requestingPortIdentity).
     pub port_identity: PortIdentity,
@@ -75,6 +77,7 @@ impl PendingKey {
         };
         h.message_type() == kind
             && h.domain_number() == self.domain
+            && h.sdo_id() == self.sdo_id
             && h.sequence_id() == self.sequence_id
             && h.source_port_identity() == self.port_identity
     }
@@ -159,6 +162,7 @@ impl Timing {
         let key = |event, port_identity| PendingKey {
             event,
             domain: parsed.domain_number,
+            sdo_id: parsed.sdo_id,
             port_identity,
             sequence_id: message.sequence_id(),
         };
@@ -283,7 +287,7 @@ impl CorrectionStats {
 struct Slot {
     key: PendingKey,
     port: PortId,
-    /// When the event left (the age of the entry), and its residence.
+    /// When the event left (the age of the entry).
     sent: Timestamp,
     /// At most [`MAX_RESIDENCE_NS`] (1 s): 32 bits hold it, and keep an entry 32 bytes.
     residence_ns: i32,
@@ -618,6 +622,7 @@ mod tests {
         PendingKey {
             event,
             domain: 0,
+            sdo_id: 0,
             port_identity: PortIdentity {
                 clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 0, 1],
                 port_number: 1,
@@ -707,6 +712,50 @@ mod tests {
             assert_eq!(correction(&m), 20_000 << 16);
         }
         assert_eq!(c.stats().delay_resp, 2);
+    }
+
+    #[test]
+    fn another_sdo_id_is_another_domain_for_the_pending_table() {
+        use crate::wire::{MessageRepr, PtpFrameRepr};
+        let client = PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, 1],
+            port_number: 1,
+        };
+        let frame = |kind: MessageType, major: u8, minor: u8| {
+            let requesting = (kind == MessageType::DelayResp).then_some(client);
+            let len = if requesting.is_some() { 54 } else { 44 };
+            let m = MessageRepr::bare(kind, client, 7, requesting, len).with_major_sdo_id(major);
+            let mut f = vec![0u8; PtpFrameRepr::l2(m).buffer_len()];
+            PtpFrameRepr::l2(m).emit(&mut f);
+            f[14 + 5] = minor;
+            f
+        };
+        let key_of = |f: &[u8]| match Timing::of(&PtpFrame::parse(f).unwrap(), f, Timestamp(0)) {
+            Timing::Remember { key, .. } | Timing::Apply { key, .. } => key,
+            t => panic!("{t:?}"),
+        };
+        let default = frame(MessageType::DelayReq, 0, 0);
+        let gptp = frame(MessageType::DelayReq, 1, 0);
+        let minor = frame(MessageType::DelayReq, 0, 3);
+        assert_eq!(key_of(&default).sdo_id, 0);
+        assert_eq!(key_of(&gptp).sdo_id, 0x100);
+        assert_eq!(key_of(&minor).sdo_id, 0x003);
+        assert!(key_of(&default).is_event_of(&default[14..]));
+        assert!(!key_of(&default).is_event_of(&gptp[14..]));
+        assert!(!key_of(&gptp).is_event_of(&minor[14..]));
+        // A Delay_Resp of sdoId 0x100 finds only the Delay_Req of sdoId 0x100.
+        let mut c = Corrector::with_capacity(16, 1);
+        let req = Timing::of(&PtpFrame::parse(&gptp).unwrap(), &gptp, Timestamp(0));
+        c.handle_egress(&req, UP, Timestamp(20_000), &mut gptp.clone());
+        let mut resp = frame(MessageType::DelayResp, 0, 0);
+        let t = Timing::of(&PtpFrame::parse(&resp).unwrap(), &resp, Timestamp(30_000));
+        c.handle_egress(&t, D1, Timestamp(40_000), &mut resp);
+        assert_eq!(c.stats().delay_resp_unmatched, 1);
+        let mut resp = frame(MessageType::DelayResp, 1, 0);
+        let t = Timing::of(&PtpFrame::parse(&resp).unwrap(), &resp, Timestamp(30_000));
+        c.handle_egress(&t, D1, Timestamp(40_000), &mut resp);
+        assert_eq!(c.stats().delay_resp, 1);
+        assert_eq!(correction(&resp[14..]), 20_000 << 16);
     }
 
     #[test]

@@ -28,6 +28,7 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 struct Policy {
     downstream: PortSet,
     domains: [u64; 4],
+    sdo_id: u16,
     delay_resp: DelayRespMode,
     allow_downstream_masters: bool,
     /// Signaling and Management from each downstream port: at most max_delay_req_rate per
@@ -44,14 +45,16 @@ impl Policy {
         Policy {
             downstream: PortSet::range(1, config.downstream.len()),
             domains,
+            sdo_id: config.sdo_id,
             delay_resp: config.delay_resp,
             allow_downstream_masters: config.allow_downstream_masters,
             general_limit: Gcra::per_second(config.max_delay_req_rate),
         }
     }
 
-    fn serves_domain(&self, d: u8) -> bool {
-        self.domains[usize::from(d / 64)] & (1 << (d % 64)) != 0
+    /// A PTP domain is its (sdoId, domainNumber) pair (IEEE 1588-2019 §7.1.4).
+    fn serves_domain(&self, sdo_id: u16, d: u8) -> bool {
+        sdo_id == self.sdo_id && self.domains[usize::from(d / 64)] & (1 << (d % 64)) != 0
     }
 }
 
@@ -60,6 +63,7 @@ fn limits(config: &Config) -> Limits {
         timeout: Duration::from_secs(u64::from(config.client_timeout_s)),
         max_rate: config.max_delay_req_rate,
         downstream_ports: config.downstream.len(),
+        max_identities_per_mac: u16::try_from(config.max_identities_per_mac).unwrap_or(u16::MAX),
     }
 }
 
@@ -99,6 +103,10 @@ impl Relay {
         self.clients.set_limits(limits(new));
         self.stats.rx = map.apply(&self.stats.rx);
         self.stats.dropped_on = map.apply(&self.stats.dropped_on);
+        self.stats.last_conflict = self
+            .stats
+            .last_conflict
+            .and_then(|(port, id)| Some((map.get(port)?, id)));
         self.general_tat = [Instant(0); board::MAX_PORTS];
         self.policy = Policy::from_config(new);
     }
@@ -221,7 +229,10 @@ impl Relay {
             MessageType::Unknown(_) => return Err(DropReason::UnknownMessage),
             _ => {}
         }
-        if !self.policy.serves_domain(parsed.domain_number) {
+        if !self
+            .policy
+            .serves_domain(parsed.sdo_id, parsed.domain_number)
+        {
             return Err(DropReason::WrongDomain);
         }
         Ok(())
@@ -270,13 +281,16 @@ impl Relay {
             Transport::Udp6 { src, .. } => ClientIp::V6(src),
         };
         let id = parsed.message(frame).source_port_identity();
-        match self
-            .clients
-            .handle_delay_req(now, id, from, parsed.src, ip)?
-        {
-            Learned::New => self.stats.clients_learned += 1,
-            Learned::Moved => self.stats.clients_moved += 1,
-            Learned::Refreshed => {}
+        match self.clients.handle_delay_req(now, id, from, parsed.src, ip) {
+            Ok(Learned::New) => self.stats.clients_learned += 1,
+            Ok(Learned::Moved) => self.stats.clients_moved += 1,
+            Ok(Learned::Refreshed) => {}
+            Err(reason) => {
+                if reason == DropReason::IdentityConflict {
+                    self.stats.last_conflict = Some((from, id));
+                }
+                return Err(reason);
+            }
         }
         Ok(Verdict::to(PortSet::single(PortId::UPSTREAM)))
     }
@@ -342,12 +356,14 @@ mod tests {
             upstream: name("eth0"),
             downstream,
             domains,
+            sdo_id: 0,
             delay_resp: mode,
             correction: Correction::None,
             max_hold_us: 0,
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,
+            max_identities_per_mac: 8,
             status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
             status_interval_s: 5,
             promiscuous: false,
@@ -583,6 +599,98 @@ mod tests {
         assert_eq!(run(&mut r, T0, UP, &f), Err(DropReason::BadVersion));
         assert_eq!(run(&mut r, T0, UP, &f[..30]), Err(DropReason::Truncated));
         assert_eq!(r.stats().dropped_total(), 11);
+    }
+
+    #[test]
+    fn a_spoofed_identity_on_another_port_is_refused_and_never_forwarded() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (victim, vmac) = client(1);
+        let spoofer_mac = EthernetAddress([2, 0, 0, 0, 6, 6]);
+        let (mut victim_ok, mut spoofed_out) = (0, 0);
+        // The victim on D1 at 8/s, the spoofer on D2 at 2000/s, for 20 s (in miniature: every
+        // 0.5 ms a spoofed request, every 125 ms the victim's; each answered from upstream).
+        for tick in 0..40_000u64 {
+            let now = T0 + Duration(tick * 500_000);
+            let seq = tick as u16;
+            if tick % 250 == 0 {
+                if run(&mut r, now, D1, &l2(0x1, vmac, victim, seq, None)).is_ok() {
+                    victim_ok += 1;
+                }
+                let resp = l2(0x9, GM_MAC, GM, seq, Some(victim));
+                assert_eq!(run(&mut r, now, UP, &resp).unwrap().0, PortSet::single(D1));
+            }
+            if run(&mut r, now, D2, &l2(0x1, spoofer_mac, victim, seq, None)).is_ok() {
+                spoofed_out += 1;
+            }
+        }
+        assert_eq!((victim_ok, spoofed_out), (160, 0));
+        assert_eq!(r.stats().forwarded(Forwarded::DelayReq), 160);
+        assert_eq!(r.stats().dropped(DropReason::IdentityConflict), 40_000);
+        assert_eq!(
+            r.stats().dropped_on(2, DropReason::IdentityConflict),
+            40_000
+        );
+        assert_eq!(r.stats().dropped_on(1, DropReason::IdentityConflict), 0);
+        assert_eq!(r.stats().last_conflict, Some((D2, victim)));
+        assert_eq!(r.clients().get(&victim).unwrap().port, D1);
+        assert_eq!(r.stats().clients_moved, 0);
+    }
+
+    #[test]
+    fn a_client_that_moved_is_served_on_its_new_port_after_its_hold() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (a, amac) = client(1);
+        let mut now = T0;
+        for i in 0..40u64 {
+            now = T0 + Duration::from_millis(125 * i);
+            run(&mut r, now, D1, &l2(0x1, amac, a, i as u16, None)).unwrap();
+        }
+        let last = now;
+        let resp = l2(0x9, GM_MAC, GM, 1, Some(a));
+        let mut served = None;
+        for i in 1..=40u64 {
+            now = last + Duration::from_millis(125 * i);
+            if run(&mut r, now, D2, &l2(0x1, amac, a, i as u16, None)).is_ok() {
+                served = Some(now);
+                break;
+            }
+        }
+        let served = served.expect("never served on its new port");
+        assert!(served.saturating_since(last) <= Duration::from_secs(3));
+        assert_eq!(run(&mut r, now, UP, &resp).unwrap().0, PortSet::single(D2));
+        assert_eq!(r.stats().clients_moved, 1);
+        assert_eq!(r.stats().dropped_on(2, DropReason::IdentityConflict), 15);
+    }
+
+    #[test]
+    fn another_sdo_id_is_another_domain() {
+        // 802.1AS (majorSdoId 1) and a minorSdoId other than 0 are not the default profile.
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (a, amac) = client(1);
+        for (major, minor) in [(0x10u8, 0u8), (0, 1), (0xF0, 0xFF)] {
+            let mut sync = l2(0x0, GM_MAC, GM, 1, None);
+            sync[14] |= major;
+            sync[14 + 5] = minor;
+            assert_eq!(run(&mut r, T0, UP, &sync), Err(DropReason::WrongDomain));
+            let mut req = l2(0x1, amac, a, 1, None);
+            req[14] |= major;
+            req[14 + 5] = minor;
+            assert_eq!(run(&mut r, T0, D1, &req), Err(DropReason::WrongDomain));
+        }
+        assert!(r.clients().is_empty());
+        // Configured for sdoId 0x100, it serves those frames and no others.
+        let mut c = config(DelayRespMode::Steer);
+        c.sdo_id = 0x100;
+        let mut r = Relay::new(&c, T0, 1);
+        let mut req = l2(0x1, amac, a, 1, None);
+        req[14] |= 0x10;
+        assert!(run(&mut r, T0, D1, &req).is_ok());
+        let mut resp = l2(0x9, GM_MAC, GM, 1, Some(a));
+        assert_eq!(run(&mut r, T0, UP, &resp), Err(DropReason::WrongDomain));
+        resp[14] |= 0x10;
+        assert_eq!(run(&mut r, T0, UP, &resp).unwrap().0, PortSet::single(D1));
+        let sync = l2(0x0, GM_MAC, GM, 1, None);
+        assert_eq!(run(&mut r, T0, UP, &sync), Err(DropReason::WrongDomain));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! frame is counted under exactly one [`DropReason`].
 
 use crate::board;
-use crate::wire::{self, MessageType};
+use crate::port::PortId;
+use crate::wire::{self, MessageType, PortIdentity};
 
 macro_rules! named_enum {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)+ }) => {
@@ -64,6 +65,9 @@ named_enum! {
         PortShareFull => "port_share_full",
         /// Delay_Req of a new client whose source MAC already holds its share of identities.
         MacLimit => "mac_limit",
+        /// Delay_Req of a known identity from another port or MAC than the one it lives on,
+        /// while it is still heard there (before its hold time of silence).
+        IdentityConflict => "identity_conflict",
         /// Delay_Req above the client's max_delay_req_rate.
         RateLimited => "rate_limited",
         /// Signaling or Management from a downstream port above max_delay_req_rate per port.
@@ -136,6 +140,9 @@ pub struct Stats {
     pub clients_aged: u64,
     /// Known clients whose Delay_Req arrived on another port than before.
     pub clients_moved: u64,
+    /// The last `identity_conflict`: the port it came in on and the identity it claimed (for
+    /// the log; the counts are in `dropped` and `dropped_on`).
+    pub last_conflict: Option<(PortId, PortIdentity)>,
     /// UDP frames whose checksum the sender left for its NIC to fill in (veth, VMs,
     /// containers: the kernel's CHECKSUM_PARTIAL), completed before relaying.
     pub udp_checksums_completed: u64,
@@ -154,6 +161,7 @@ impl Default for Stats {
             clients_learned: 0,
             clients_aged: 0,
             clients_moved: 0,
+            last_conflict: None,
             udp_checksums_completed: 0,
         }
     }

@@ -1,11 +1,13 @@
 //! Differential: `ClientTable` against a plain `HashMap` model of the rules in README.md and
-//! clients.rs (admission, per-port share, per-MAC limit, GCRA rate, aging, remapping), under
+//! clients.rs (admission, per-port share, per-MAC limit, identity ownership and its hold time,
+//! GCRA rate, aging, remapping), under
 //! arbitrary Delay_Req, floods of new identities, known clients moving, expiry, remaps and new
 //! limits.
 //!
 //! After every operation the table must equal the model: the same answer, the same entries
 //! (port, MAC, IP, last seen, Delay_Req count), per-port counts equal to a recount, at most
-//! `capacity()` entries, no MAC with more than MAX_IDENTITIES_PER_MAC identities. And, as
+//! `capacity()` entries, no MAC with more than max_identities_per_mac identities, a refused
+//! Delay_Req changing nothing. And, as
 //! long as the shares have not been changed by a remap or new limits, the fairness guarantee
 //! itself: the free entries cover every port's unused share, so a port below its share is
 //! never refused for lack of room.
@@ -18,7 +20,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ptpproxy::board;
-use ptpproxy::clients::{ClientIp, ClientTable, Learned, Limits, MAX_IDENTITIES_PER_MAC};
+use ptpproxy::clients::{ClientIp, ClientTable, Learned, Limits, HOLD_INTERVALS, MIN_HOLD};
 use ptpproxy::port::{PortId, PortMap};
 use ptpproxy::stats::DropReason;
 use ptpproxy::time::{Duration, Instant};
@@ -41,6 +43,7 @@ struct LimitBytes {
     ports: u8,
     timeout: u8,
     rate: u8,
+    mac_limit: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -93,7 +96,29 @@ fn limits(b: LimitBytes) -> Limits {
         timeout: Duration::from_secs(2 + u64::from(b.timeout % 16)),
         max_rate: RATES[usize::from(b.rate % 8)],
         downstream_ports: usize::from(b.ports % MAX_DOWNSTREAM) + 1,
+        max_identities_per_mac: u16::from(b.mac_limit % 16) + 1,
     }
+}
+
+/// The hold time of a client whose observed interval is `interval_us`.
+fn hold(interval_us: u32) -> Duration {
+    Duration(
+        MIN_HOLD
+            .0
+            .max(u64::from(interval_us) * 1_000 * HOLD_INTERVALS),
+    )
+}
+
+/// The interval estimate after a gap of `gap` (a moving average, weight 1/4; the first gap as is).
+fn observe(interval_us: u32, gap: Duration) -> u32 {
+    let sample = i64::from(u32::try_from(gap.0 / 1_000).unwrap_or(u32::MAX));
+    let old = i64::from(interval_us);
+    let new = if interval_us == 0 {
+        sample
+    } else {
+        old + (sample - old) / 4
+    };
+    u32::try_from(new).unwrap_or(u32::MAX)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,8 +127,9 @@ struct MClient {
     mac: EthernetAddress,
     ip: ClientIp,
     last_seen: Instant,
-    delay_req: u64,
+    delay_req: u32,
     tat: Instant,
+    interval_us: u32,
 }
 
 struct Model {
@@ -149,6 +175,12 @@ impl Model {
         let tolerance = Duration(interval.0 * (rate - 1));
         if let Some(&known) = self.clients.get(&id) {
             let moved = known.port != port;
+            let new_mac = known.mac != mac;
+            // Another port or MAC gets a live identity only after its hold time of silence.
+            if (moved || new_mac) && now.saturating_since(known.last_seen) < hold(known.interval_us)
+            {
+                return Err(DropReason::IdentityConflict);
+            }
             // A move must fit the new port's share (counted as if the client had left its old
             // port); a new MAC must be under its identity limit. Refused: nothing changes.
             if moved {
@@ -163,36 +195,39 @@ impl Model {
                     return Err(DropReason::PortShareFull);
                 }
             }
-            if known.mac != mac
+            if new_mac
                 && self.per_mac.get(&mac).copied().unwrap_or(0)
-                    >= usize::from(MAX_IDENTITIES_PER_MAC)
+                    >= usize::from(self.limits.max_identities_per_mac)
             {
                 return Err(DropReason::MacLimit);
             }
+            if now < known.tat - tolerance {
+                return Err(DropReason::RateLimited);
+            }
             let mut c = self.remove(&id);
+            if !moved && !new_mac {
+                c.interval_us = observe(c.interval_us, now.saturating_since(c.last_seen));
+            }
             c.port = port;
             c.mac = mac;
             c.ip = ip;
             c.last_seen = now;
-            let r = if now < c.tat - tolerance {
-                Err(DropReason::RateLimited)
-            } else {
-                c.tat = c.tat.max(now) + interval;
-                c.delay_req += 1;
-                Ok(if moved {
-                    Learned::Moved
-                } else {
-                    Learned::Refreshed
-                })
-            };
+            c.tat = c.tat.max(now) + interval;
+            c.delay_req = c.delay_req.saturating_add(1);
             self.insert(id, c);
-            return r;
+            return Ok(if moved {
+                Learned::Moved
+            } else {
+                Learned::Refreshed
+            });
         }
         let free = self.cap - self.clients.len();
         if free == 0 {
             return Err(DropReason::TableFull);
         }
-        if self.per_mac.get(&mac).copied().unwrap_or(0) >= usize::from(MAX_IDENTITIES_PER_MAC) {
+        if self.per_mac.get(&mac).copied().unwrap_or(0)
+            >= usize::from(self.limits.max_identities_per_mac)
+        {
             return Err(DropReason::MacLimit);
         }
         let share = self.share();
@@ -212,6 +247,7 @@ impl Model {
             last_seen: now,
             delay_req: 1,
             tat: now + interval,
+            interval_us: 0,
         };
         self.insert(id, c);
         Ok(Learned::New)
@@ -236,6 +272,8 @@ struct Harness {
     /// A known client changed its MAC: a MAC may then hold more than the limit (the limit is
     /// for admitting new identities).
     mac_changed: bool,
+    /// The largest max_identities_per_mac set so far (a lowered limit leaves MACs above it).
+    mac_limit: u16,
 }
 
 fuzz_target!(|input: Input| {
@@ -254,6 +292,7 @@ fuzz_target!(|input: Input| {
         now: Instant(start_time(input.start)),
         fair_valid: true,
         mac_changed: false,
+        mac_limit: l.max_identities_per_mac,
     };
     for op in input.ops.iter().take(512) {
         h.op(op);
@@ -323,17 +362,34 @@ impl Harness {
                 self.model.share()
             );
         }
-        if got.is_ok() || got == Err(DropReason::RateLimited) {
+        if got.is_ok() {
             let c = self.table.get(&id).expect("in the table");
             let m = self.model.clients[&id];
             assert_eq!(
-                (c.port, c.mac, c.ip, c.last_seen, c.delay_req),
-                (m.port, m.mac, m.ip, m.last_seen, m.delay_req)
+                (c.port, c.mac, c.ip, c.last_seen, c.delay_req, c.interval()),
+                (
+                    m.port,
+                    m.mac,
+                    m.ip,
+                    m.last_seen,
+                    m.delay_req,
+                    Duration(u64::from(m.interval_us) * 1_000)
+                )
             );
         } else if let Some(b) = before {
-            // A refused known client stays as it was (a refused move or MAC is no refresh).
+            // A refused Delay_Req of a known client changes nothing, whatever the reason.
             let c = self.table.get(&id).expect("a refused known client stays");
-            assert_eq!((c.port, c.mac, c.last_seen), (b.port, b.mac, b.last_seen));
+            assert_eq!(
+                (c.port, c.mac, c.ip, c.last_seen, c.delay_req, c.hold()),
+                (
+                    b.port,
+                    b.mac,
+                    b.ip,
+                    b.last_seen,
+                    b.delay_req,
+                    hold(b.interval_us)
+                )
+            );
         } else {
             assert!(self.table.get(&id).is_none());
         }
@@ -445,6 +501,7 @@ impl Harness {
             Op::SetLimits { limits: b } => {
                 let l = limits(b);
                 self.table.set_limits(l);
+                self.mac_limit = self.mac_limit.max(l.max_identities_per_mac);
                 if l.downstream_ports != self.model.limits.downstream_ports {
                     self.fair_valid = false;
                 }
@@ -506,7 +563,7 @@ impl Harness {
         if !self.mac_changed {
             for (mac, &k) in &per_mac {
                 assert!(
-                    k <= usize::from(MAX_IDENTITIES_PER_MAC),
+                    k <= usize::from(self.mac_limit),
                     "{mac} holds {k} identities"
                 );
             }

@@ -18,7 +18,8 @@
 //! through `Proxy::handle_egress` per egress port: it parses as the same frame, differs only in
 //! correctionField and UDP checksum, and a checksum that verified still does. After each event: the client table equals the shadow (same
 //! identities, ports, MACs, last-seen times), holds at most `capacity()`, per-port counts equal
-//! a recount, no MAC holds more than MAX_IDENTITIES_PER_MAC identities.
+//! a recount, no MAC holds more than max_identities_per_mac identities; a refused Delay_Req
+//! (rate, share, MAC limit, identity conflict) leaves its client as it was.
 //!
 //! And, until a reload changes the shares, the fairness guarantee: the free entries cover every
 //! downstream port's unused share.
@@ -30,7 +31,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ptpproxy::board;
-use ptpproxy::clients::{ClientIp, MAX_IDENTITIES_PER_MAC};
+use ptpproxy::clients::ClientIp;
 use ptpproxy::config::{Config, Correction, DelayRespMode};
 use ptpproxy::correction::Timing;
 use ptpproxy::port::{PortId, PortSet};
@@ -80,6 +81,9 @@ struct Harness {
     /// A known client's Delay_Req came from another MAC: that MAC may now hold more than the
     /// limit, which is for admitting new identities.
     mac_changed: bool,
+    /// The largest max_identities_per_mac configured so far (a reload that lowers it leaves
+    /// MACs above the new limit until their identities age out).
+    mac_limit: usize,
 }
 
 /// What the README's table says happens to a frame.
@@ -108,6 +112,7 @@ const PARSE_REASONS: [DropReason; 8] = [
 fn run(data: &[u8]) {
     let mut c = Cursor::new(data);
     let cfg = config(c.u8(), c.u8(), c.u8(), c.u8());
+    let mac_limit = cfg.max_identities_per_mac as usize;
     let seed = u64::from(c.u8()).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let now = Instant(start_time(c.u8()));
     let mut h = Harness {
@@ -121,6 +126,7 @@ fn run(data: &[u8]) {
         scratch: vec![0u8; board::SNAPLEN],
         last_frame: Vec::new(),
         mac_changed: false,
+        mac_limit,
         fair_valid: true,
         flooded: 0,
     };
@@ -211,8 +217,8 @@ impl Harness {
         }
     }
 
-    /// The client `id` sent a Delay_Req that reached the table (admitted, refreshed or rate
-    /// limited): it now lives on `port` behind `mac`.
+    /// The client `id` sent a Delay_Req the table accepted (admitted, refreshed or moved): it
+    /// now lives on `port` behind `mac`.
     fn learn(&mut self, id: PortIdentity, port: PortId, mac: EthernetAddress, ip: ClientIp) {
         if let Some(s) = self.shadow.get(&id) {
             self.mac_changed |= s.mac != mac;
@@ -241,7 +247,8 @@ impl Harness {
         if len == cap {
             return Some(DropReason::TableFull);
         }
-        if self.per_mac.get(&mac).copied().unwrap_or(0) >= usize::from(MAX_IDENTITIES_PER_MAC) {
+        if self.per_mac.get(&mac).copied().unwrap_or(0) >= self.cfg.max_identities_per_mac as usize
+        {
             return Some(DropReason::MacLimit);
         }
         let n = self.downstream();
@@ -277,7 +284,8 @@ impl Harness {
             }
         }
         if known.mac != mac
-            && self.per_mac.get(&mac).copied().unwrap_or(0) >= usize::from(MAX_IDENTITIES_PER_MAC)
+            && self.per_mac.get(&mac).copied().unwrap_or(0)
+                >= self.cfg.max_identities_per_mac as usize
         {
             return Some(DropReason::MacLimit);
         }
@@ -304,7 +312,7 @@ impl Harness {
             MessageType::Unknown(_) => return Expect::Drop(DropReason::UnknownMessage),
             _ => {}
         }
-        if !self.cfg.domains.contains(&h.domain_number()) {
+        if !self.cfg.domains.contains(&h.domain_number()) || h.sdo_id() != self.cfg.sdo_id {
             return Expect::Drop(DropReason::WrongDomain);
         }
         let up = PortSet::single(PortId::UPSTREAM);
@@ -330,7 +338,16 @@ impl Harness {
                 if from_up {
                     return Expect::Drop(DropReason::DelayReqFromUpstream);
                 }
-                if let Some(known) = self.shadow.get(&h.source_port_identity()) {
+                let id = h.source_port_identity();
+                if let Some(known) = self.shadow.get(&id) {
+                    // From another port or MAC while still heard where it lives (its hold
+                    // time, from the interval the table observed): a conflict.
+                    let hold = self.relay.clients().get(&id).map(|c| c.hold());
+                    if (known.port != from || known.mac != p.src)
+                        && hold.is_some_and(|h| self.now.saturating_since(known.last_seen) < h)
+                    {
+                        return Expect::Drop(DropReason::IdentityConflict);
+                    }
                     if let Some(r) = self.readmission(known, from, p.src) {
                         return Expect::Drop(r);
                     }
@@ -382,13 +399,9 @@ impl Harness {
         let before = self.relay.stats().clone();
         let known_before = source.and_then(|id| self.shadow.get(&id).copied());
         let now = self.now;
-        let action = self.relay.handle_frame(
-            now,
-            from,
-            frame,
-            Timestamp(now.0 as i64),
-            &mut self.scratch,
-        );
+        let action =
+            self.relay
+                .handle_frame(now, from, frame, Timestamp(now.0 as i64), &mut self.scratch);
         self.frames += 1;
         // Copy out what the action borrows, to check it with `self` free again.
         let outcome = match action {
@@ -409,9 +422,10 @@ impl Harness {
             Err(r) => {
                 // Signaling and Management from downstream go upstream within the port's
                 // rate limit (not modelled: either outcome is right).
-                let general = matches!(kind, Some(MessageType::Signaling | MessageType::Management))
-                    && !from.is_upstream()
-                    && expect == Expect::Forward(PortSet::single(PortId::UPSTREAM));
+                let general =
+                    matches!(kind, Some(MessageType::Signaling | MessageType::Management))
+                        && !from.is_upstream()
+                        && expect == Expect::Forward(PortSet::single(PortId::UPSTREAM));
                 assert!(
                     expect == Expect::Drop(r)
                         || (expect == Expect::KnownDelayReq && r == DropReason::RateLimited)
@@ -422,15 +436,18 @@ impl Harness {
                 b.dropped[r as usize] += 1;
                 b.dropped_on[from.index()][r as usize] += 1;
                 b.rx = after.rx;
+                if r == DropReason::IdentityConflict {
+                    assert_eq!(after.last_conflict, Some((from, source.unwrap())));
+                    b.last_conflict = after.last_conflict;
+                }
                 assert_eq!(b, after, "a drop bumps exactly one counter: {r:?}");
                 if parsed.is_some() {
                     assert!(!PARSE_REASONS.contains(&r));
                 }
                 if r == DropReason::RateLimited {
-                    let (p, id) = (parsed.unwrap(), source.unwrap());
+                    // Refused: the client stays as it was.
                     assert!(known_before.is_some());
-                    self.learn(id, from, p.src, client_ip(&p.transport));
-                    self.check_client(&id);
+                    self.check_client(&source.unwrap());
                 } else if let (Some(MessageType::DelayReq), Some(id)) = (kind, source) {
                     assert!(self.relay.clients().get(&id).is_none() || known_before.is_some());
                 }
@@ -679,10 +696,7 @@ impl Harness {
         assert_eq!(per_mac, self.per_mac);
         if !self.mac_changed {
             for (mac, &k) in &per_mac {
-                assert!(
-                    k <= usize::from(MAX_IDENTITIES_PER_MAC),
-                    "{mac} holds {k} identities"
-                );
+                assert!(k <= self.mac_limit, "{mac} holds {k} identities");
             }
         }
         let st = self.relay.stats();
@@ -726,6 +740,7 @@ impl Harness {
     fn reconfigure(&mut self, new: Config) {
         let old = std::mem::replace(&mut self.cfg, new);
         self.fair_valid = false;
+        self.mac_limit = self.mac_limit.max(self.cfg.max_identities_per_mac as usize);
         // Ports keep their clients if their name and role stay (README: reload).
         let mut map = [None; board::MAX_PORTS];
         if old.upstream == self.cfg.upstream {
@@ -750,6 +765,9 @@ impl Harness {
                 b.rx[*j] = before.rx[i];
                 b.dropped_on[*j] = before.dropped_on[i];
             }
+        }
+        if let Some((port, id)) = before.last_conflict {
+            b.last_conflict = map[port.index()].map(|j| (PortId(j as u8), id));
         }
         assert_eq!(
             b, after,

@@ -98,7 +98,8 @@ pub const DOMAIN_POOL: [u8; 8] = [0, 0, 1, 24, 127, 128, 254, 255];
 ///   "eth1" instead of "eth0", bits 6-7 rotate the downstream names (0 = lan1, lan2, ...);
 /// - `b`: bits 0-3 client_timeout_s - 2 (2..=17), bits 4-7 max_delay_req_rate selector;
 /// - `c`: domains, a bit mask over [`DOMAIN_POOL`] (0 = domain 0 only);
-/// - `d`: bits 0-2 more downstream-name shuffling (swap with lan5/lan6).
+/// - `d`: bits 0-2 more downstream-name shuffling (swap with lan5/lan6), bit 3 the
+///   correction, bits 4-5 max_identities_per_mac (8, 1, 2, 32), bit 6 sdo_id 0x100 instead of 0.
 pub fn config(a: u8, b: u8, c: u8, d: u8) -> Config {
     const RATES: [u32; 16] = [1, 1, 2, 2, 3, 4, 8, 8, 16, 16, 32, 64, 128, 128, 512, 1024];
     let n = usize::from((a >> 3) & 3) + 1;
@@ -127,7 +128,10 @@ pub fn config(a: u8, b: u8, c: u8, d: u8) -> Config {
         r#"{{"upstream": "{up}", "downstream": {names:?}, "domains": {domains:?},
             "delay_resp": "{mode}", "allow_downstream_masters": {masters},
             "client_timeout_s": {timeout}, "max_delay_req_rate": {rate},
-            "correction": "{correction}", "status_file": "/tmp/ptpproxy-fuzz.json"}}"#,
+            "correction": "{correction}", "status_file": "/tmp/ptpproxy-fuzz.json",
+            "max_identities_per_mac": {per_mac}, "sdo_id": {sdo_id}}}"#,
+        per_mac = [8, 1, 2, 32][usize::from((d >> 4) & 3)],
+        sdo_id = if d & 0x40 != 0 { 0x100 } else { 0 },
         up = if a & 0x20 != 0 { "eth1" } else { "eth0" },
         mode = ["steer", "unicast", "flood", "steer"][usize::from(a & 3)],
         masters = a & 4 != 0,

@@ -10,8 +10,8 @@
 
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
-    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE,
-    STATUS_INTERVAL_S_RANGE,
+    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE, PATH_MAX,
+    REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE,
 };
 use core::fmt;
 
@@ -166,9 +166,9 @@ impl ConfigError {
             // Spelled out, not joined from KEYS, to stay a `&'static str`; a test holds the two
             // together.
             ConfigError::UnknownKey => {
-                "remove it; valid keys: upstream, downstream, domains, delay_resp, correction, \
-                 max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, status_file, \
-                 status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
+                "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
+                 correction, max_hold_us, allow_downstream_masters, client_timeout_s, \
+                 max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -249,6 +249,7 @@ fn unit(key: Key) -> &'static str {
     match key {
         Key::ClientTimeoutS | Key::StatusIntervalS => " seconds",
         Key::MaxDelayReqRate => " Delay_Req per second per client",
+        Key::MaxIdentitiesPerMac => " identities per source MAC (the client table's size)",
         Key::CpuLatencyUs | Key::MaxHoldUs => " microseconds",
         _ => "",
     }
@@ -261,6 +262,14 @@ fn out_of_range_fix(key: Key) -> &'static str {
         Key::StatusIntervalS => "use e.g. 5",
         Key::RealtimePriority => "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
         Key::MaxHoldUs => "use e.g. 2000, or 0 to send every frame as soon as it is read",
+        Key::SdoId => {
+            "use 0 (the default PTP profile), or the sdoId of your profile as majorSdoId * 256 + \
+             minorSdoId"
+        }
+        Key::MaxIdentitiesPerMac => {
+            "use 8, or the number of clients behind one device that forwards their frames with \
+             its own MAC (a transparent clock, boundary clock or router)"
+        }
         _ => "use e.g. 10, or leave the key out to keep the system's idle policy",
     }
 }
@@ -315,6 +324,14 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )
         }
         Key::MaxDelayReqRate => write!(f, "not a whole number {}", Span(MAX_DELAY_REQ_RATE_RANGE)),
+        Key::SdoId => write!(f, "not a whole number {}", Span(SDO_ID_RANGE)),
+        Key::MaxIdentitiesPerMac => {
+            write!(
+                f,
+                "not a whole number {}",
+                Span(MAX_IDENTITIES_PER_MAC_RANGE)
+            )
+        }
         Key::StatusFile => f.write_str("not a path in quotes"),
         Key::StatusIntervalS => {
             write!(
@@ -353,6 +370,8 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::AllowDownstreamMasters | Key::Promiscuous => "write true or false, without quotes",
         Key::ClientTimeoutS => "write e.g. 60 (no quotes, no fraction)",
         Key::MaxDelayReqRate => "write e.g. 128 (no quotes, no fraction)",
+        Key::SdoId => "write e.g. 0 (no quotes, no fraction)",
+        Key::MaxIdentitiesPerMac => "write e.g. 8 (no quotes, no fraction)",
         Key::StatusFile => "write e.g. \"status_file\": \"/var/run/ptpproxy/status.json\"",
         Key::StatusIntervalS => "write e.g. 5 (no quotes, no fraction)",
         Key::RealtimePriority => "write e.g. 10 (no quotes), or 0 for the normal scheduler",
@@ -554,9 +573,9 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        let valid_keys = "upstream, downstream, domains, delay_resp, correction, \
+        let valid_keys = "upstream, downstream, domains, sdo_id, delay_resp, correction, \
                           max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
-                          status_file, status_interval_s, promiscuous, user, realtime_priority, \
+                          max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, \
                           cpu_latency_us";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),

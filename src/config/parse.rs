@@ -32,7 +32,7 @@ pub(super) const TOO_MANY_DOMAINS: ConfigError = ConfigError::TooMany {
     max: MAX_DOMAINS,
 };
 
-const _: () = assert!(KEYS.len() < 16, "Trace::seen is a u16 bit set");
+const _: () = assert!(KEYS.len() < 32, "Trace::seen is a u32 bit set");
 
 /// The file as written: strings borrowed from it, `None` for an absent key.
 #[derive(Default)]
@@ -41,11 +41,13 @@ pub(super) struct Raw<'a> {
     pub downstream: Option<heapless::Vec<&'a str, MAX_DOWNSTREAM>>,
     // u32, not u8, so that 300 gets the range message rather than a type error.
     pub domains: Option<heapless::Vec<u32, MAX_DOMAINS>>,
+    pub sdo_id: Option<u32>,
     pub delay_resp: Option<&'a str>,
     pub correction: Option<&'a str>,
     pub allow_downstream_masters: Option<bool>,
     pub client_timeout_s: Option<u32>,
     pub max_delay_req_rate: Option<u32>,
+    pub max_identities_per_mac: Option<u32>,
     pub status_file: Option<&'a str>,
     pub status_interval_s: Option<u32>,
     pub promiscuous: Option<bool>,
@@ -73,8 +75,8 @@ pub(super) fn read(json: &[u8]) -> Result<Raw<'_>, ConfigRejection<'_>> {
     }
 }
 
-fn bit(key: Key) -> u16 {
-    1 << key as u16
+fn bit(key: Key) -> u32 {
+    1 << key as u32
 }
 
 /// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
@@ -85,7 +87,7 @@ struct Trace<'a> {
     /// The last key whose value was read completely.
     last: Option<Key>,
     /// Keys seen so far, one bit per [`Key`].
-    seen: u16,
+    seen: u32,
     /// Set when the reader itself stopped (unknown or repeated key, list too long); the
     /// error serde-json-core returns then is only a `CustomError`.
     rejected: Option<ConfigRejection<'a>>,
@@ -213,11 +215,13 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::Domains => {
             raw.domains = Some(map.next_value_seed(List::new(trace, TOO_MANY_DOMAINS))?)
         }
+        Key::SdoId => raw.sdo_id = Some(map.next_value()?),
         Key::DelayResp => raw.delay_resp = Some(map.next_value()?),
         Key::Correction => raw.correction = Some(map.next_value()?),
         Key::AllowDownstreamMasters => raw.allow_downstream_masters = Some(map.next_value()?),
         Key::ClientTimeoutS => raw.client_timeout_s = Some(map.next_value()?),
         Key::MaxDelayReqRate => raw.max_delay_req_rate = Some(map.next_value()?),
+        Key::MaxIdentitiesPerMac => raw.max_identities_per_mac = Some(map.next_value()?),
         Key::StatusFile => raw.status_file = Some(map.next_value()?),
         Key::StatusIntervalS => raw.status_interval_s = Some(map.next_value()?),
         Key::Promiscuous => raw.promiscuous = Some(map.next_value()?),

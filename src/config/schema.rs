@@ -46,6 +46,9 @@ pub struct Config {
     pub upstream: IfName,
     pub downstream: heapless::Vec<IfName, { board::MAX_PORTS - 1 }>,
     pub domains: heapless::Vec<u8, MAX_DOMAINS>,
+    /// The sdoId of the PTP domains served (majorSdoId << 8 | minorSdoId, IEEE 1588-2019
+    /// §7.1.4): frames of another sdoId are not relayed, whatever their domainNumber.
+    pub sdo_id: u16,
     pub delay_resp: DelayRespMode,
     pub correction: Correction,
     /// With `"correction": "residence"`: the longest a frame waits for the next batch, in
@@ -54,6 +57,8 @@ pub struct Config {
     pub allow_downstream_masters: bool,
     pub client_timeout_s: u32,
     pub max_delay_req_rate: u32,
+    /// Identities (clients) one source MAC may hold in the client table.
+    pub max_identities_per_mac: u32,
     pub status_file: heapless::String<PATH_MAX>,
     pub status_interval_s: u32,
     /// Capture in promiscuous mode instead of joining the PTP multicast groups.
@@ -69,16 +74,18 @@ pub struct Config {
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 15] = [
+pub const KEYS: [&str; 17] = [
     "upstream",
     "downstream",
     "domains",
+    "sdo_id",
     "delay_resp",
     "correction",
     "max_hold_us",
     "allow_downstream_masters",
     "client_timeout_s",
     "max_delay_req_rate",
+    "max_identities_per_mac",
     "status_file",
     "status_interval_s",
     "promiscuous",
@@ -93,12 +100,14 @@ pub enum Key {
     Upstream,
     Downstream,
     Domains,
+    SdoId,
     DelayResp,
     Correction,
     MaxHoldUs,
     AllowDownstreamMasters,
     ClientTimeoutS,
     MaxDelayReqRate,
+    MaxIdentitiesPerMac,
     StatusFile,
     StatusIntervalS,
     Promiscuous,
@@ -112,12 +121,14 @@ impl Key {
         Key::Upstream,
         Key::Downstream,
         Key::Domains,
+        Key::SdoId,
         Key::DelayResp,
         Key::Correction,
         Key::MaxHoldUs,
         Key::AllowDownstreamMasters,
         Key::ClientTimeoutS,
         Key::MaxDelayReqRate,
+        Key::MaxIdentitiesPerMac,
         Key::StatusFile,
         Key::StatusIntervalS,
         Key::Promiscuous,
@@ -145,6 +156,9 @@ pub const DEFAULT_MAX_HOLD_US: u32 = 2000;
 pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
 pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
+/// sdoId 0: the default PTP profile (IEEE 1588-2008's transportSpecific 0).
+pub const DEFAULT_SDO_ID: u32 = 0;
+pub const DEFAULT_MAX_IDENTITIES_PER_MAC: u32 = crate::clients::MAX_IDENTITIES_PER_MAC as u32;
 pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
 pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
@@ -161,6 +175,10 @@ pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 pub const CLIENT_TIMEOUT_S_RANGE: RangeInclusive<u32> = 2..=3600;
 /// Delay_Req per second per client; PTP profiles send at most 128.
 pub const MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 1..=1024;
+/// sdoId: majorSdoId (4 bits) << 8 | minorSdoId (8 bits).
+pub const SDO_ID_RANGE: RangeInclusive<u32> = 0..=0xFFF;
+/// Identities per source MAC: at least one, at most the whole client table.
+pub const MAX_IDENTITIES_PER_MAC_RANGE: RangeInclusive<u32> = 1..=board::MAX_CLIENTS as u32;
 /// Seconds between status-file writes.
 pub const STATUS_INTERVAL_S_RANGE: RangeInclusive<u32> = 1..=3600;
 /// Largest domainNumber. All of 0..=255 is accepted: IEEE 1588 (Table 2) reserves 128..=255,

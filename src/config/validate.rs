@@ -21,6 +21,13 @@ impl<'a> Raw<'a> {
             None => heapless::Vec::from_slice(&DEFAULT_DOMAINS).map_err(|_| TOO_MANY_DOMAINS)?,
             Some(numbers) => domain_list(&numbers)?,
         };
+        let sdo_id = number(
+            Key::SdoId,
+            self.sdo_id.unwrap_or(DEFAULT_SDO_ID),
+            SDO_ID_RANGE,
+        )?;
+        // Cannot fail: SDO_ID_RANGE fits in 12 bits.
+        let sdo_id = u16::try_from(sdo_id).unwrap_or(0);
         let delay_resp = delay_resp(self.delay_resp)?;
         let correction = correction(self.correction)?;
         let client_timeout_s = number(
@@ -34,6 +41,12 @@ impl<'a> Raw<'a> {
                 .unwrap_or(DEFAULT_MAX_DELAY_REQ_RATE),
             MAX_DELAY_REQ_RATE_RANGE,
         )?;
+        let max_identities_per_mac = number(
+            Key::MaxIdentitiesPerMac,
+            self.max_identities_per_mac
+                .unwrap_or(DEFAULT_MAX_IDENTITIES_PER_MAC),
+            MAX_IDENTITIES_PER_MAC_RANGE,
+        )?;
         let status_file = path(self.status_file.unwrap_or(DEFAULT_STATUS_FILE))?;
         let status_interval_s = number(
             Key::StatusIntervalS,
@@ -44,6 +57,7 @@ impl<'a> Raw<'a> {
             upstream,
             downstream,
             domains,
+            sdo_id,
             delay_resp,
             correction,
             max_hold_us: number(
@@ -56,6 +70,7 @@ impl<'a> Raw<'a> {
                 .unwrap_or(DEFAULT_ALLOW_DOWNSTREAM_MASTERS),
             client_timeout_s,
             max_delay_req_rate,
+            max_identities_per_mac,
             status_file,
             status_interval_s,
             promiscuous: self.promiscuous.unwrap_or(DEFAULT_PROMISCUOUS),
@@ -326,6 +341,8 @@ mod tests {
             ("max_delay_req_rate", MAX_DELAY_REQ_RATE_RANGE),
             ("status_interval_s", STATUS_INTERVAL_S_RANGE),
             ("domains", 0..=DOMAIN_MAX),
+            ("sdo_id", SDO_ID_RANGE),
+            ("max_identities_per_mac", MAX_IDENTITIES_PER_MAC_RANGE),
         ] {
             let setting = |n: u32| match key {
                 "domains" => minimal_with(&format!(r#""domains": [{n}]"#)),
@@ -354,6 +371,41 @@ mod tests {
                 assert!(e.problem().to_string().contains(&text), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn identities_per_mac_and_sdo_id() {
+        let config = Config::parse(MINIMAL.as_bytes()).unwrap();
+        assert_eq!((config.max_identities_per_mac, config.sdo_id), (8, 0));
+        let config = Config::parse(
+            minimal_with(r#""max_identities_per_mac": 40, "sdo_id": 256"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!((config.max_identities_per_mac, config.sdo_id), (40, 0x100));
+        let max = board::MAX_CLIENTS;
+        for bad in ["0".to_string(), (max + 1).to_string()] {
+            let text = Config::parse(
+                minimal_with(&format!(r#""max_identities_per_mac": {bad}"#)).as_bytes(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert_eq!(
+                text,
+                format!(
+                    "\"max_identities_per_mac\": out of range: 1 to {max} identities per source MAC \
+                     (the client table's size); fix: use 8, or the number of clients behind one \
+                     device that forwards their frames with its own MAC (a transparent clock, \
+                     boundary clock or router)"
+                )
+            );
+        }
+        let text = Config::parse(minimal_with(r#""sdo_id": 4096"#).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("\"sdo_id\": out of range: 0 to 4095; fix: use 0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -412,6 +412,13 @@ impl Daemon {
                 line.push_str(&format!(" {}={}", r.name(), s.dropped(*r)));
             }
         }
+        if let Some((port, id)) = s.last_conflict {
+            let name = self
+                .captures
+                .get(port.index())
+                .map_or("?", |c| c.name.as_str());
+            line.push_str(&format!(" (last identity_conflict: {id} on {name})"));
+        }
         if self.config.correction == Correction::Residence {
             line.push_str("; residence correction");
             for (name, value) in self.proxy.correction_stats().named() {

@@ -108,6 +108,9 @@ pub struct PtpFrame {
     /// that only some messages need are read on demand through [`PtpFrame::message`].
     pub message_type: MessageType,
     pub domain_number: u8,
+    /// sdoId: majorSdoId (transportSpecific in IEEE 1588-2008) << 8 | minorSdoId. With
+    /// domainNumber it names the PTP domain (IEEE 1588-2019 §7.1.4).
+    pub sdo_id: u16,
 }
 
 impl PtpFrame {
@@ -168,6 +171,7 @@ impl PtpFrame {
             ptp_len: usize::from(header.message_length()),
             message_type,
             domain_number: header.domain_number(),
+            sdo_id: header.sdo_id(),
         })
     }
 

@@ -252,6 +252,17 @@ impl<T: AsRef<[u8]>> Header<T> {
         self.buffer.as_ref()[field::MESSAGE_TYPE] >> 4
     }
 
+    /// minorSdoId (octet 5; reserved, zero, in IEEE 1588-2008).
+    pub fn minor_sdo_id(&self) -> u8 {
+        self.buffer.as_ref()[field::MINOR_SDO_ID]
+    }
+
+    /// sdoId, majorSdoId << 8 | minorSdoId (§7.1.4): with domainNumber, what names the PTP
+    /// domain a message belongs to.
+    pub fn sdo_id(&self) -> u16 {
+        u16::from(self.major_sdo_id()) << 8 | u16::from(self.minor_sdo_id())
+    }
+
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VERSION] & 0x0F
     }

@@ -7,6 +7,7 @@ or a rogue master (Sync/Announce arriving on a downstream segment). Standard lib
   ptpframe.py --iface eth0 --type sync --transport l2 --src-mac 02:00:0b:00:00:bb \
               --clock-id 02000b.fffe.0000bb --count 5
   ptpframe.py ... --pcap out.pcap      # write the frames to a pcap file instead of sending
+  ptpframe.py ... --count 40000 --rate 2000   # paced against the clock: 2000 frames/s for 20 s
 
 Transports: l2 (EtherType 0x88F7 to 01:1b:19:00:00:00) and udp4 (224.0.1.129, event port 319 for
 Sync/Delay_Req, general port 320 for Announce; valid IPv4 and UDP checksums).
@@ -144,10 +145,15 @@ def main():
     parser.add_argument("--log-interval", type=int, default=-3, help="logMessageInterval (Sync/Announce)")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between frames")
+    parser.add_argument(
+        "--rate", type=float, help="frames per second, paced against the clock (instead of --interval)"
+    )
     parser.add_argument("--pcap", help="write frames to this pcap file instead of sending")
     args = parser.parse_args()
     if not 1 <= args.count <= 100000:
         parser.error("--count must be 1..100000")
+    if args.rate is not None and not 1 <= args.rate <= 10000:
+        parser.error("--rate must be 1..10000")
 
     frames = [build_frame(args, args.seq + i) for i in range(args.count)]
     if args.pcap:
@@ -157,8 +163,14 @@ def main():
             parser.error("--iface is required unless --pcap is given")
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
             sock.bind((args.iface, 0))
+            start = time.monotonic()
             for i, frame in enumerate(frames):
-                if i:
+                if args.rate is not None:
+                    # Frame i leaves at start + i / rate: a late frame does not slow the rest.
+                    wait = start + i / args.rate - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                elif i:
                     time.sleep(args.interval)
                 sock.send(frame)
     where = args.pcap or args.iface

@@ -178,7 +178,7 @@ fn client_rows<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Re
                 .map_or("?", |p| p.name.as_str()),
             mac: &mac,
             idle_s: s.now.saturating_since(c.last_seen).as_secs(),
-            delay_req: c.delay_req,
+            delay_req: u64::from(c.delay_req),
         };
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
         put(out, &row, true)?;
