@@ -153,6 +153,10 @@ def top_summary(path):
             "up delivered %": med(js, lambda j: 100 * j["up"]["received"] / max(1, j["up"]["expected"])),
             "down sent/s": med(js, lambda j: j["down"]["sent"] / j["elapsed_s"]),
             "down delivered %": med(js, lambda j: 100 * j["down"]["received"] / max(1, j["down"]["expected"])),
+            # What got through per second: when ptpload is the limit (a bridge forwards inside
+            # ptpload's own sends, slowing them), the share alone flatters the slower sender.
+            "up delivered/s": med(js, lambda j: j["up"]["received"] / j["elapsed_s"]),
+            "down delivered/s": med(js, lambda j: j["down"]["received"] / j["elapsed_s"]),
             "ptpload cpu %": med(js, lambda j: 100 * j["generator"]["cpu_share"]),
         }
     names = list(rows)
