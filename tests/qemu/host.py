@@ -567,6 +567,56 @@ class Phase:
             "sync", (), drop="rogue_master",
         )
 
+    def clock_steps(self):
+        """The guest's wall clock steps 8 times (forward up to 1 s, then back) while a Sync and its
+        Follow_Up go through every 2 ms: no Follow_Up may carry a step as residence (more than
+        max_hold_us + 20 ms, the shipped config's ceiling), and ptpproxy counts the turns it
+        could not time (clock_step). Needs the residence correction (the shipped default)."""
+        c = self.console
+        since = c.mark()
+        c.send("start-clocksteps")
+        if not wait_ready(c, self.r, "clocksteps", since, time.time()) or not self.probe():
+            return
+        self.net.drain()
+        since = c.mark()
+        c.send("clock-steps")
+        sent, got = {}, []
+        seq = 5000
+        end = time.time() + 4.0  # the steps take 2 s of guest time after the command arrives
+        while time.time() < end:
+            seq += 1
+            s, f = l2(GM_MAC, sync(seq)), l2(GM_MAC, follow_up(seq))
+            self.net.send(U, s)
+            self.net.send(U, f)
+            sent[without_correction(f)] = f
+            got += self.net.receive(time.time() + 0.002)
+        done, _ = c.wait(r"^@@ptpq clock-steps-done", since, timeout=10)
+        got += self.net.receive(time.time() + 0.5)
+        added = [added_correction_ns(sent[without_correction(fr)], fr)
+                 for p, fr in got if p == D1 and without_correction(fr) in sent]
+        ceiling_ns = (2000 + 20_000) * 1000
+        worst = max(added, default=0)
+        self.r.check(
+            f"{self.name}: 8 wall-clock steps (up to 1 s) during {len(sent)} Sync/Follow_Up pairs: "
+            f"no Follow_Up on lan1 carries more than max_hold_us + 20 ms "
+            f"(largest {worst / 1e6:.3f} ms of {len(added)})",
+            done is not None and len(added) >= len(sent) // 2 and 0 <= min(added, default=0) and worst <= ceiling_ns,
+            f"steps done: {done is not None}; {len(added)} Follow_Up received of {len(sent)}; "
+            f"{sum(a > ceiling_ns for a in added)} over the ceiling, the largest (ns): "
+            f"{sorted(a for a in added if a > ceiling_ns)[-5:]}",
+        )
+        since = c.mark()
+        c.send("clockstep-report")
+        end_i, _ = c.wait(r"^@@ptpq clockstep-stopped", since, timeout=60)
+        text = "\n".join(c.lines[since:end_i] if end_i is not None else [])
+        m = re.search(r"\bclock_step (\d+)", text)
+        self.r.check(
+            f"{self.name}: the steps were seen: correction clock_step "
+            f"{m.group(1) if m else '?'} (turns whose events were held back, or timestamps unused)",
+            m is not None and int(m.group(1)) > 0,
+            "no clock_step counter in `ptpproxy status`" if m is None else "",
+        )
+
     # ---- the report: `ptpproxy status` and syslog, compared with the model
 
     def report(self):
@@ -786,6 +836,7 @@ def run(args):
         phase = Phase("aarch64", "qemu-virt-aarch64", console, net, results, args.deadline)
         phase.run_steps()
         phase.report()
+        Phase("clocksteps", "qemu-virt-aarch64", console, net, results, args.deadline).clock_steps()
 
         if args.armv7:
             since = console.mark()

@@ -13,6 +13,10 @@
 #    tests/qemu/host.py: no tap device, no root networking, nothing beyond 127.0.0.1;
 # 5. host.py sends real PTPv2 frames, checks where they come out, asks the guest for
 #    `ptpproxy status` and ptpproxy's syslog lines, checks them, and powers the guest off.
+#    Between the two builds' phases, a clock-step phase: the guest steps its wall clock 8 times
+#    (up to 1 s forward, then back: `date -s`, which this VM's shared clock cannot take) while a
+#    Sync/Follow_Up pair goes through every 2 ms; no Follow_Up may carry a step as residence and
+#    the status must count clock_step (tests/qemu/host.py, Phase.clock_steps).
 #
 # The guest also runs the armv7 firmware build (target/lan966x/ptpproxy, `cross/build.sh lan966x`,
 # 32-bit ARM on the arm64 kernel's COMPAT layer) through the same steps: its counters and
