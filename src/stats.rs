@@ -2,7 +2,8 @@
 //! frame is counted under exactly one [`DropReason`].
 
 use crate::board;
-use crate::wire::{self, MessageType};
+use crate::port::{PortId, PortSet};
+use crate::wire::{self, MessageType, PortIdentity};
 
 macro_rules! named_enum {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)+ }) => {
@@ -50,6 +51,9 @@ named_enum! {
         PeerDelay => "peer_delay",
         /// Reserved messageType.
         UnknownMessage => "unknown_message",
+        /// A frame the relay sent moments ago, back in on a port: a cabling loop (see
+        /// `loop_guard`).
+        Loop => "loop",
         /// Sync/Follow_Up/Announce from a downstream port (a master on the client side).
         RogueMaster => "rogue_master",
         /// Delay_Req from upstream: another relay's client, not ours.
@@ -139,6 +143,15 @@ pub struct Stats {
     /// UDP frames whose checksum the sender left for its NIC to fill in (veth, VMs,
     /// containers: the kernel's CHECKSUM_PARTIAL), completed before relaying.
     pub udp_checksums_completed: u64,
+    /// The last frame dropped as `loop`: the ports it had been sent on, the port it came back on.
+    pub last_loop: Option<(PortSet, PortId)>,
+    /// The last frame dropped as `rogue_master`: its port and sourcePortIdentity.
+    pub last_rogue: Option<(PortId, PortIdentity)>,
+    /// Sync and Announce received on the upstream port in a served domain (relayed or not):
+    /// the grandmaster's side is alive while this moves.
+    pub upstream_sync_announce: u64,
+    /// logMessageInterval of the last Announce received on the upstream port (log2 seconds).
+    pub upstream_announce_interval: Option<i8>,
 }
 
 impl Default for Stats {
@@ -155,6 +168,10 @@ impl Default for Stats {
             clients_aged: 0,
             clients_moved: 0,
             udp_checksums_completed: 0,
+            last_loop: None,
+            last_rogue: None,
+            upstream_sync_announce: 0,
+            upstream_announce_interval: None,
         }
     }
 }
