@@ -16,12 +16,12 @@
 //! is decided about it (a looped Delay_Req must not move its client to the port it came back on).
 //!
 //! The table is direct-mapped: [`SLOTS`] slots, one per fingerprint's top bits, each holding the
-//! last fingerprint recorded there, the ports it went to and when the entry expires. O(1) and no
+//! last fingerprint recorded there, the port it came in on, the ports it went to and when. O(1) and no
 //! allocation per frame; a slot taken over by another frame only loses the older entry (a loop is
 //! then caught one round later), and a frame is only ever dropped for a 64-bit fingerprint that
 //! equals one recorded within the entry's lifetime.
 
-use crate::port::PortSet;
+use crate::port::{PortId, PortSet};
 use crate::time::{Duration, Instant};
 use crate::wire::PtpFrame;
 
@@ -55,6 +55,8 @@ struct Slot {
     sent: Instant,
     /// Where the frame was sent.
     sent_on: PortSet,
+    /// Where it came in.
+    received_on: PortId,
 }
 
 /// A frame's identity under the guard's key, from [`LoopGuard::fingerprint`].
@@ -151,20 +153,24 @@ impl LoopGuard {
         (f.0 >> (64 - SLOTS.trailing_zeros())) as usize % SLOTS
     }
 
-    /// If a frame of this fingerprint was sent within the lifetime: the ports it was sent on.
+    /// If a frame of this fingerprint was sent within the lifetime: the port it had come in on
+    /// and the ports it was sent on.
     #[inline]
-    pub fn check(&self, now: Instant, f: Fingerprint) -> Option<PortSet> {
+    pub fn check(&self, now: Instant, f: Fingerprint) -> Option<(PortId, PortSet)> {
         let s = &self.slots[Self::slot(f)];
-        (s.fingerprint == f.0 && now.saturating_since(s.sent) < self.lifetime).then_some(s.sent_on)
+        (s.fingerprint == f.0 && now.saturating_since(s.sent) < self.lifetime)
+            .then_some((s.received_on, s.sent_on))
     }
 
-    /// Note that the frame of fingerprint `f` is being sent on `to` at `now`.
+    /// Note that the frame of fingerprint `f`, received on `from`, is being sent on `to` at
+    /// `now`.
     #[inline]
-    pub fn record(&mut self, now: Instant, f: Fingerprint, to: PortSet) {
+    pub fn record(&mut self, now: Instant, f: Fingerprint, from: PortId, to: PortSet) {
         self.slots[Self::slot(f)] = Slot {
             fingerprint: f.0,
             sent: now,
             sent_on: to,
+            received_on: from,
         };
     }
 
@@ -180,7 +186,6 @@ impl LoopGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::port::PortId;
     use crate::wire::MessageType;
     use crate::wire::{MessageRepr, PortIdentity, PtpFrameRepr};
 
@@ -248,12 +253,15 @@ mod tests {
         let f = fp(&g, &frame(0x0, id(1), 1, None));
         let to = PortSet::range(1, 2);
         assert_eq!(g.check(T0, f), None);
-        g.record(T0, f, to);
-        assert_eq!(g.check(T0, f), Some(to));
-        assert_eq!(g.check(T0 + Duration(LIFETIME_MIN.0 - 1), f), Some(to));
+        g.record(T0, f, PortId(0), to);
+        assert_eq!(g.check(T0, f), Some((PortId(0), to)));
+        assert_eq!(
+            g.check(T0 + Duration(LIFETIME_MIN.0 - 1), f),
+            Some((PortId(0), to))
+        );
         assert_eq!(g.check(T0 + LIFETIME_MIN, f), None);
         assert_eq!(g.live(T0 + LIFETIME_MIN), 0);
-        g.record(T0, f, to);
+        g.record(T0, f, PortId(0), to);
         g.reset(LIFETIME_MIN);
         assert_eq!(g.check(T0, f), None);
     }
@@ -280,7 +288,7 @@ mod tests {
             })
             .collect();
         for &f in &prints {
-            g.record(T0, f, to);
+            g.record(T0, f, PortId(2), to);
         }
         assert!(g.live(T0) <= SLOTS);
         let kept = prints.iter().filter(|&&f| g.check(T0, f).is_some()).count();

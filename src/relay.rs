@@ -17,7 +17,7 @@ use crate::config::{Config, DelayRespMode};
 use crate::gcra::Gcra;
 use crate::loop_guard::{self, LoopGuard};
 use crate::port::{PortId, PortMap, PortSet};
-use crate::stats::{DropReason, Forwarded, Stats};
+use crate::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use crate::time::{Duration, Instant};
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 
@@ -110,10 +110,13 @@ impl Relay {
         self.clients.set_limits(limits(new));
         self.stats.rx = map.apply(&self.stats.rx);
         self.stats.dropped_on = map.apply(&self.stats.dropped_on);
-        self.stats.last_loop = self
-            .stats
-            .last_loop
-            .and_then(|(sent, back)| Some((map.apply_set(sent), map.get(back)?)));
+        self.stats.last_loop = self.stats.last_loop.and_then(|l| {
+            Some(LoopSeen {
+                received_on: map.get(l.received_on)?,
+                sent_on: map.apply_set(l.sent_on),
+                returned_on: map.get(l.returned_on)?,
+            })
+        });
         self.stats.last_rogue = self
             .stats
             .last_rogue
@@ -164,8 +167,12 @@ impl Relay {
         scratch: &'a mut [u8],
     ) -> Result<(PortSet, &'a [u8]), DropReason> {
         let print = self.guard.fingerprint(parsed, frame);
-        if let Some(sent_on) = self.guard.check(now, print) {
-            self.stats.last_loop = Some((sent_on, from));
+        if let Some((received_on, sent_on)) = self.guard.check(now, print) {
+            self.stats.last_loop = Some(LoopSeen {
+                received_on,
+                sent_on,
+                returned_on: from,
+            });
             return Err(self.drop(from, DropReason::Loop));
         }
         let verdict = match self.decide(now, from, parsed, frame) {
@@ -174,7 +181,7 @@ impl Relay {
         }
         .map_err(|reason| self.drop(from, reason))?;
         let to = verdict.to;
-        self.guard.record(now, print, to);
+        self.guard.record(now, print, from, to);
         let complete_checksum = parsed.udp_checksum_is_partial(frame);
         if verdict.dst.is_none() && !complete_checksum {
             return Ok((to, frame));
@@ -780,7 +787,12 @@ mod tests {
                 Err(DropReason::Loop),
                 "type {kind:#x}"
             );
-            assert_eq!(r.stats().last_loop, Some((to, back)));
+            let seen = LoopSeen {
+                received_on: UP,
+                sent_on: to,
+                returned_on: back,
+            };
+            assert_eq!(r.stats().last_loop, Some(seen));
         }
         // Delay_Req going up, back on a downstream port: the client stays where it was.
         let req = l2(0x1, amac, a, 9, None);
@@ -788,7 +800,12 @@ mod tests {
         assert_eq!(run(&mut r, t, D2, &req), Err(DropReason::Loop));
         assert_eq!(r.clients().get(&a).unwrap().port, D1);
         assert_eq!(r.stats().clients_moved, 0);
-        assert_eq!(r.stats().last_loop, Some((PortSet::single(UP), D2)));
+        let seen = LoopSeen {
+            received_on: D1,
+            sent_on: PortSet::single(UP),
+            returned_on: D2,
+        };
+        assert_eq!(r.stats().last_loop, Some(seen));
         // Delay_Resp going down, back upstream.
         let resp = l2(0x9, GM_MAC, GM, 9, Some(a));
         run(&mut r, T0, UP, &resp).unwrap();

@@ -120,6 +120,15 @@ impl Forwarded {
     }
 }
 
+/// A frame dropped as `loop`: where the relay had received it and sent it, moments before, and
+/// where it came in again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopSeen {
+    pub received_on: PortId,
+    pub sent_on: PortSet,
+    pub returned_on: PortId,
+}
+
 /// The core's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
@@ -143,8 +152,8 @@ pub struct Stats {
     /// UDP frames whose checksum the sender left for its NIC to fill in (veth, VMs,
     /// containers: the kernel's CHECKSUM_PARTIAL), completed before relaying.
     pub udp_checksums_completed: u64,
-    /// The last frame dropped as `loop`: the ports it had been sent on, the port it came back on.
-    pub last_loop: Option<(PortSet, PortId)>,
+    /// The last frame dropped as `loop`.
+    pub last_loop: Option<LoopSeen>,
     /// The last frame dropped as `rogue_master`: its port and sourcePortIdentity.
     pub last_rogue: Option<(PortId, PortIdentity)>,
     /// Sync and Announce received on the upstream port in a served domain (relayed or not):

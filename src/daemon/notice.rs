@@ -80,14 +80,23 @@ pub const COUNTED: &[Counted] = &[
 ];
 
 fn loop_line(i: &Inputs<'_>, n: u64) -> String {
-    let Some((sent, back)) = i.stats.last_loop else {
-        return format!("loop: {n} frames relayed came back in: cabling loop?");
+    // Where loops were seen (a frame comes back on the upstream port, a Delay_Req on a
+    // downstream one): the last one alone names only one of them.
+    let seen: Vec<String> = (0..i.ports.len())
+        .map(|p| (p, i.stats.dropped_on(p, DropReason::Loop)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(p, n)| format!("{} {n}", i.port(p)))
+        .collect();
+    let Some(l) = i.stats.last_loop else {
+        return format!("loop: {n} relayed frames came back in: cabling loop?");
     };
-    let sent: Vec<&str> = sent.iter().map(|p| i.port(p.index())).collect();
+    let sent: Vec<&str> = l.sent_on.iter().map(|p| i.port(p.index())).collect();
     format!(
-        "loop: frames sent on {} return on {}: cabling loop? ({n} dropped as \"loop\" since the last notice)",
+        "loop: frames sent on {} return on {} (received on {}): cabling loop? ({n} dropped as \"loop\" since the last notice; in all: {})",
         sent.join(", "),
-        i.port(back.index())
+        i.port(l.returned_on.index()),
+        i.port(l.received_on.index()),
+        seen.join(", ")
     )
 }
 
@@ -244,6 +253,7 @@ pub fn announce_interval(log: Option<i8>) -> Duration {
 mod tests {
     use super::*;
     use ptpproxy::port::{PortId, PortSet};
+    use ptpproxy::stats::LoopSeen;
     use ptpproxy::wire::PortIdentity;
 
     fn ports() -> Vec<Capture> {
@@ -274,16 +284,27 @@ mod tests {
         s.upstream_sync_announce = 1;
         assert_eq!(n.tick(t0, &inputs(&s, &p, 0)), []);
         s.dropped[DropReason::Loop as usize] = 40;
-        s.last_loop = Some((PortSet::single(PortId(1)), PortId(0)));
+        s.dropped_on[0][DropReason::Loop as usize] = 40;
+        s.last_loop = Some(LoopSeen {
+            received_on: PortId(0),
+            sent_on: PortSet::single(PortId(1)),
+            returned_on: PortId(0),
+        });
         s.upstream_sync_announce = 2;
         let t = t0 + TICK;
         assert_eq!(
             texts(&n.tick(t, &inputs(&s, &p, 0))),
-            ["loop: frames sent on dn1 return on up0: cabling loop? (40 dropped as \"loop\" since the last notice)"]
+            ["loop: frames sent on dn1 return on up0 (received on up0): cabling loop? (40 dropped as \"loop\" since the last notice; in all: up0 40)"]
         );
         // More within the interval: nothing; after it, the count since the last line.
         s.dropped[DropReason::Loop as usize] = 100;
-        s.last_loop = Some((PortSet::range(1, 2), PortId(0)));
+        s.dropped_on[0][DropReason::Loop as usize] = 90;
+        s.dropped_on[1][DropReason::Loop as usize] = 10;
+        s.last_loop = Some(LoopSeen {
+            received_on: PortId(2),
+            sent_on: PortSet::single(PortId(0)),
+            returned_on: PortId(1),
+        });
         for k in 2..30 {
             s.upstream_sync_announce += 1;
             assert_eq!(n.tick(t0 + TICK * k, &inputs(&s, &p, 0)), [], "{k}");
@@ -291,7 +312,7 @@ mod tests {
         s.upstream_sync_announce += 1;
         assert_eq!(
             texts(&n.tick(t + INTERVAL, &inputs(&s, &p, 0))),
-            ["loop: frames sent on dn1, dn2 return on up0: cabling loop? (60 dropped as \"loop\" since the last notice)"]
+            ["loop: frames sent on up0 return on dn1 (received on dn2): cabling loop? (60 dropped as \"loop\" since the last notice; in all: up0 90, dn1 10)"]
         );
     }
 
