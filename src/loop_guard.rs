@@ -16,10 +16,10 @@
 //! is decided about it (a looped Delay_Req must not move its client to the port it came back on).
 //!
 //! The table is direct-mapped: [`SLOTS`] slots, one per fingerprint's top bits, each holding the
-//! last fingerprint recorded there, the port it came in on, the ports it went to and when. O(1) and no
-//! allocation per frame; a slot taken over by another frame only loses the older entry (a loop is
-//! then caught one round later), and a frame is only ever dropped for a 64-bit fingerprint that
-//! equals one recorded within the entry's lifetime.
+//! last fingerprint recorded there, the port it came in on, the ports it went to and when. O(1)
+//! and no allocation per frame; a slot taken over by another frame only loses the older entry (a
+//! loop is then caught one round later), and a frame is only ever dropped for a 64-bit
+//! fingerprint that equals one recorded within the entry's lifetime.
 
 use crate::port::{PortId, PortSet};
 use crate::time::{Duration, Instant};

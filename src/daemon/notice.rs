@@ -6,7 +6,8 @@
 //! previous line, so a loop or a flood gives a line every half minute, not one per frame.
 //!
 //! - counted conditions ([`COUNTED`]): a counter and the last detail the core kept about it —
-//!   a cabling loop (`loop`: the ports a frame was sent on and the port it came back on), a
+//!   a cabling loop (`loop`: where the last looped frame came in and was sent, where it came
+//!   back, and every port loops were seen on), a
 //!   rogue master (`rogue_master`: its port and sourcePortIdentity), frames the kernel dropped
 //!   because a capture ring was full. One more is one more row of the table.
 //! - states, named when they begin and when they end: the client table above 90% full (back
