@@ -16,7 +16,7 @@
 #           port again, and every Delay_Req it sends upstream reaches dn1. Judged against the
 #           reference: frames received on the upstream port (< 2x), the "loop" counter (> 0), the
 #           log line naming the ports, the offsets ptp4l reports on dn2's clients (sane), and the
-#           Delay_Resp they get (captured on their interfaces: 0.8x to 1.25x the reference's; and
+#           Delay_Resp they get (captured on their interfaces: one per Delay_Req they sent; and
 #           ptp4l's path delay updates, >= 80%)
 #
 #   --seconds N   traffic time per run (default 20)
