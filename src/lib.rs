@@ -9,6 +9,8 @@
 //!
 //! - [`proxy`]: the sans-IO core the shell drives; owns the relay and the correction.
 //! - [`relay`]: the forwarding rules as one pure decision per frame.
+//! - [`loop_guard`]: frames the relay sent that come back in (a cabling loop) are not relayed
+//!   again.
 //! - [`correction`]: the residence correction (software end-to-end transparent clock).
 //! - [`clients`]: the fixed-capacity client table (sourcePortIdentity -> port, MAC), aging,
 //!   admission and per-client Delay_Req rate limits ([`gcra`]).
@@ -29,6 +31,7 @@ pub mod config;
 pub mod correction;
 pub mod fixed_map;
 pub mod gcra;
+pub mod loop_guard;
 pub mod port;
 pub mod proxy;
 pub mod relay;

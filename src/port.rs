@@ -107,6 +107,13 @@ impl PortMap {
         self.0.get(old.index()).copied().flatten()
     }
 
+    /// The ports of `set` under their new numbers (ports that went are left out).
+    pub fn apply_set(&self, set: PortSet) -> PortSet {
+        set.iter()
+            .filter_map(|p| self.get(p))
+            .fold(PortSet::EMPTY, PortSet::with)
+    }
+
     /// Move per-port values to their new indices; ports that went get `T::default()`.
     pub fn apply<T: Copy + Default>(
         &self,

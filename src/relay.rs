@@ -15,8 +15,9 @@ use crate::board;
 use crate::clients::{ClientIp, ClientTable, Learned, Limits};
 use crate::config::{Config, DelayRespMode};
 use crate::gcra::Gcra;
+use crate::loop_guard::{self, LoopGuard};
 use crate::port::{PortId, PortMap, PortSet};
-use crate::stats::{DropReason, Forwarded, Stats};
+use crate::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use crate::time::{Duration, Instant};
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 
@@ -74,6 +75,8 @@ pub struct Relay {
     next_expiry: Instant,
     /// GCRA state of `Policy::general_limit`, per port.
     general_tat: [Instant; board::MAX_PORTS],
+    /// What was relayed moments ago, so that it is not relayed again if it comes back.
+    guard: LoopGuard,
 }
 
 impl Relay {
@@ -85,6 +88,10 @@ impl Relay {
             stats: Stats::default(),
             next_expiry: now + EXPIRY_INTERVAL,
             general_tat: [Instant(0); board::MAX_PORTS],
+            guard: LoopGuard::new(
+                loop_guard::lifetime(config.max_hold_us),
+                seed.rotate_left(23) ^ 0x2545_F491_4F6C_DD1D,
+            ),
         }
     }
 
@@ -94,6 +101,10 @@ impl Relay {
 
     pub fn clients(&self) -> &ClientTable {
         &self.clients
+    }
+
+    pub fn loop_guard(&self) -> &LoopGuard {
+        &self.guard
     }
 
     /// Apply a reloaded configuration, its ports renumbered by `map`: clients and per-port
@@ -107,7 +118,19 @@ impl Relay {
             .stats
             .last_conflict
             .and_then(|(port, id)| Some((map.get(port)?, id)));
+        self.stats.last_loop = self.stats.last_loop.and_then(|l| {
+            Some(LoopSeen {
+                received_on: map.get(l.received_on)?,
+                sent_on: map.apply_set(l.sent_on),
+                returned_on: map.get(l.returned_on)?,
+            })
+        });
+        self.stats.last_rogue = self
+            .stats
+            .last_rogue
+            .and_then(|(port, id)| Some((map.get(port)?, id)));
         self.general_tat = [Instant(0); board::MAX_PORTS];
+        self.guard.reset(loop_guard::lifetime(new.max_hold_us));
         self.policy = Policy::from_config(new);
     }
 
@@ -139,6 +162,10 @@ impl Relay {
     /// in `scratch` (unicast Delay_Resp, a UDP checksum left for the NIC to fill in; `scratch`
     /// should hold `board::SNAPLEN` bytes, a frame that does not fit is forwarded unmodified).
     /// Counted as forwarded, or under the one reason it is dropped for.
+    ///
+    /// First of all, a frame the relay sent moments ago (the same PTP message: see
+    /// [`crate::loop_guard`]) is dropped as [`DropReason::Loop`], before it can change any
+    /// state; every frame relayed is remembered for that.
     pub fn handle_frame<'a>(
         &mut self,
         now: Instant,
@@ -147,12 +174,22 @@ impl Relay {
         frame: &'a [u8],
         scratch: &'a mut [u8],
     ) -> Result<(PortSet, &'a [u8]), DropReason> {
+        let print = self.guard.fingerprint(parsed, frame);
+        if let Some((received_on, sent_on)) = self.guard.check(now, print) {
+            self.stats.last_loop = Some(LoopSeen {
+                received_on,
+                sent_on,
+                returned_on: from,
+            });
+            return Err(self.drop(from, DropReason::Loop));
+        }
         let verdict = match self.decide(now, from, parsed, frame) {
             Ok(v) if v.to.is_empty() => Err(DropReason::NoEgress),
             v => v,
         }
         .map_err(|reason| self.drop(from, reason))?;
         let to = verdict.to;
+        self.guard.record(now, print, from, to);
         let complete_checksum = parsed.udp_checksum_is_partial(frame);
         if verdict.dst.is_none() && !complete_checksum {
             return Ok((to, frame));
@@ -192,7 +229,7 @@ impl Relay {
         let kind = parsed.message_type;
         let verdict = match kind {
             MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
-                self.route_master(from)?
+                self.route_master(from, parsed, frame)?
             }
             MessageType::Signaling | MessageType::Management => self.route_general(now, from)?,
             MessageType::DelayReq => self.route_delay_req(now, from, parsed, frame)?,
@@ -238,15 +275,32 @@ impl Relay {
         Ok(())
     }
 
-    /// Sync, Follow_Up, Announce: downstream from the grandmaster's side; from a client's side
-    /// only with `allow_downstream_masters`.
-    fn route_master(&self, from: PortId) -> Result<Verdict, DropReason> {
+    /// Sync, Follow_Up, Announce: downstream from the grandmaster's side (noting that it is
+    /// alive, and its announce interval); from a client's side only with
+    /// `allow_downstream_masters`, else dropped, noting who sent it.
+    fn route_master(
+        &mut self,
+        from: PortId,
+        parsed: &PtpFrame,
+        frame: &[u8],
+    ) -> Result<Verdict, DropReason> {
         let downstream = self.policy.downstream;
         if from.is_upstream() {
+            match parsed.message_type {
+                MessageType::Sync => self.stats.upstream_sync_announce += 1,
+                MessageType::Announce => {
+                    self.stats.upstream_sync_announce += 1;
+                    let interval = parsed.message(frame).log_message_interval();
+                    self.stats.upstream_announce_interval = Some(interval);
+                }
+                _ => {}
+            }
             Ok(Verdict::to(downstream))
         } else if self.policy.allow_downstream_masters {
             Ok(Verdict::to(downstream.with(PortId::UPSTREAM).without(from)))
         } else {
+            let id = parsed.message(frame).source_port_identity();
+            self.stats.last_rogue = Some((from, id));
             Err(DropReason::RogueMaster)
         }
     }
@@ -468,9 +522,10 @@ mod tests {
         // max_delay_req_rate 128: a burst of 128 per port, then 128/s.
         let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
         let (id, mac) = client(1);
-        let f = l2(0xD, mac, id, 1, None);
+        // Each a new message (sequenceId): the same one again would be a loop.
+        let f = |seq: u16| l2(0xD, mac, id, seq, None);
         let passed = (0..1000)
-            .filter(|_| run(&mut r, T0, D1, &f).is_ok())
+            .filter(|&i| run(&mut r, T0, D1, &f(i)).is_ok())
             .count();
         assert_eq!(passed, 128);
         assert_eq!(r.stats().dropped(DropReason::SignalingRateLimited), 872);
@@ -479,13 +534,13 @@ mod tests {
             872
         );
         // Another port has its own budget; upstream has none.
-        assert!(run(&mut r, T0, D2, &f).is_ok());
-        let g = l2(0xC, GM_MAC, GM, 1, None);
-        assert!((0..1000).all(|_| run(&mut r, T0, UP, &g).is_ok()));
+        assert!(run(&mut r, T0, D2, &f(1000)).is_ok());
+        let g = |seq: u16| l2(0xC, GM_MAC, GM, seq, None);
+        assert!((0..1000).all(|i| run(&mut r, T0, UP, &g(i)).is_ok()));
         // A second later, 128 more.
         let later = T0 + Duration::from_secs(1);
-        let passed = (0..1000)
-            .filter(|_| run(&mut r, later, D1, &f).is_ok())
+        let passed = (2000..3000)
+            .filter(|&i| run(&mut r, later, D1, &f(i)).is_ok())
             .count();
         assert_eq!(passed, 128);
     }
@@ -513,8 +568,9 @@ mod tests {
         );
         assert_eq!(r.clients().get(&id).unwrap().port, D1);
         assert_eq!(r.stats().clients_learned, 1);
+        // (Another sequenceId: the one relayed would be a loop.)
         assert_eq!(
-            run(&mut r, T0, UP, &req),
+            run(&mut r, T0, UP, &l2(0x1, mac, id, 8, None)),
             Err(DropReason::DelayReqFromUpstream)
         );
         assert_eq!(r.clients().len(), 1);
@@ -543,7 +599,7 @@ mod tests {
             Err(DropReason::UnknownClient)
         );
         assert_eq!(
-            run(&mut r, T0, D1, &resp_a),
+            run(&mut r, T0, D1, &l2(0x9, GM_MAC, GM, 2, Some(a))),
             Err(DropReason::DelayRespFromDownstream)
         );
         assert_eq!(r.stats().delay_resp_steered, 2);
@@ -619,7 +675,9 @@ mod tests {
                 let resp = l2(0x9, GM_MAC, GM, seq, Some(victim));
                 assert_eq!(run(&mut r, now, UP, &resp).unwrap().0, PortSet::single(D1));
             }
-            if run(&mut r, now, D2, &l2(0x1, spoofer_mac, victim, seq, None)).is_ok() {
+            // Its own sequenceIds: a copy of the victim's request would be the loop guard's.
+            let spoofed = l2(0x1, spoofer_mac, victim, seq ^ 0x8000, None);
+            if run(&mut r, now, D2, &spoofed).is_ok() {
                 spoofed_out += 1;
             }
         }
@@ -821,6 +879,112 @@ mod tests {
             );
         }
         assert_eq!(r.stats().udp_checksums_completed, 2);
+    }
+
+    #[test]
+    fn a_relayed_frame_that_comes_back_is_a_loop_for_every_class() {
+        let mut c = config(DelayRespMode::Steer);
+        c.allow_downstream_masters = true;
+        let mut r = Relay::new(&c, T0, 1);
+        let (a, amac) = client(1);
+        let t = T0 + Duration::from_millis(2);
+        // From upstream: back on a downstream port, or upstream itself.
+        for (kind, back) in [(0x0, D1), (0x8, D2), (0xB, UP), (0xC, D1), (0xD, D2)] {
+            let f = l2(kind, GM_MAC, GM, 40, None);
+            let (to, _) = run(&mut r, T0, UP, &f).unwrap();
+            assert_eq!(
+                run(&mut r, t, back, &f),
+                Err(DropReason::Loop),
+                "type {kind:#x}"
+            );
+            let seen = LoopSeen {
+                received_on: UP,
+                sent_on: to,
+                returned_on: back,
+            };
+            assert_eq!(r.stats().last_loop, Some(seen));
+        }
+        // Delay_Req going up, back on a downstream port: the client stays where it was.
+        let req = l2(0x1, amac, a, 9, None);
+        run(&mut r, T0, D1, &req).unwrap();
+        assert_eq!(run(&mut r, t, D2, &req), Err(DropReason::Loop));
+        assert_eq!(r.clients().get(&a).unwrap().port, D1);
+        assert_eq!(r.stats().clients_moved, 0);
+        let seen = LoopSeen {
+            received_on: D1,
+            sent_on: PortSet::single(UP),
+            returned_on: D2,
+        };
+        assert_eq!(r.stats().last_loop, Some(seen));
+        // Delay_Resp going down, back upstream.
+        let resp = l2(0x9, GM_MAC, GM, 9, Some(a));
+        run(&mut r, T0, UP, &resp).unwrap();
+        assert_eq!(run(&mut r, t, UP, &resp), Err(DropReason::Loop));
+        // A downstream master's Sync (allowed), back on the other downstream port.
+        let (m, mmac) = client(7);
+        let sync = l2(0x0, mmac, m, 3, None);
+        run(&mut r, T0, D1, &sync).unwrap();
+        assert_eq!(run(&mut r, t, D2, &sync), Err(DropReason::Loop));
+        assert_eq!(r.stats().dropped(DropReason::Loop), 8);
+        assert_eq!(r.stats().dropped_on(2, DropReason::Loop), 4);
+        assert_eq!(r.stats().forwarded(Forwarded::Sync), 2);
+    }
+
+    #[test]
+    fn a_loop_is_forgotten_after_the_lifetime_and_not_relayed_twice_meanwhile() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let f = l2(0x0, GM_MAC, GM, 1, None);
+        run(&mut r, T0, UP, &f).unwrap();
+        let life = r.loop_guard().lifetime();
+        // Every return within the lifetime is dropped; the copies are not recorded again.
+        for ms in [1, 10, 49] {
+            let t = T0 + Duration::from_millis(ms);
+            assert_eq!(run(&mut r, t, UP, &f), Err(DropReason::Loop));
+        }
+        assert!(run(&mut r, T0 + life, UP, &f).is_ok());
+    }
+
+    #[test]
+    fn delay_resp_of_many_clients_with_the_same_sequence_ids_are_never_dropped() {
+        let mut c = config(DelayRespMode::Steer);
+        c.max_delay_req_rate = 1024;
+        let mut r = Relay::new(&c, T0, 1);
+        let clients: Vec<PortIdentity> = (0..1000u32)
+            .map(|n| PortIdentity {
+                clock_identity: [2, 0x70, 0x6c, 0xff, 0xfe, 0, (n >> 8) as u8, n as u8],
+                port_number: 1,
+            })
+            .collect();
+        let mac = |n: usize| EthernetAddress([2, 0x70, 0x6c, 0, (n >> 8) as u8, n as u8]);
+        // Every client sends sequenceIds 0..8 within the lifetime; the grandmaster answers each.
+        for seq in 0..8u16 {
+            let t = T0 + Duration::from_millis(u64::from(seq));
+            for (n, id) in clients.iter().enumerate() {
+                let port = if n % 2 == 0 { D1 } else { D2 };
+                let req = l2(0x1, mac(n), *id, seq, None);
+                assert!(run(&mut r, t, port, &req).is_ok(), "client {n} seq {seq}");
+                let resp = l2(0x9, GM_MAC, GM, seq, Some(*id));
+                assert_eq!(run(&mut r, t, UP, &resp).unwrap().0, PortSet::single(port));
+            }
+        }
+        assert_eq!(r.stats().dropped(DropReason::Loop), 0);
+        assert_eq!(r.stats().forwarded(Forwarded::DelayResp), 8000);
+    }
+
+    #[test]
+    fn a_rogue_master_and_the_upstream_announce_interval_are_noted() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let (id, mac) = client(9);
+        let _ = run(&mut r, T0, D2, &l2(0xB, mac, id, 1, None));
+        assert_eq!(r.stats().last_rogue, Some((D2, id)));
+        assert_eq!(r.stats().upstream_sync_announce, 0);
+        run(&mut r, T0, UP, &l2(0x0, GM_MAC, GM, 1, None)).unwrap();
+        run(&mut r, T0, UP, &l2(0x8, GM_MAC, GM, 1, None)).unwrap();
+        let mut announce = l2(0xB, GM_MAC, GM, 1, None);
+        announce[14 + 33] = (-2i8) as u8;
+        run(&mut r, T0, UP, &announce).unwrap();
+        assert_eq!(r.stats().upstream_sync_announce, 2);
+        assert_eq!(r.stats().upstream_announce_interval, Some(-2));
     }
 
     #[test]

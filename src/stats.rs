@@ -2,7 +2,7 @@
 //! frame is counted under exactly one [`DropReason`].
 
 use crate::board;
-use crate::port::PortId;
+use crate::port::{PortId, PortSet};
 use crate::wire::{self, MessageType, PortIdentity};
 
 macro_rules! named_enum {
@@ -51,6 +51,9 @@ named_enum! {
         PeerDelay => "peer_delay",
         /// Reserved messageType.
         UnknownMessage => "unknown_message",
+        /// A frame the relay sent moments ago, back in on a port: a cabling loop (see
+        /// `loop_guard`).
+        Loop => "loop",
         /// Sync/Follow_Up/Announce from a downstream port (a master on the client side).
         RogueMaster => "rogue_master",
         /// Delay_Req from upstream: another relay's client, not ours.
@@ -120,6 +123,15 @@ impl Forwarded {
     }
 }
 
+/// A frame dropped as `loop`: where the relay had received it and sent it, moments before, and
+/// where it came in again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopSeen {
+    pub received_on: PortId,
+    pub sent_on: PortSet,
+    pub returned_on: PortId,
+}
+
 /// The core's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
@@ -146,6 +158,15 @@ pub struct Stats {
     /// UDP frames whose checksum the sender left for its NIC to fill in (veth, VMs,
     /// containers: the kernel's CHECKSUM_PARTIAL), completed before relaying.
     pub udp_checksums_completed: u64,
+    /// The last frame dropped as `loop`.
+    pub last_loop: Option<LoopSeen>,
+    /// The last frame dropped as `rogue_master`: its port and sourcePortIdentity.
+    pub last_rogue: Option<(PortId, PortIdentity)>,
+    /// Sync and Announce received on the upstream port in a served domain (relayed or not):
+    /// the grandmaster's side is alive while this moves.
+    pub upstream_sync_announce: u64,
+    /// logMessageInterval of the last Announce received on the upstream port (log2 seconds).
+    pub upstream_announce_interval: Option<i8>,
 }
 
 impl Default for Stats {
@@ -163,6 +184,10 @@ impl Default for Stats {
             clients_moved: 0,
             last_conflict: None,
             udp_checksums_completed: 0,
+            last_loop: None,
+            last_rogue: None,
+            upstream_sync_announce: 0,
+            upstream_announce_interval: None,
         }
     }
 }

@@ -14,7 +14,8 @@
 #      capacity, the upstream gets one Delay_Req per admitted fake), after them (known clients keep
 #      their entries), from a single MAC (at most 8 entries), and on both ports (table_full)
 #   2  one client at 2000 Delay_Req/s against max_delay_req_rate 128: limited, others unaffected
-#   3  a rogue master (Sync/Follow_Up/Announce) on dn1, without and with allow_downstream_masters
+#   3  a rogue master (Sync/Follow_Up/Announce) on dn1, without and with allow_downstream_masters;
+#      the log names it (port and sourcePortIdentity) once
 #   4  malformed frames at 50k/s (14 kinds, QinQ included): counted by reason and by port, none
 #      relayed (a Signaling whose TLV claims 65535 bytes is well-formed to the relay and goes
 #      upstream within dn1's Signaling/Management limit), clients unaffected
@@ -136,6 +137,14 @@ scenario_rogue() {
 	hz_config "$allow" allow_downstream_masters=true
 	if proxy_run rogue-deny "$CFG" 3 --flood "$CL:cl1:1000" --flood-msg rogue --flood-identities 1; then
 		judge rogue "$HZ_RUN/rogue-deny.json" "$HZ_RUN/rogue-deny.status.json" deny
+		local named
+		named=$(grep -Eo 'rogue master on dn1: [0-9a-f]{6}\.[0-9a-f]{4}\.[0-9a-f]{6}-[0-9]+ .*' \
+			"$HZ_RUN/rogue-deny.ptpproxy.log" | head -n 1 || true)
+		if [[ -n $named && $(grep -c 'rogue master on' "$HZ_RUN/rogue-deny.ptpproxy.log") -le 1 ]]; then
+			pass "rogue master: named once in the log (3 s, 3000 frames): $named"
+		else
+			fail "rogue master: one log line naming dn1 and the sender: $(grep 'rogue master' "$HZ_RUN/rogue-deny.ptpproxy.log" || echo none)"
+		fi
 	fi
 	if proxy_run rogue-allow "$allow" 3 --flood "$CL:cl1:1000" --flood-msg rogue --flood-identities 1; then
 		judge rogue "$HZ_RUN/rogue-allow.json" "$HZ_RUN/rogue-allow.status.json" allow

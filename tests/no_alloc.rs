@@ -18,7 +18,7 @@ use ptpproxy::time::{Instant, Timestamp};
 use ptpproxy::wire::build::PTP_PRIMARY_IPV4;
 use ptpproxy::wire::ip::{Ipv4Repr, UdpChecksum};
 use ptpproxy::wire::{
-    EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrameRepr, TransportRepr,
+    EthernetAddress, MessageRepr, MessageType, PortIdentity, PtpFrame, PtpFrameRepr, TransportRepr,
 };
 
 struct Counting;
@@ -116,6 +116,15 @@ fn frame(udp: bool, kind: u8, src: [u8; 6], id: [u8; 10], requesting: Option<[u8
     f
 }
 
+/// Give the PTP message of `f` another sequenceId: every step sends new messages, as real
+/// senders do (the same message again, moments later, would be a loop).
+fn set_seq(f: &mut [u8], seq: u16) {
+    if let Ok(p) = PtpFrame::parse(f) {
+        let at = p.ptp_offset + 30;
+        f[at..at + 2].copy_from_slice(&seq.to_be_bytes());
+    }
+}
+
 /// What the sender does per egress port: copy the frame out and apply its residence correction.
 fn egress(c: &mut Proxy, to: PortSet, frame: &[u8], timing: &Timing, now: u64, tx: &mut [u8]) {
     for port in to.iter() {
@@ -135,10 +144,10 @@ fn handle_frame_and_timeout_do_not_allocate() {
     let gm_mac = mac(b'm', 1);
     let gm = identity(b'm', 1);
     // Every frame is built before the allocator is armed.
-    let reqs: Vec<Vec<u8>> = (0..CLIENTS)
+    let mut reqs: Vec<Vec<u8>> = (0..CLIENTS)
         .map(|c| frame(c % 3 == 0, 0x1, mac(b'l', c), identity(b'l', c), None))
         .collect();
-    let resps: Vec<Vec<u8>> = (0..CLIENTS)
+    let mut resps: Vec<Vec<u8>> = (0..CLIENTS)
         .map(|c| frame(c % 3 == 0, 0x9, gm_mac, gm, Some(identity(b'l', c))))
         .collect();
     let mut master: Vec<Vec<u8>> = [0x0, 0x8, 0xB, 0xC]
@@ -189,7 +198,10 @@ fn handle_frame_and_timeout_do_not_allocate() {
             let moved = u32::from(sec >= 7 && (CLIENTS / 3..CLIENTS / 2).contains(&c));
             let port = PortId(1 + ((c + moved) % DOWNSTREAM) as u8);
             let times = if c < CLIENTS / 3 { 2 } else { 1 };
-            for _ in 0..times {
+            for k in 0..times {
+                let seq = (step * 2 + k) as u16;
+                set_seq(&mut reqs[c as usize], seq);
+                set_seq(&mut resps[c as usize], seq);
                 let (req, resp) = (&reqs[c as usize], &resps[c as usize]);
                 let at = Timestamp(now as i64);
                 match relay.handle_frame(Instant(now), port, req, at, &mut scratch) {
@@ -210,8 +222,15 @@ fn handle_frame_and_timeout_do_not_allocate() {
                 }
             }
         }
-        for f in master.iter().chain(&odd) {
+        for (i, f) in master.iter_mut().chain(&mut odd).enumerate() {
             for port in [PortId::UPSTREAM, PortId(2)] {
+                // The one-step Sync apart from the two-step one, whose Follow_Up (sent before
+                // it here) comes a step later; what port 2 sends apart from what upstream sends.
+                let s = if i == 1 { step.wrapping_sub(1) } else { step };
+                let seq =
+                    (s as u16 & 0x3fff) | u16::from(i == 0) << 15 | u16::from(port.0 == 2) << 14;
+                set_seq(f, seq);
+                let f = &*f;
                 let at = Timestamp(now as i64);
                 if let Action::Forward { to, frame, timing } =
                     relay.handle_frame(Instant(now), port, f, at, &mut scratch)

@@ -14,7 +14,9 @@
 //! checksum (completed only when the input's was partial, and then it verifies), and parses
 //! again with the same PTP message; the counters move by exactly one drop reason or one
 //! forwarded class, plus what goes with it (rx of the ingress port, Delay_Resp mode, learned,
-//! moved, checksums completed). With `"correction": "residence"`, each forwarded copy also goes
+//! moved, checksums completed, the last rogue master, the upstream's Sync/Announce count). A
+//! message relayed within the loop guard's lifetime may come back as `loop` (the guard may also
+//! have lost it to a newer frame: then the rules decide); any other frame never does. With `"correction": "residence"`, each forwarded copy also goes
 //! through `Proxy::handle_egress` per egress port: it parses as the same frame, differs only in
 //! correctionField and UDP checksum, and a checksum that verified still does. After each event: the client table equals the shadow (same
 //! identities, ports, MACs, last-seen times), holds at most `capacity()`, per-port counts equal
@@ -36,7 +38,8 @@ use ptpproxy::config::{Config, Correction, DelayRespMode};
 use ptpproxy::correction::Timing;
 use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::{Action, Proxy};
-use ptpproxy::stats::{DropReason, Forwarded, Stats};
+use ptpproxy::loop_guard;
+use ptpproxy::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use ptpproxy::time::{Duration, Instant, Timestamp};
 use ptpproxy::wire::{EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 use ptpproxy_fuzz::{
@@ -84,7 +87,15 @@ struct Harness {
     /// The largest max_identities_per_mac configured so far (a reload that lowers it leaves
     /// MACs above the new limit until their identities age out).
     mac_limit: usize,
+    /// What was relayed (the loop guard's key), when, from where, to where: the same message
+    /// again within the guard's lifetime may be dropped as `loop` (or relayed, if a later frame
+    /// took its slot); any other frame never is.
+    relayed: Map<LoopKey, (Instant, PortId, PortSet)>,
 }
+
+/// messageType, domainNumber, sourcePortIdentity, sequenceId, a Delay_Resp's
+/// requestingPortIdentity: what the loop guard knows a message by.
+type LoopKey = (u8, u8, PortIdentity, u16, Option<PortIdentity>);
 
 /// What the README's table says happens to a frame.
 #[derive(Debug, PartialEq)]
@@ -129,6 +140,7 @@ fn run(data: &[u8]) {
         mac_limit,
         fair_valid: true,
         flooded: 0,
+        relayed: Map::default(),
     };
     let mut events = 0;
     while !c.done() && events < 256 {
@@ -395,6 +407,22 @@ impl Harness {
             }
         }
         self.last_frame = frame.to_vec();
+        let key: Option<LoopKey> = msg.as_ref().map(|(_, h)| {
+            let requesting = (h.message_type() == MessageType::DelayResp)
+                .then(|| h.requesting_port_identity())
+                .flatten();
+            (
+                h.message_type().nibble(),
+                h.domain_number(),
+                h.source_port_identity(),
+                h.sequence_id(),
+                requesting,
+            )
+        });
+        let lifetime = loop_guard::lifetime(self.cfg.max_hold_us);
+        let looped = key
+            .and_then(|k| self.relayed.get(&k).copied())
+            .filter(|(t, _, _)| self.now.saturating_since(*t) < lifetime);
         let expect = self.oracle(from, frame);
         let before = self.relay.stats().clone();
         let known_before = source.and_then(|id| self.shadow.get(&id).copied());
@@ -419,6 +447,20 @@ impl Harness {
         counters_common(&before, &after, from);
 
         match outcome {
+            Err(DropReason::Loop) => {
+                let (_, received_on, sent_on) =
+                    looped.expect("dropped as a loop, but not relayed within the lifetime");
+                let mut b = before.clone();
+                b.dropped[DropReason::Loop as usize] += 1;
+                b.dropped_on[from.index()][DropReason::Loop as usize] += 1;
+                b.rx = after.rx;
+                b.last_loop = Some(LoopSeen {
+                    received_on,
+                    sent_on,
+                    returned_on: from,
+                });
+                assert_eq!(b, after, "a loop bumps its counter, notes itself, nothing else");
+            }
             Err(r) => {
                 // Signaling and Management from downstream go upstream within the port's
                 // rate limit (not modelled: either outcome is right).
@@ -440,6 +482,9 @@ impl Harness {
                     assert_eq!(after.last_conflict, Some((from, source.unwrap())));
                     b.last_conflict = after.last_conflict;
                 }
+                if r == DropReason::RogueMaster {
+                    b.last_rogue = Some((from, source.unwrap()));
+                }
                 assert_eq!(b, after, "a drop bumps exactly one counter: {r:?}");
                 if parsed.is_some() {
                     assert!(!PARSE_REASONS.contains(&r));
@@ -453,6 +498,7 @@ impl Harness {
                 }
             }
             Ok((to, out, same, timing)) => {
+                self.relayed.insert(key.unwrap(), (now, from, to));
                 self.egress(to, &out, &timing);
                 let Expect::Forward(want) = expect else {
                     assert_eq!(
@@ -506,6 +552,12 @@ impl Harness {
             b.udp_checksums_completed += 1;
         }
         let mut want_dst = None;
+        if from.is_upstream() && matches!(kind, MessageType::Sync | MessageType::Announce) {
+            b.upstream_sync_announce += 1;
+        }
+        if from.is_upstream() && kind == MessageType::Announce {
+            b.upstream_announce_interval = Some(h.log_message_interval());
+        }
         match kind {
             MessageType::DelayResp => match self.cfg.delay_resp {
                 DelayRespMode::Flood => {
@@ -769,9 +821,22 @@ impl Harness {
         if let Some((port, id)) = before.last_conflict {
             b.last_conflict = map[port.index()].map(|j| (PortId(j as u8), id));
         }
+        let moved = |p: PortId| map[p.index()].map(|j| PortId(j as u8));
+        b.last_rogue = before
+            .last_rogue
+            .and_then(|(p, id)| Some((moved(p)?, id)));
+        b.last_loop = before.last_loop.and_then(|l| {
+            Some(LoopSeen {
+                received_on: moved(l.received_on)?,
+                sent_on: l.sent_on.iter().filter_map(moved).fold(PortSet::EMPTY, PortSet::with),
+                returned_on: moved(l.returned_on)?,
+            })
+        });
+        // The guard forgets everything (its entries name the old ports).
+        self.relayed.clear();
         assert_eq!(
             b, after,
-            "a reload moves rx and drop counters with their ports, nothing else"
+            "a reload moves rx, drop counters and the last loop and rogue with their ports, nothing else"
         );
         let ids: Vec<PortIdentity> = self.shadow.keys().copied().collect();
         for id in ids {

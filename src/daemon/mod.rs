@@ -6,12 +6,15 @@
 //! - this module: the [`Daemon`] and its lifecycle — start (ports, scheduling, privileges),
 //!   reload, the status file, counters in the log, ports that vanish and come back;
 //! - [`event_loop`]: the one `poll()` loop that drives it;
+//! - [`notice`]: conditions named in the log (loops, rogue masters, a nearly full client table,
+//!   ring drops, a silent upstream), checked once a second;
 //! - [`status`], [`log`], [`privileges`], [`sys`], [`error`]: what those need.
 
 pub mod capture;
 pub mod error;
 pub mod event_loop;
 pub mod log;
+pub mod notice;
 pub mod privileges;
 pub mod sender;
 pub mod status;
@@ -67,6 +70,9 @@ pub struct Daemon {
     started: Instant,
     next_status: Instant,
     next_reopen: Instant,
+    /// Conditions named in the log, checked once a second.
+    notices: notice::Notices,
+    next_notice: Instant,
     status_errors: RateLimit,
     /// Per port: open failures, send failures (logged at most every 10 s each).
     port_errors: Vec<RateLimit>,
@@ -112,8 +118,17 @@ impl Daemon {
             .map(|n| Capture::new(n, config.promiscuous))
             .collect();
         let n = captures.len();
+        let proxy = Proxy::new(&config, now, random_seed());
+        let notices = notice::Notices::new(
+            std::time::Instant::now(),
+            &notice::Inputs {
+                stats: proxy.stats(),
+                clients: (proxy.clients().len(), proxy.clients().capacity()),
+                ports: &captures,
+            },
+        );
         Daemon {
-            proxy: Proxy::new(&config, now, random_seed()),
+            proxy,
             clock: sys::WallClock::new(),
             config_path,
             config,
@@ -123,6 +138,8 @@ impl Daemon {
             started: now,
             next_status: now,
             next_reopen: now,
+            notices,
+            next_notice: now + Duration(notice::TICK.as_nanos() as u64),
             status_errors: RateLimit::new(StdDuration::from_secs(60)),
             port_errors: port_limits(n),
             tx_errors: port_limits(n),
@@ -190,15 +207,16 @@ impl Daemon {
             .proxy
             .poll_timeout()
             .min(self.next_status)
-            .min(self.next_reopen);
+            .min(self.next_reopen)
+            .min(self.next_notice);
         match self.log.retry_in() {
             Some(d) => t.min(monotonic() + Duration(d.as_nanos() as u64)),
             None => t,
         }
     }
 
-    /// Periodic work: the core's aging, the status file, ports to check and reopen, the report
-    /// of log lines syslog did not take.
+    /// Periodic work: the core's aging, the status file, ports to check and reopen, notices, the
+    /// report of log lines syslog did not take.
     pub fn handle_timeout(&mut self) {
         let now = monotonic();
         self.proxy.handle_timeout(now);
@@ -213,6 +231,30 @@ impl Daemon {
                 self.open_ports();
             }
             self.next_reopen = now + REOPEN_INTERVAL;
+        }
+        if now >= self.next_notice {
+            self.log_notices();
+            self.next_notice = now + Duration(notice::TICK.as_nanos() as u64);
+        }
+    }
+
+    /// Name in the log what the counters say happened since the last tick ([`notice`]).
+    fn log_notices(&mut self) {
+        for c in &mut self.captures {
+            c.update_kernel_drops();
+        }
+        let clients = self.proxy.clients();
+        let inputs = notice::Inputs {
+            stats: self.proxy.stats(),
+            clients: (clients.len(), clients.capacity()),
+            ports: &self.captures,
+        };
+        for n in self.notices.tick(std::time::Instant::now(), &inputs) {
+            if n.warning {
+                self.log.warn(&n.text);
+            } else {
+                self.log.notice(&n.text);
+            }
         }
     }
 
