@@ -570,7 +570,7 @@ class Phase:
     def clock_steps(self):
         """The guest's wall clock steps 8 times (forward up to 1 s, then back) while a Sync and its
         Follow_Up go through every 2 ms: no Follow_Up may carry a step as residence (more than
-        max_hold_us + 20 ms, the shipped config's ceiling), and ptpproxy counts the turns it
+        max_hold_us + 50 ms, the shipped config's ceiling), and ptpproxy counts the turns it
         could not time (clock_step). Needs the residence correction (the shipped default)."""
         c = self.console
         since = c.mark()
@@ -594,11 +594,11 @@ class Phase:
         got += self.net.receive(time.time() + 0.5)
         added = [added_correction_ns(sent[without_correction(fr)], fr)
                  for p, fr in got if p == D1 and without_correction(fr) in sent]
-        ceiling_ns = (2000 + 20_000) * 1000
+        ceiling_ns = (2000 + 50_000) * 1000
         worst = max(added, default=0)
         self.r.check(
             f"{self.name}: 8 wall-clock steps (up to 1 s) during {len(sent)} Sync/Follow_Up pairs: "
-            f"no Follow_Up on lan1 carries more than max_hold_us + 20 ms "
+            f"no Follow_Up on lan1 carries more than max_hold_us + 50 ms "
             f"(largest {worst / 1e6:.3f} ms of {len(added)})",
             done is not None and len(added) >= len(sent) // 2 and 0 <= min(added, default=0) and worst <= ceiling_ns,
             f"steps done: {done is not None}; {len(added)} Follow_Up received of {len(sent)}; "
