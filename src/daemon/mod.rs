@@ -125,6 +125,7 @@ impl Daemon {
                 stats: proxy.stats(),
                 clients: (proxy.clients().len(), proxy.clients().capacity()),
                 ports: &captures,
+                clock_steps: (0, 0),
             },
         );
         Daemon {
@@ -248,6 +249,7 @@ impl Daemon {
             stats: self.proxy.stats(),
             clients: (clients.len(), clients.capacity()),
             ports: &self.captures,
+            clock_steps: (self.clock.steps, self.clock.last_step_ns),
         };
         for n in self.notices.tick(std::time::Instant::now(), &inputs) {
             if n.warning {

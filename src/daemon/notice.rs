@@ -42,6 +42,8 @@ pub struct Inputs<'a> {
     pub clients: (usize, usize),
     /// By port index: names and kernel drop counts.
     pub ports: &'a [Capture],
+    /// Wall-clock steps seen by the loop, and the last one's size (ns).
+    pub clock_steps: (u64, i64),
 }
 
 impl Inputs<'_> {
@@ -83,7 +85,18 @@ pub const COUNTED: &[Counted] = &[
         count: |i| i.ports.iter().map(|p| p.kernel_drops).sum(),
         line: ring_line,
     },
+    Counted {
+        count: |i| i.clock_steps.0,
+        line: step_line,
+    },
 ];
+
+fn step_line(i: &Inputs<'_>, n: u64) -> String {
+    format!(
+        "wall clock stepped {n} time(s) since the last notice, the last by {:+.3} ms: the Sync and Delay_Req read meanwhile were not sent (counted as clock_step), the residence is measured on CLOCK_MONOTONIC",
+        i.clock_steps.1 as f64 / 1e6
+    )
+}
 
 fn loop_line(i: &Inputs<'_>, n: u64) -> String {
     // Where loops were seen (a frame comes back on the upstream port, a Delay_Req on a
@@ -284,6 +297,7 @@ mod tests {
             stats,
             clients: (clients, 100),
             ports,
+            clock_steps: (0, 0),
         }
     }
 
@@ -375,6 +389,26 @@ mod tests {
         assert_eq!(
             texts(&n.tick(t0 + TICK, &inputs(&s, &p, 0))),
             ["identity conflict on dn2: Delay_Req of 020000.fffe.000101-1, a client that lives on another port or MAC (spoofed, or moved and not yet silent where it was; 40 dropped as \"identity_conflict\" since the last notice)"]
+        );
+    }
+
+    #[test]
+    fn a_clock_step_is_named_with_its_size() {
+        let t0 = Instant::now();
+        let p = ports();
+        let mut s = Stats {
+            upstream_sync_announce: 1,
+            ..Stats::default()
+        };
+        let mut n = Notices::new(t0, &inputs(&s, &p, 0));
+        s.upstream_sync_announce = 2;
+        let stepped = Inputs {
+            clock_steps: (2, -523_100_000),
+            ..inputs(&s, &p, 0)
+        };
+        assert_eq!(
+            texts(&n.tick(t0 + TICK, &stepped)),
+            ["wall clock stepped 2 time(s) since the last notice, the last by -523.100 ms: the Sync and Delay_Req read meanwhile were not sent (counted as clock_step), the residence is measured on CLOCK_MONOTONIC"]
         );
     }
 

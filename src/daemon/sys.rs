@@ -38,12 +38,17 @@ const STEP_NS: i64 = 5_000;
 /// stamps taken meanwhile cannot be placed on the monotonic clock.
 pub struct WallClock {
     offset: i64,
+    /// Steps seen, and the size of the last (nanoseconds, + forward), for the log.
+    pub steps: u64,
+    pub last_step_ns: i64,
 }
 
 impl WallClock {
     pub fn new() -> WallClock {
         WallClock {
             offset: WallClock::read_offset(),
+            steps: 0,
+            last_step_ns: 0,
         }
     }
 
@@ -69,6 +74,10 @@ impl WallClock {
     pub fn resample(&mut self) -> bool {
         let offset = WallClock::read_offset();
         let stepped = (offset - self.offset).abs() > STEP_NS;
+        if stepped {
+            self.steps += 1;
+            self.last_step_ns = offset - self.offset;
+        }
         self.offset = offset;
         stepped
     }
