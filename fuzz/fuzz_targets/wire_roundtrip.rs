@@ -250,9 +250,10 @@ fn parsed(data: &[u8], p: &PtpFrame) {
         copy[p.ptp_offset + ptp::HEADER_LEN..],
         data[p.ptp_offset + ptp::HEADER_LEN..]
     );
-    // (Only the domainNumber, which the parsed frame keeps, reads back changed.)
+    // (Only the domainNumber and the minorSdoId, which the parsed frame keeps, read back changed.)
     let same_but_domain = PtpFrame {
         domain_number: changed.domain_number,
+        sdo_id: (p.sdo_id & 0xff00) | u16::from(changed.minor_sdo_id),
         ..*p
     };
     assert_eq!(PtpFrame::parse(&copy), Ok(same_but_domain));
