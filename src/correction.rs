@@ -618,6 +618,23 @@ mod tests {
     const D1: PortId = PortId(1);
     const D2: PortId = PortId(2);
 
+    /// A remembered event (`Timing::Remember`) captured at `captured`.
+    fn remember(event: Event, seq: u16, captured: i64) -> Timing {
+        Timing::Remember {
+            captured: Timestamp(captured),
+            key: key(event, seq),
+            ptp_offset: 0,
+        }
+    }
+
+    /// Its general message (`Timing::Apply`), the correctionField at [`AT`].
+    fn apply(event: Event, seq: u16) -> Timing {
+        Timing::Apply {
+            key: key(event, seq),
+            rewrite: AT,
+        }
+    }
+
     fn key(event: Event, seq: u16) -> PendingKey {
         PendingKey {
             event,
@@ -664,17 +681,10 @@ mod tests {
     #[test]
     fn follow_up_gets_the_residence_of_its_sync_on_the_same_port() {
         let mut c = Corrector::with_capacity(16, 1);
-        let sync = Timing::Remember {
-            captured: Timestamp(100),
-            key: key(Event::Sync, 7),
-            ptp_offset: 0,
-        };
+        let sync = remember(Event::Sync, 7, 100);
         c.handle_egress(&sync, D1, Timestamp(1_100), &mut message(0));
         c.handle_egress(&sync, D2, Timestamp(3_100), &mut message(0));
-        let fup = Timing::Apply {
-            key: key(Event::Sync, 7),
-            rewrite: AT,
-        };
+        let fup = apply(Event::Sync, 7);
         let (mut m1, mut m2) = (message(1), message(1));
         c.handle_egress(&fup, D1, Timestamp(5_000), &mut m1);
         c.handle_egress(&fup, D2, Timestamp(5_000), &mut m2);
@@ -683,10 +693,7 @@ mod tests {
         assert_eq!(c.stats().follow_up, 2);
         // Another sequenceId finds nothing and goes unchanged.
         let mut m3 = message(1);
-        let other = Timing::Apply {
-            key: key(Event::Sync, 8),
-            rewrite: AT,
-        };
+        let other = apply(Event::Sync, 8);
         c.handle_egress(&other, D1, Timestamp(5_000), &mut m3);
         assert_eq!(correction(&m3), 1);
         assert_eq!(c.stats().follow_up_unmatched, 1);
@@ -695,16 +702,9 @@ mod tests {
     #[test]
     fn delay_resp_gets_the_residence_of_the_delay_req_on_the_upstream_port() {
         let mut c = Corrector::with_capacity(16, 1);
-        let req = Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::DelayReq, 3),
-            ptp_offset: 0,
-        };
+        let req = remember(Event::DelayReq, 3, 0);
         c.handle_egress(&req, UP, Timestamp(20_000), &mut message(0));
-        let resp = Timing::Apply {
-            key: key(Event::DelayReq, 3),
-            rewrite: AT,
-        };
+        let resp = apply(Event::DelayReq, 3);
         // Flooded to two ports: both get it.
         for p in [D1, D2] {
             let mut m = message(0);
@@ -762,15 +762,8 @@ mod tests {
     fn without_a_table_nothing_is_remembered_and_a_reload_allocates_one() {
         let mut c = Corrector::for_mode(Correction::None, 1);
         assert_eq!(c.capacity(), 0);
-        let req = Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::DelayReq, 3),
-            ptp_offset: 0,
-        };
-        let resp = Timing::Apply {
-            key: key(Event::DelayReq, 3),
-            rewrite: AT,
-        };
+        let req = remember(Event::DelayReq, 3, 0);
+        let resp = apply(Event::DelayReq, 3);
         c.handle_egress(&req, UP, Timestamp(20_000), &mut message(0));
         c.handle_tx_timestamp(UP, &key(Event::DelayReq, 3), Timestamp(21_000));
         let mut m = message(0);
@@ -808,16 +801,9 @@ mod tests {
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().out_of_range, 1);
         // A Follow_Up 3 s after its Sync is not its Sync's.
-        let sync = Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::Sync, 1),
-            ptp_offset: 0,
-        };
+        let sync = remember(Event::Sync, 1, 0);
         c.handle_egress(&sync, D1, Timestamp(10), &mut message(0));
-        let fup = Timing::Apply {
-            key: key(Event::Sync, 1),
-            rewrite: AT,
-        };
+        let fup = apply(Event::Sync, 1);
         c.handle_egress(&fup, D1, Timestamp(3_000_000_010), &mut m);
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().follow_up_unmatched, 1);
@@ -871,11 +857,7 @@ mod tests {
         assert_eq!(correction(&m), 0);
         assert_eq!(c.stats().out_of_range, 1);
         // A transmit timestamp that would take a remembered residence past it is not used.
-        let sync = Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::Sync, 4),
-            ptp_offset: 0,
-        };
+        let sync = remember(Event::Sync, 4, 0);
         assert!(c.handle_egress(&sync, D1, Timestamp(2_000_000), &mut message(0)));
         c.handle_tx_timestamp(D1, &key(Event::Sync, 4), Timestamp(3_500_000));
         assert_eq!(c.stats().tx_timestamped, 0);
@@ -913,10 +895,7 @@ mod tests {
         assert_eq!(c.stats().evicted, 1_000 - 8);
         // The newest are still there.
         let mut m = message(0);
-        let resp = Timing::Apply {
-            key: key(Event::DelayReq, 999),
-            rewrite: AT,
-        };
+        let resp = apply(Event::DelayReq, 999);
         c.handle_egress(&resp, D1, Timestamp(10_000), &mut m);
         assert_eq!(correction(&m), 5 << 16);
     }
@@ -976,15 +955,8 @@ mod tests {
     #[test]
     fn a_general_message_knows_which_port_s_transmit_timestamp_it_waits_for() {
         let mut c = Corrector::with_capacity(16, 1);
-        let req = Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::DelayReq, 3),
-            ptp_offset: 0,
-        };
-        let resp = Timing::Apply {
-            key: key(Event::DelayReq, 3),
-            rewrite: AT,
-        };
+        let req = remember(Event::DelayReq, 3, 0);
+        let resp = apply(Event::DelayReq, 3);
         assert_eq!(c.awaits_tx_timestamp(&resp, D1), None, "nothing remembered");
         c.handle_egress(&req, UP, Timestamp(1_000), &mut message(0));
         // The Delay_Resp leaves on D1; its Delay_Req left upstream.
@@ -1001,11 +973,7 @@ mod tests {
     #[test]
     fn a_reload_moves_remembered_residences_with_their_port() {
         let mut c = Corrector::with_capacity(64, 5);
-        let sync = |seq| Timing::Remember {
-            captured: Timestamp(0),
-            key: key(Event::Sync, seq),
-            ptp_offset: 0,
-        };
+        let sync = |seq| remember(Event::Sync, seq, 0);
         c.handle_egress(&sync(1), D1, Timestamp(1_000), &mut message(0));
         c.handle_egress(&sync(2), D2, Timestamp(2_000), &mut message(0));
         // Port 1 goes, port 2 becomes port 1.
@@ -1014,10 +982,7 @@ mod tests {
         map.0[2] = Some(D1);
         c.reconfigure(Correction::Residence, &map);
         assert_eq!(c.pending(), 1);
-        let fup = |seq| Timing::Apply {
-            key: key(Event::Sync, seq),
-            rewrite: AT,
-        };
+        let fup = |seq| apply(Event::Sync, seq);
         let mut m = message(0);
         c.handle_egress(&fup(2), D1, Timestamp(5_000), &mut m);
         assert_eq!(correction(&m), 2_000 << 16);

@@ -182,20 +182,7 @@ check_bad_config() {
 
 main() {
 	if [[ $BACKEND == ptpproxy ]]; then
-		if [[ -z ${PTPPROXY:-} ]]; then
-			PTPPROXY=$REPO/target/release/ptpproxy
-			echo "== building ptpproxy (cargo build --release)"
-			if ! (cd "$REPO" && timeout 1800 cargo build --release); then
-				fail "ptpproxy builds (cargo build --release)"
-				check_summary
-				exit 1
-			fi
-		fi
-		[[ -x $PTPPROXY ]] || {
-			fail "ptpproxy binary exists at $PTPPROXY"
-			check_summary
-			exit 1
-		}
+		require_ptpproxy
 	fi
 	topo_init "$(mktemp -d /tmp/ptpproxy-e2e.XXXXXX)"
 	RUN_ROOT=$TOPO_RUN
@@ -215,11 +202,7 @@ main() {
 	echo
 	echo "== per client ($BACKEND): Delay_Resp seen on the client's interface, by requestingPortIdentity"
 	printf '%s\n' "${CLIENT_LINES[@]}"
-	if ((FAILED == 0 && KEEP == 0)); then
-		rm -rf "$RUN_ROOT"
-	else
-		echo "logs and captures kept in $RUN_ROOT"
-	fi
+	keep_run_dir "$KEEP" "$RUN_ROOT" "logs and captures"
 	check_summary
 }
 

@@ -57,14 +57,7 @@ want() {
 
 # judge CHECK ARGS...: tests/lib/field.py's verdicts, counted
 judge() {
-	local line
-	while IFS= read -r line; do
-		case $line in
-		"PASS "*) pass "${line#PASS }" ;;
-		"FAIL "*) fail "${line#FAIL }" ;;
-		*) echo "  ..   ${line#INFO }" ;;
-		esac
-	done < <(timeout 60 python3 "$HERE/lib/field.py" "$@" 2>&1 || echo "FAIL field.py $1 crashed")
+	verdicts < <(timeout 60 python3 "$HERE/lib/field.py" "$@" 2>&1 || echo "FAIL field.py $1 crashed")
 }
 
 # run LABEL: one run of RUN_SECONDS in a fresh topology; its files in $RUN_ROOT/LABEL
@@ -117,20 +110,7 @@ run() {
 }
 
 main() {
-	if [[ -z ${PTPPROXY:-} ]]; then
-		PTPPROXY=$REPO/target/release/ptpproxy
-		echo "== building ptpproxy (cargo build --release)"
-		if ! (cd "$REPO" && timeout 1800 cargo build --release 2>&1 | tail -n 1); then
-			fail "ptpproxy builds (cargo build --release)"
-			check_summary
-			exit 1
-		fi
-	fi
-	[[ -x $PTPPROXY ]] || {
-		fail "ptpproxy binary exists at $PTPPROXY"
-		check_summary
-		exit 1
-	}
+	require_ptpproxy
 	topo_init "$(mktemp -d /tmp/ptpproxy-field.XXXXXX)"
 	RUN_ROOT=$TOPO_RUN
 	echo "== run directory $RUN_ROOT; ptpproxy $PTPPROXY; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -143,11 +123,7 @@ main() {
 		judge loop "$RUN_ROOT/loop" "$RUN_ROOT/noloop"
 	fi
 	echo
-	if ((FAILED == 0 && KEEP == 0)); then
-		rm -rf "$RUN_ROOT"
-	else
-		echo "logs and status files kept in $RUN_ROOT"
-	fi
+	keep_run_dir "$KEEP" "$RUN_ROOT" "logs and status files"
 	check_summary
 }
 

@@ -48,16 +48,7 @@ note() { echo "  NOTE $*"; }
 
 # judge CHECK ARGS...: run tests/lib/hardening.py and count its verdicts
 judge() {
-	local line
-	while IFS= read -r line; do
-		case $line in
-		"PASS "*) pass "${line#PASS }" ;;
-		"FAIL "*) fail "${line#FAIL }" ;;
-		"INFO "*) info "${line#INFO }" ;;
-		"NOTE "*) note "${line#NOTE }" ;;
-		*) info "$line" ;;
-		esac
-	done < <(timeout 60 python3 "$HERE/lib/hardening.py" "$@" 2>&1 || echo "FAIL hardening.py $1 crashed")
+	verdicts < <(timeout 60 python3 "$HERE/lib/hardening.py" "$@" 2>&1 || echo "FAIL hardening.py $1 crashed")
 }
 
 want() {

@@ -52,15 +52,9 @@ now() { date +%s.%N; }
 
 # judge SCENARIO: tests/lib/identity.py's verdicts
 judge() {
-	local line opts=()
+	local opts=()
 	((MEASURE_ONLY)) && opts+=(--measure-only)
-	while IFS= read -r line; do
-		case $line in
-		"PASS "*) pass "$1: ${line#PASS }" ;;
-		"FAIL "*) fail "$1: ${line#FAIL }" ;;
-		*) echo "  $1: ${line#INFO }" ;;
-		esac
-	done < <(timeout 120 python3 "$HERE/lib/identity.py" "$1" "$TOPO_RUN" "${opts[@]}" 2>&1 ||
+	verdicts "$1: " < <(timeout 120 python3 "$HERE/lib/identity.py" "$1" "$TOPO_RUN" "${opts[@]}" 2>&1 ||
 		echo "FAIL identity.py $1 crashed")
 }
 
@@ -148,25 +142,13 @@ scenario_moved() {
 }
 
 main() {
-	if [[ -z ${PTPPROXY:-} ]]; then
-		PTPPROXY=$REPO/target/release/ptpproxy
-		echo "== building ptpproxy (cargo build --release)"
-		if ! (cd "$REPO" && timeout 1800 cargo build --release --bin ptpproxy); then
-			fail "ptpproxy builds (cargo build --release)"
-			check_summary
-			exit 1
-		fi
-	fi
+	require_ptpproxy --bin ptpproxy
 	topo_init "$(mktemp -d /tmp/ptpproxy-identity.XXXXXX)"
 	RUN_ROOT=$TOPO_RUN
 	echo "== run directory: $RUN_ROOT (ptpproxy: $PTPPROXY)"
 	want spoof && scenario_spoof
 	want moved && scenario_moved
-	if ((FAILED == 0 && KEEP == 0)); then
-		rm -rf "$RUN_ROOT"
-	else
-		echo "logs and captures kept in $RUN_ROOT"
-	fi
+	keep_run_dir "$KEEP" "$RUN_ROOT" "logs and captures"
 	check_summary
 }
 

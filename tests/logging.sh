@@ -241,39 +241,4 @@ if [ -z "${PTPPROXY:-}" ]; then
     cargo build --release --bin ptpproxy 2>&1 | tail -n 1
 fi
 
-pfx=pxl$$
-pfx=${pfx:0:9}
-ns=$pfx
-tmp=$(mktemp -d /tmp/ptpproxy-logging.XXXXXX)
-cleanup() {
-    local p
-    if ip netns list 2>/dev/null | grep -qw "$ns"; then
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    fi
-    if [ "$KEEP" = 1 ] || [ "$FAILED" -gt 0 ]; then
-        echo "run directory kept: $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ip netns add "$ns"
-for pair in u d; do
-    ip -n "$ns" link add "${pfx}${pair}0" type veth peer name "${pfx}${pair}1"
-    ip -n "$ns" link set "${pfx}${pair}0" up
-    ip -n "$ns" link set "${pfx}${pair}1" up
-done
-ip -n "$ns" link set lo up
-
-echo "logging: ptpproxy and busybox syslogd on a private /dev/log, namespace $ns"
-rc=0
-ip netns exec "$ns" unshare --mount --propagation private "$0" --inner "$tmp" "$pfx" || rc=$?
-if [ -f "$tmp/result" ]; then
-    read -r PASSED FAILED <"$tmp/result"
-else
-    fail "the scenario did not finish (exit $rc)"
-fi
-check_summary
+private_netns_run logging pxl "u d" "logging: ptpproxy and busybox syslogd on a private /dev/log"

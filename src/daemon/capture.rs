@@ -34,8 +34,9 @@ const GROUPS: [[u8; 6]; 3] = [
     [0x33, 0x33, 0x00, 0x00, 0x01, 0x81],
 ];
 
-/// A captured frame and when the kernel received it (libpcap's timestamp, nanosecond precision,
-/// CLOCK_REALTIME: the clock [`now`] reads).
+/// A captured frame and when the kernel received it (its software receive timestamp, reported
+/// through the ring at nanosecond precision; CLOCK_REALTIME, which the loop moves onto the
+/// monotonic clock: `sys::WallClock`).
 pub struct Received<'a> {
     pub data: &'a [u8],
     pub captured: Timestamp,
