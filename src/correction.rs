@@ -30,10 +30,6 @@ use crate::wire::{ip, ptp, MessageType, PortIdentity, PtpFrame, Transport};
 /// may be.
 pub const MAX_RESIDENCE_NS: i64 = 1_000_000_000;
 
-/// What a frame may wait beyond the batching hold before its residence is taken for a fault (a
-/// clock step the shell did not see, a stalled loop): a loop turn under load on a slow board.
-pub const RESIDENCE_MARGIN_NS: i64 = 50_000_000;
-
 /// A remembered residence older than this (egress to egress) no longer matches: sequenceIds
 /// wrap, and a general message that late is not the event's.
 pub const MAX_PENDING_AGE_NS: i64 = 2_000_000_000;

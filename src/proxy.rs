@@ -180,7 +180,8 @@ fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The ceiling on residences: the batching hold plus a loop turn's margin.
+/// The ceiling on residences (`max_residence_us`: by default the batching hold plus a loop
+/// turn's margin).
 fn max_residence_ns(config: &Config) -> i64 {
-    i64::from(config.max_hold_us) * 1_000 + crate::correction::RESIDENCE_MARGIN_NS
+    i64::from(config.max_residence_us) * 1_000
 }

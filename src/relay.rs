@@ -414,6 +414,7 @@ mod tests {
             delay_resp: mode,
             correction: Correction::None,
             max_hold_us: 0,
+            max_residence_us: 50_000,
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,

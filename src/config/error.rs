@@ -10,8 +10,9 @@
 
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
-    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE, PATH_MAX,
-    REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE,
+    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE,
+    MAX_RESIDENCE_US_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE, SDO_ID_RANGE,
+    STATUS_INTERVAL_S_RANGE,
 };
 use core::fmt;
 
@@ -167,8 +168,8 @@ impl ConfigError {
             // together.
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
-                 correction, max_hold_us, allow_downstream_masters, client_timeout_s, \
-                 max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
+                 correction, max_hold_us, max_residence_us, allow_downstream_masters, \
+                 client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -250,7 +251,7 @@ fn unit(key: Key) -> &'static str {
         Key::ClientTimeoutS | Key::StatusIntervalS => " seconds",
         Key::MaxDelayReqRate => " Delay_Req per second per client",
         Key::MaxIdentitiesPerMac => " identities per source MAC (the client table's size)",
-        Key::CpuLatencyUs | Key::MaxHoldUs => " microseconds",
+        Key::CpuLatencyUs | Key::MaxHoldUs | Key::MaxResidenceUs => " microseconds",
         _ => "",
     }
 }
@@ -262,6 +263,9 @@ fn out_of_range_fix(key: Key) -> &'static str {
         Key::StatusIntervalS => "use e.g. 5",
         Key::RealtimePriority => "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
         Key::MaxHoldUs => "use e.g. 2000, or 0 to send every frame as soon as it is read",
+        Key::MaxResidenceUs => {
+            "leave it out (max_hold_us + 50000), or allow at least 1000 above max_hold_us"
+        }
         Key::SdoId => {
             "use 0 (the default PTP profile), or the sdoId of your profile as majorSdoId * 256 + \
              minorSdoId"
@@ -355,6 +359,13 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Span(MAX_HOLD_US_RANGE)
             )
         }
+        Key::MaxResidenceUs => {
+            write!(
+                f,
+                "not a whole number of microseconds {}",
+                Span(MAX_RESIDENCE_US_RANGE)
+            )
+        }
         Key::User => f.write_str("not a user name in quotes"),
     }
 }
@@ -379,6 +390,7 @@ fn wrong_type_fix(key: Key) -> &'static str {
             "write e.g. 10 (no quotes), or leave the key out to keep the system's idle policy"
         }
         Key::MaxHoldUs => "write e.g. 2000 (no quotes, no fraction)",
+        Key::MaxResidenceUs => "write e.g. 52000 (no quotes, no fraction)",
         Key::User => "write e.g. \"user\": \"nobody\"",
     }
 }
@@ -574,8 +586,8 @@ mod tests {
                 .to_string()
         };
         let valid_keys = "upstream, downstream, domains, sdo_id, delay_resp, correction, \
-                          max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
-                          max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, \
+                          max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
+                          max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, \
                           cpu_latency_us";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),

@@ -54,6 +54,10 @@ pub struct Config {
     /// With `"correction": "residence"`: the longest a frame waits for the next batch, in
     /// microseconds (0: every frame leaves as soon as it is read, as with `"none"`).
     pub max_hold_us: u32,
+    /// With `"correction": "residence"`: the longest residence taken for a measurement, in
+    /// microseconds; a longer one is a fault (a stalled loop, a clock step not seen) and its
+    /// event frame is not sent. Absent from the file: `max_hold_us` + 50 ms.
+    pub max_residence_us: u32,
     pub allow_downstream_masters: bool,
     pub client_timeout_s: u32,
     pub max_delay_req_rate: u32,
@@ -74,7 +78,7 @@ pub struct Config {
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 18] = [
     "upstream",
     "downstream",
     "domains",
@@ -82,6 +86,7 @@ pub const KEYS: [&str; 17] = [
     "delay_resp",
     "correction",
     "max_hold_us",
+    "max_residence_us",
     "allow_downstream_masters",
     "client_timeout_s",
     "max_delay_req_rate",
@@ -104,6 +109,7 @@ pub enum Key {
     DelayResp,
     Correction,
     MaxHoldUs,
+    MaxResidenceUs,
     AllowDownstreamMasters,
     ClientTimeoutS,
     MaxDelayReqRate,
@@ -125,6 +131,7 @@ impl Key {
         Key::DelayResp,
         Key::Correction,
         Key::MaxHoldUs,
+        Key::MaxResidenceUs,
         Key::AllowDownstreamMasters,
         Key::ClientTimeoutS,
         Key::MaxDelayReqRate,
@@ -153,6 +160,9 @@ pub const DEFAULT_DOMAINS: [u8; 1] = [0];
 pub const DEFAULT_DELAY_RESP: DelayRespMode = DelayRespMode::Steer;
 pub const DEFAULT_CORRECTION: Correction = Correction::Residence;
 pub const DEFAULT_MAX_HOLD_US: u32 = 2000;
+/// What `max_residence_us` adds to `max_hold_us` when absent: a loop turn under load on a slow
+/// board.
+pub const DEFAULT_RESIDENCE_MARGIN_US: u32 = 50_000;
 pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
 pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
@@ -169,6 +179,11 @@ pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
 pub const REALTIME_PRIORITY_RANGE: RangeInclusive<u32> = 0..=99;
 /// Longest hold of a frame for a batch, microseconds (0: none; 100 ms is far beyond any use).
 pub const MAX_HOLD_US_RANGE: RangeInclusive<u32> = 0..=100_000;
+/// Residence ceilings, microseconds: at most a second (no relay holds an event longer), and at
+/// least `max_hold_us` + [`MIN_RESIDENCE_ABOVE_HOLD_US`] (checked with the hold).
+pub const MAX_RESIDENCE_US_RANGE: RangeInclusive<u32> = 1_000..=1_000_000;
+/// How far the residence ceiling must stay above the hold: a batch's send takes time too.
+pub const MIN_RESIDENCE_ABOVE_HOLD_US: u32 = 1_000;
 /// CPU wake-up latency limits, microseconds (0: idle CPUs poll instead of sleeping).
 pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 /// Seconds of silence after which a client is forgotten.

@@ -30,6 +30,12 @@ impl<'a> Raw<'a> {
         let sdo_id = u16::try_from(sdo_id).unwrap_or(0);
         let delay_resp = delay_resp(self.delay_resp)?;
         let correction = correction(self.correction)?;
+        let max_hold_us = number(
+            Key::MaxHoldUs,
+            self.max_hold_us.unwrap_or(DEFAULT_MAX_HOLD_US),
+            MAX_HOLD_US_RANGE,
+        )?;
+        let max_residence_us = max_residence_us(self.max_residence_us, max_hold_us)?;
         let client_timeout_s = number(
             Key::ClientTimeoutS,
             self.client_timeout_s.unwrap_or(DEFAULT_CLIENT_TIMEOUT_S),
@@ -60,11 +66,8 @@ impl<'a> Raw<'a> {
             sdo_id,
             delay_resp,
             correction,
-            max_hold_us: number(
-                Key::MaxHoldUs,
-                self.max_hold_us.unwrap_or(DEFAULT_MAX_HOLD_US),
-                MAX_HOLD_US_RANGE,
-            )?,
+            max_hold_us,
+            max_residence_us,
             allow_downstream_masters: self
                 .allow_downstream_masters
                 .unwrap_or(DEFAULT_ALLOW_DOWNSTREAM_MASTERS),
@@ -86,6 +89,18 @@ impl<'a> Raw<'a> {
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
         })
+    }
+}
+
+/// The residence ceiling: as written, above the hold by at least
+/// [`MIN_RESIDENCE_ABOVE_HOLD_US`] (the range in the error says so), or the hold plus
+/// [`DEFAULT_RESIDENCE_MARGIN_US`].
+fn max_residence_us(written: Option<u32>, max_hold_us: u32) -> Result<u32, ConfigError> {
+    let floor = max_hold_us + MIN_RESIDENCE_ABOVE_HOLD_US;
+    let range = floor.max(*MAX_RESIDENCE_US_RANGE.start())..=*MAX_RESIDENCE_US_RANGE.end();
+    match written {
+        Some(us) => number(Key::MaxResidenceUs, us, range),
+        None => Ok(max_hold_us + DEFAULT_RESIDENCE_MARGIN_US),
     }
 }
 
@@ -521,6 +536,29 @@ mod tests {
             assert_eq!(with(bad).unwrap_err().field(), "max_hold_us", "{bad}");
         }
         assert!(with("1.5").is_err());
+    }
+
+    #[test]
+    fn max_residence_us() {
+        let with = |v: &str| Config::parse(minimal_with(v).as_bytes());
+        // Absent: the hold plus the margin, following the hold.
+        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().max_residence_us, 52_000);
+        assert_eq!(with(r#""max_hold_us": 0"#).unwrap().max_residence_us, 50_000);
+        assert_eq!(with(r#""max_residence_us": 600000"#).unwrap().max_residence_us, 600_000);
+        assert_eq!(with(r#""max_residence_us": 3000"#).unwrap().max_residence_us, 3000);
+        for bad in ["2999", "999", "1000001", "-1", "\"10\""] {
+            let e = with(&format!(r#""max_residence_us": {bad}"#)).unwrap_err();
+            assert_eq!(e.field(), "max_residence_us", "{bad}");
+        }
+        assert!(with(r#""max_residence_us": 1.5"#).is_err());
+        // Below the hold: the range in the message starts above it.
+        let text = Config::parse_detailed(
+            minimal_with(r#""max_hold_us": 40000, "max_residence_us": 40500"#).as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("41000"), "{text}");
+        assert!(text.contains("max_hold_us + 50000"), "{text}");
     }
 
     #[test]
