@@ -185,3 +185,48 @@ fn mix(seed: u64) -> u64 {
 fn max_residence_ns(config: &Config) -> i64 {
     i64::from(config.max_residence_us) * 1_000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::samples::L2_SYNC;
+
+    fn config(extra: &str) -> Config {
+        let json = format!(r#"{{"upstream": "eth0", "downstream": ["lan1"]{extra}}}"#);
+        Config::parse(json.as_bytes()).unwrap()
+    }
+
+    /// The Sync's timing as `proxy` tags it, read from the grandmaster at capture time 0.
+    fn sync_timing(proxy: &mut Proxy) -> Timing {
+        let mut scratch = [0u8; crate::board::SNAPLEN];
+        match proxy.handle_frame(
+            Instant(1_000_000_000),
+            PortId(0),
+            &L2_SYNC,
+            Timestamp(0),
+            &mut scratch,
+        ) {
+            Action::Forward { timing, .. } => timing,
+            Action::Drop(reason) => panic!("Sync dropped: {reason:?}"),
+        }
+    }
+
+    #[test]
+    fn the_configured_residence_ceiling_applies_and_follows_a_reload() {
+        let tight = config(r#", "max_hold_us": 2000, "max_residence_us": 3000"#);
+        let mut proxy = Proxy::new(&tight, Instant(0), 7);
+        let timing = sync_timing(&mut proxy);
+        let mut copy = L2_SYNC;
+        // Held 4 ms: above the 3 ms ceiling, a fault; the Sync is not sent.
+        assert!(!proxy.handle_egress(&timing, PortId(1), Timestamp(4_000_000), &mut copy));
+        assert_eq!(proxy.correction_stats().out_of_range, 1);
+
+        // The default (hold + 50 ms) admits it after a reload.
+        let default = config(r#", "max_hold_us": 2000"#);
+        proxy.reconfigure(&tight, &default);
+        let timing = sync_timing(&mut proxy);
+        assert!(proxy.handle_egress(&timing, PortId(1), Timestamp(4_000_000), &mut copy));
+        assert!(!proxy.handle_egress(&timing, PortId(1), Timestamp(52_000_001), &mut copy));
+        assert_eq!(proxy.correction_stats().out_of_range, 2);
+    }
+}

@@ -542,10 +542,26 @@ mod tests {
     fn max_residence_us() {
         let with = |v: &str| Config::parse(minimal_with(v).as_bytes());
         // Absent: the hold plus the margin, following the hold.
-        assert_eq!(Config::parse(MINIMAL.as_bytes()).unwrap().max_residence_us, 52_000);
-        assert_eq!(with(r#""max_hold_us": 0"#).unwrap().max_residence_us, 50_000);
-        assert_eq!(with(r#""max_residence_us": 600000"#).unwrap().max_residence_us, 600_000);
-        assert_eq!(with(r#""max_residence_us": 3000"#).unwrap().max_residence_us, 3000);
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap().max_residence_us,
+            52_000
+        );
+        assert_eq!(
+            with(r#""max_hold_us": 0"#).unwrap().max_residence_us,
+            50_000
+        );
+        assert_eq!(
+            with(r#""max_residence_us": 600000"#)
+                .unwrap()
+                .max_residence_us,
+            600_000
+        );
+        assert_eq!(
+            with(r#""max_residence_us": 3000"#)
+                .unwrap()
+                .max_residence_us,
+            3000
+        );
         for bad in ["2999", "999", "1000001", "-1", "\"10\""] {
             let e = with(&format!(r#""max_residence_us": {bad}"#)).unwrap_err();
             assert_eq!(e.field(), "max_residence_us", "{bad}");
