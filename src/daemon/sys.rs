@@ -28,8 +28,59 @@ fn realtime_ns() -> i64 {
 /// A change of CLOCK_REALTIME − CLOCK_MONOTONIC larger than this is a step of the wall clock.
 /// Both clocks run at the rate NTP/PTP daemons set (slewing changes both alike), so only a step
 /// (settimeofday, `date -s`, a leap second, ntpd/chrony/phc2sys stepping) moves their difference;
-/// reading it is exact to within the bound of [`WallClock::read_offset`].
+/// reading it is exact to within half the width of the read ([`Reading`]).
 const STEP_NS: i64 = 5_000;
+
+/// The widest read of the difference taken as exact: two monotonic reads this close around the
+/// realtime read place it within 1 µs.
+const SHARP_NS: i64 = 2_000;
+
+/// One read of CLOCK_REALTIME − CLOCK_MONOTONIC: the realtime read against the midpoint of the
+/// two monotonic reads around it, `width` apart. A preemption (on a shared or busy CPU, a vCPU
+/// descheduled) between the reads widens it: the difference is then only known to ±width/2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reading {
+    offset: i64,
+    width: i64,
+}
+
+impl Reading {
+    fn take() -> Reading {
+        let m1 = monotonic().0 as i64;
+        let r = realtime_ns();
+        let m2 = monotonic().0 as i64;
+        Reading {
+            offset: r - (m1 + m2) / 2,
+            width: m2 - m1,
+        }
+    }
+
+    /// The sharpest of a few reads (one preempted read is useless, four rarely all are).
+    fn sharpest() -> Reading {
+        let mut best = Reading::take();
+        for _ in 0..3 {
+            if best.width <= SHARP_NS {
+                break;
+            }
+            let r = Reading::take();
+            if r.width < best.width {
+                best = r;
+            }
+        }
+        best
+    }
+}
+
+/// What a reading says about the difference held: a step only when the change exceeds
+/// [`STEP_NS`] beyond the reading's own uncertainty (a wide read is no evidence of a step, and
+/// under load a step check that trusted one would count steps that never happened and leave
+/// every event of that turn unsent); the held difference moves only on a sharp read.
+fn judge(held: i64, reading: Reading) -> (bool, Option<i64>) {
+    let uncertainty = reading.width.max(0) / 2;
+    let stepped = (reading.offset - held).abs() > STEP_NS + uncertainty;
+    let keep = reading.width <= SHARP_NS || stepped;
+    (stepped, keep.then_some(reading.offset))
+}
 
 /// The kernel stamps frames (capture, transmit) with CLOCK_REALTIME, which steps; the residence
 /// correction measures on CLOCK_MONOTONIC, which does not. A WallClock holds their difference,
@@ -46,34 +97,16 @@ pub struct WallClock {
 impl WallClock {
     pub fn new() -> WallClock {
         WallClock {
-            offset: WallClock::read_offset(),
+            offset: Reading::sharpest().offset,
             steps: 0,
             last_step_ns: 0,
         }
     }
 
-    /// CLOCK_REALTIME − CLOCK_MONOTONIC, read between two monotonic reads at most 2 µs apart
-    /// (tried a few times: a preemption between the reads makes one useless).
-    fn read_offset() -> i64 {
-        let mut best = (i64::MAX, 0);
-        for _ in 0..4 {
-            let m1 = monotonic().0 as i64;
-            let r = realtime_ns();
-            let m2 = monotonic().0 as i64;
-            if m2 - m1 < best.0 {
-                best = (m2 - m1, r - (m1 + m2) / 2);
-            }
-            if m2 - m1 <= 2_000 {
-                break;
-            }
-        }
-        best.1
-    }
-
     /// Read the difference again; true if the wall clock stepped since the last read.
     pub fn resample(&mut self) -> bool {
-        let offset = WallClock::read_offset();
-        let stepped = (offset - self.offset).abs() > STEP_NS;
+        let (stepped, offset) = judge(self.offset, Reading::sharpest());
+        let offset = offset.unwrap_or(self.offset);
         if stepped {
             self.steps += 1;
             self.last_step_ns = offset - self.offset;
@@ -84,7 +117,7 @@ impl WallClock {
 
     /// True if the wall clock stepped since the last [`WallClock::resample`] (which is kept).
     pub fn stepped_since(&self) -> bool {
-        (WallClock::read_offset() - self.offset).abs() > STEP_NS
+        judge(self.offset, Reading::sharpest()).0
     }
 
     /// A kernel timestamp (CLOCK_REALTIME) on the monotonic clock.
@@ -123,6 +156,21 @@ pub fn setsockopt<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_change_beyond_the_reading_s_uncertainty_is_a_step() {
+        let sharp = |offset| Reading {
+            offset,
+            width: 1_000,
+        };
+        let wide = |offset, width| Reading { offset, width };
+        assert_eq!(judge(0, sharp(4_000)), (false, Some(4_000)));
+        assert_eq!(judge(0, sharp(-5_600)), (true, Some(-5_600)));
+        // A read preempted for 40 µs: 15 µs off is within its ±20 µs, and it is not kept.
+        assert_eq!(judge(0, wide(15_000, 40_000)), (false, None));
+        // A real step of a millisecond shows through any plausible preemption.
+        assert_eq!(judge(0, wide(1_000_000, 40_000)), (true, Some(1_000_000)));
+    }
 
     #[test]
     fn a_steady_wall_clock_is_no_clock_step_and_its_stamps_land_on_the_monotonic_clock() {
