@@ -385,6 +385,11 @@ want() { # scenario letter
 # summarize TITLE LABEL_PREFIX: the table of one scenario (medians over its runs)
 summarize() {
 	python3 "$BENCH_PY" summarize "$RUN" "$1" "$2" "$FORWARDERS"
+	# what ptpproxy said about steps of the wall clock (their sizes), if anything
+	if [[ -f $RUN/ptpproxy.log ]] && grep -q "wall clock stepped" "$RUN/ptpproxy.log"; then
+		echo "  ptpproxy's log (this bench run so far): $(grep -c "wall clock stepped" "$RUN/ptpproxy.log") wall-clock step notices, the first:"
+		grep "wall clock stepped" "$RUN/ptpproxy.log" | head -n 3 | sed 's/^/    /'
+	fi
 }
 
 # ---- scenarios ----

@@ -54,11 +54,24 @@
 #                  ptp4l clients synchronise through residence mode, every frame delivered has a valid
 #                  checksum (L2, UDPv4, UDPv6), residence adds a positive correction to every
 #                  Follow_Up and Delay_Resp and never more than the transit, and the residence offset
-#                  error and path delays compare with the bridge's (bounds below). Ends with
+#                  error and path delays compare with the bridge's (bounds below); then an 8 s L2
+#                  residence@q run (egress qdisc "tbf rate 1mbit burst 1600 limit 30000": a Sync
+#                  queued behind the Delay_Resp of 100 clients waits ~0.5-1 ms after the send
+#                  returned) asserts the Follow_Up carries that wait: at most 1% of the Syncs
+#                  short of their transit by > 500 µs (without waiting for the transmit timestamp,
+#                  ~25% were). Ends with
 #                  "N passed, M failed"; exit status 1 on failure.
 #   --modes "..."  which modes, in this order (default "bridge none residence tc"). A ptpproxy that
 #                  rejects "correction": "residence" (--check-config) has the residence mode skipped
 #                  (a failure with --check).
+#                  A mode written MODE@q (e.g. "residence residence@q bridge@q") runs with
+#                  --egress-qdisc on px's downstream ports dn1 and dn2: a queue that holds frames after
+#                  the forwarder's send returned, as a slow link, a shaper or a busy NIC does, so the
+#                  kernel's transmit timestamp of an event comes back after its send (what the
+#                  residence correction's transmit-timestamp path is for).
+#   --egress-qdisc "SPEC"  the tc qdisc of the @q modes (default "tbf rate 10mbit burst 1600
+#                  limit 60000": ~6 Mbit/s of Delay_Resp to 1000 ptpload clients per port, sent in
+#                  batches, queue behind each other for up to ~1 ms)
 #   --clients N    ptpload clients, 0 for none (1000)        --rate R   Delay_Req/s per client (16)
 #   --keep         keep the run directory (captures, logs, per-mode result.json)
 # Binaries: $PTPPROXY and $PTPLOAD, else built with `cargo build --release`; copied into the run
@@ -78,6 +91,7 @@ MODES="bridge none residence tc"
 WARMUP=3
 JSON_OUT=
 KEEP=0
+EGRESS_QDISC="tbf rate 10mbit burst 1600 limit 60000"
 LOAD_CAPTURE_FRAMES=30000
 arg_flag --check CHECK 1
 arg_value --seconds RUN_SECONDS "--seconds needs a value"
@@ -87,6 +101,7 @@ arg_value --transport TRANSPORT "--transport needs l2, udp4 or udp6"
 arg_value --modes MODES "--modes needs a list"
 arg_value --warmup WARMUP "--warmup needs a value"
 arg_value --json JSON_OUT "--json needs a file"
+arg_value --egress-qdisc EGRESS_QDISC "--egress-qdisc needs a tc qdisc, e.g. \"tbf rate 10mbit burst 1600 limit 60000\""
 arg_flag --keep KEEP 1
 args_parse "$@"
 usage_error() {
@@ -100,7 +115,7 @@ in_range "$WARMUP" 1 60 || usage_error "--warmup must be 1..60"
 [[ $RATE =~ ^[0-9]+([.][0-9]+)?$ ]] || usage_error "--rate must be a number"
 case $TRANSPORT in l2 | udp4 | udp6) ;; *) usage_error "--transport must be l2, udp4 or udp6" ;; esac
 for m in $MODES; do
-	case $m in bridge | none | immediate | residence | tc) ;; *) usage_error "unknown mode '$m' (bridge none immediate residence tc)" ;; esac
+	case ${m%@q} in bridge | none | immediate | residence | tc) ;; *) usage_error "unknown mode '$m' (bridge none immediate residence tc, each optionally @q)" ;; esac
 done
 [[ -n $JSON_OUT && $JSON_OUT != /* ]] && JSON_OUT=$PWD/$JSON_OUT
 
@@ -125,6 +140,8 @@ done
 CHECK_SECONDS=20
 CHECK_CLIENTS=100
 CHECK_CSUM_SECONDS=8 # UDPv4 and UDPv6 residence runs: checksums and corrections
+CHECK_QDISC_SECONDS=8
+CHECK_QDISC="tbf rate 1mbit burst 1600 limit 30000"
 OFFSET_WITHIN_NS=5000
 PATH_OVER_BRIDGE_NS=10000
 MIN_PATH_DELAY_REPORTS=20
@@ -211,6 +228,19 @@ load_wait() {
 	return "$rc"
 }
 
+# egress_qdisc add|del: the --egress-qdisc on px's downstream ports (the @q modes)
+egress_qdisc() {
+	local port
+	for port in dn1 dn2; do
+		if [[ $1 == add ]]; then
+			# shellcheck disable=SC2086 # the qdisc spec is words
+			netns_exec px tc qdisc replace dev "$port" root $EGRESS_QDISC || return 1
+		else
+			netns_exec px tc qdisc del dev "$port" root 2>/dev/null || true
+		fi
+	done
+}
+
 forwarder_start() {
 	case $1 in
 	bridge) px_bridge_start ;;
@@ -248,12 +278,21 @@ show_logs() {
 RESULTS=()
 # run_mode TRANSPORT MODE SECONDS: one forwarder, measured; appends its result.json to RESULTS
 run_mode() {
-	local transport=$1 mode=$2 secs=$3 node lrc=0 failed_before=$FAILED
-	TOPO_RUN="$RUN_ROOT/$transport-$mode"
+	local transport=$1 label=$2 secs=$3 node lrc=0 failed_before=$FAILED
+	local mode=${label%@q}
+	TOPO_RUN="$RUN_ROOT/$transport-$label"
 	mkdir -p "$TOPO_RUN"
-	echo "== $transport $mode: ${secs}s measured after ${WARMUP}s, $CLIENTS ptpload clients x $RATE/s"
+	echo "== $transport $label: ${secs}s measured after ${WARMUP}s, $CLIENTS ptpload clients x $RATE/s"
+	if [[ $label == *@q ]]; then
+		echo "   egress qdisc on px dn1, dn2: $EGRESS_QDISC"
+		egress_qdisc add || {
+			fail "$transport $label: tc qdisc $EGRESS_QDISC"
+			return 0
+		}
+	fi
 	if ! forwarder_start "$mode" "$transport"; then
-		fail "$transport $mode: forwarder starts"
+		fail "$transport $label: forwarder starts"
+		egress_qdisc del
 		show_logs
 		return 0
 	fi
@@ -279,9 +318,10 @@ run_mode() {
 	fi
 	ptp_stop_all
 	forwarder_stop "$mode" "$transport"
+	[[ $label == *@q ]] && egress_qdisc del
 	local load_args=()
 	[[ -f $TOPO_RUN/load-l1.pcap ]] && load_args=(--load-pcap "$TOPO_RUN/load-l1.pcap")
-	if python3 "$HERE/lib/timing.py" analyze --dir "$TOPO_RUN" --mode "$mode" --transport "$transport" \
+	if python3 "$HERE/lib/timing.py" analyze --dir "$TOPO_RUN" --mode "$label" --transport "$transport" \
 		--identity-gm "${TOPO_GM_IDENTITY}-1" "${load_args[@]}" \
 		--ptpload-json "$TOPO_RUN/ptpload.json" --status "$TOPO_RUN/status.json" \
 		--out "$TOPO_RUN/result.json"; then
@@ -339,6 +379,7 @@ main() {
 		if ((residence_ok)); then
 			run_mode udp4 residence "$CHECK_CSUM_SECONDS"
 			run_mode udp6 residence "$CHECK_CSUM_SECONDS"
+			EGRESS_QDISC=$CHECK_QDISC run_mode l2 residence@q "$CHECK_QDISC_SECONDS"
 		fi
 		local line
 		while IFS= read -r line; do
@@ -352,7 +393,7 @@ main() {
 			echo "FAIL timing.py check crashed")
 	else
 		for mode in $MODES; do
-			if [[ $mode == residence ]] && ((residence_ok == 0)); then
+			if [[ ${mode%@q} == residence ]] && ((residence_ok == 0)); then
 				continue
 			fi
 			run_mode "$TRANSPORT" "$mode" "$RUN_SECONDS"

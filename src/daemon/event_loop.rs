@@ -5,7 +5,7 @@
 
 use super::capture::Capture;
 use super::error::Error;
-use super::sender::Sender;
+use super::sender::{Hold, Sender};
 use super::sys::{monotonic, WallClock};
 use super::Daemon;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -65,6 +65,10 @@ pub fn run(d: &mut Daemon) -> Result<(), Error> {
         let woke = monotonic();
         d.io.polls += 1;
         if ready.is_empty() {
+            if d.holds_frames() {
+                // Follow_Up/Delay_Resp waiting for their event's transmit timestamp.
+                d.flush();
+            }
             d.handle_timeout();
             continue;
         }
@@ -101,6 +105,7 @@ fn sleep_until(t: Instant) {
 /// by the ring's size), so that nothing waits for a second hold.
 fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
     let batched = d.hold().is_some();
+    let hold = d.tx_hold();
     let turns = if batched {
         board::RING_FRAMES / board::RX_BATCH + 1
     } else {
@@ -114,6 +119,7 @@ fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
             let turn = Turn {
                 clock: &d.clock,
                 batched,
+                hold,
             };
             match drain(i, &mut captures[i], senders, &mut d.proxy, scratch, turn) {
                 Ok(n) => {
@@ -164,11 +170,13 @@ fn wait_ready(
         .is_some_and(|e| e.contains(PollFlags::POLLIN)))
 }
 
-/// How a turn reads and sends: the clock the capture stamps are moved onto, whether batching.
+/// How a turn reads and sends: the clock the capture stamps are moved onto, whether batching,
+/// what a flush may hold back for transmit timestamps (and when the turn began).
 #[derive(Clone, Copy)]
 struct Turn<'a> {
     clock: &'a WallClock,
     batched: bool,
+    hold: Option<Hold>,
 }
 
 /// Hand up to RX_BATCH frames of port `i` to the core and queue what it forwards on the other
@@ -197,9 +205,9 @@ fn drain(
                 continue;
             };
             if sender.is_full() {
-                sender.flush(id, proxy, turn.batched, turn.clock);
+                sender.flush(id, proxy, turn.batched, turn.clock, turn.hold);
             }
-            sender.queue(frame, timing);
+            sender.queue(frame, timing, turn.hold.map_or(Instant(0), |h| h.now));
         }
     })
 }

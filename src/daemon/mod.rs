@@ -29,7 +29,7 @@ use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::Proxy;
 use ptpproxy::stats::{DropReason, Forwarded};
 use ptpproxy::time::{Duration, Instant};
-use sender::Sender;
+use sender::{Hold, Sender};
 use std::fs;
 use std::time::Duration as StdDuration;
 use sys::monotonic;
@@ -39,6 +39,9 @@ const CONFIG_MAX: u64 = 64 * 1024;
 
 /// How often a closed port is tried again.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// Without a batching hold: how soon a frame held for its event's transmit timestamp is tried
+/// again.
+const HELD_FRAME_RETRY: Duration = Duration(200_000);
 
 /// Read and validate a configuration file. The error is one line for the user.
 pub fn load_config(path: &str) -> Result<Config, Error> {
@@ -88,7 +91,7 @@ pub struct Daemon {
 }
 
 /// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
-pub type IoReport = [(&'static str, u64); 10];
+pub type IoReport = [(&'static str, u64); 11];
 
 /// Counters of the loop itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -201,15 +204,41 @@ impl Daemon {
         (self.config.correction == Correction::Residence && us > 0).then(|| Duration(us * 1000))
     }
 
-    /// When [`Daemon::handle_timeout`] wants to run next (soon while log lines wait for
-    /// syslog).
+    /// What a flush may hold back for transmit timestamps: with the residence correction, a
+    /// general message whose event left through a port whose driver stamps (one has come back).
+    pub fn tx_hold(&self) -> Option<Hold> {
+        if self.config.correction != Correction::Residence {
+            return None;
+        }
+        let mut stamping = PortSet::EMPTY;
+        for (j, s) in self.senders.iter().enumerate() {
+            if s.tx_timestamps > 0 {
+                stamping = stamping.with(PortId(j as u8));
+            }
+        }
+        Some(Hold {
+            now: monotonic(),
+            stamping,
+        })
+    }
+
+    /// Whether a sender holds frames back for their event's transmit timestamp.
+    pub fn holds_frames(&self) -> bool {
+        self.senders.iter().any(Sender::holds_frames)
+    }
+
+    /// When [`Daemon::handle_timeout`] (or a flush of held frames) wants to run next (soon
+    /// while log lines wait for syslog, or frames for their event's transmit timestamp).
     pub fn poll_timeout(&self) -> Instant {
-        let t = self
+        let mut t = self
             .proxy
             .poll_timeout()
             .min(self.next_status)
             .min(self.next_reopen)
             .min(self.next_notice);
+        if self.holds_frames() {
+            t = t.min(monotonic() + self.hold().unwrap_or(HELD_FRAME_RETRY));
+        }
         match self.log.retry_in() {
             Some(d) => t.min(monotonic() + Duration(d.as_nanos() as u64)),
             None => t,
@@ -264,8 +293,9 @@ impl Daemon {
     pub fn flush(&mut self) {
         let batched = self.hold().is_some();
         // Transmit timestamps a Follow_Up or Delay_Resp about to leave still waits for: read
-        // once more (the wait is bounded by this turn; still missing, the clock read is used
-        // and counted as tx_timestamp_missing).
+        // once more (still missing, the frame waits for a later flush, up to
+        // sender::TX_TIMESTAMP_WAIT; then the clock read is used, counted as
+        // tx_timestamp_missing).
         let mut awaited = PortSet::EMPTY;
         if self.senders.iter().any(|s| s.awaits_tx_timestamps()) {
             for (j, s) in self.senders.iter().enumerate() {
@@ -277,8 +307,9 @@ impl Daemon {
                 s.collect_tx_timestamps(p, &mut self.proxy, &self.clock);
             }
         }
+        let hold = self.tx_hold();
         for (j, s) in self.senders.iter_mut().enumerate() {
-            s.flush(PortId(j as u8), &mut self.proxy, batched, &self.clock);
+            s.flush(PortId(j as u8), &mut self.proxy, batched, &self.clock, hold);
         }
         for ((s, c), limit) in self
             .senders
@@ -330,6 +361,10 @@ impl Daemon {
             ("dispatches", io.dispatches),
             ("hold_mean_us", c.residence_mean_ns() / 1000),
             ("hold_max_us", c.residence_max_ns / 1000),
+            (
+                "tx_timestamp_waits",
+                self.senders.iter().map(|s| s.tx_timestamp_waits).sum(),
+            ),
         ]
     }
 

@@ -14,8 +14,15 @@ use ptpproxy::board;
 use ptpproxy::correction::{Event, PendingKey, Timing};
 use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::Proxy;
-use ptpproxy::time::Timestamp;
+use ptpproxy::time::{Duration, Instant, Timestamp};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The longest a Follow_Up or Delay_Resp waits in the queue for its event's transmit timestamp
+/// (an event held in a qdisc behind other frames, a driver that stamps late) before it leaves
+/// with the clock read instead: below any PTP client's wait for it (a Delay_Resp is expected
+/// before the next Delay_Req; ptp4l matches a Follow_Up with any later arrival), and long enough
+/// for a qdisc draining a batch at 10 Mbit/s.
+pub const TX_TIMESTAMP_WAIT: Duration = Duration(20_000_000);
 
 /// Event frames sent whose transmit timestamp may still come back (the oldest is forgotten
 /// first): the error queue is read right after each batch, so one batch's worth is the need.
@@ -34,6 +41,20 @@ pub struct Sender {
     pub last_error: Option<std::io::Error>,
     /// sendmmsg(2) and recvmmsg(2) calls made.
     pub syscalls: u64,
+    /// Transmit timestamps read back: this port's driver stamps what it sends.
+    pub tx_timestamps: u64,
+    /// Follow_Up and Delay_Resp held for a later batch because their event's transmit
+    /// timestamp had not come back yet (each counted once).
+    pub tx_timestamp_waits: u64,
+}
+
+/// What a flush may hold back for a later one: a general message whose event left through a port
+/// of `stamping` (its driver stamps) and whose stamp has not come back, queued less than
+/// [`TX_TIMESTAMP_WAIT`] before `now`.
+#[derive(Clone, Copy)]
+pub struct Hold {
+    pub now: Instant,
+    pub stamping: PortSet,
 }
 
 /// Queue slots, in the order they are sent.
@@ -48,6 +69,8 @@ struct TxQueue {
     lens: Vec<usize>,
     /// What each queued frame needs as it leaves (residence correction).
     timings: Vec<Timing>,
+    /// When each frame was queued, and whether it was already held back once.
+    queued: Vec<(Instant, bool)>,
     iov: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
     /// The control message asking for a frame's software transmit timestamp.
@@ -83,6 +106,7 @@ impl TxQueue {
             buf: vec![0; board::RX_BATCH * board::SNAPLEN].into_boxed_slice(),
             lens: Vec::with_capacity(board::RX_BATCH),
             timings: Vec::with_capacity(board::RX_BATCH),
+            queued: Vec::with_capacity(board::RX_BATCH),
             iov: Vec::with_capacity(board::RX_BATCH),
             msgs: Vec::with_capacity(board::RX_BATCH),
             ts_request: ts_request(),
@@ -93,6 +117,31 @@ impl TxQueue {
 
     fn is_full(&self) -> bool {
         self.lens.len() == board::RX_BATCH
+    }
+
+    fn clear(&mut self) {
+        self.lens.clear();
+        self.timings.clear();
+        self.queued.clear();
+    }
+
+    /// Keep only the frames `kept` (ascending slot numbers), moved to the front in order.
+    fn keep(&mut self, kept: &[usize]) {
+        for (to, &from) in kept.iter().enumerate() {
+            if to != from {
+                let len = self.lens[from];
+                self.buf.copy_within(
+                    from * board::SNAPLEN..from * board::SNAPLEN + len,
+                    to * board::SNAPLEN,
+                );
+                self.lens[to] = len;
+                self.timings[to] = self.timings[from];
+                self.queued[to] = self.queued[from];
+            }
+        }
+        self.lens.truncate(kept.len());
+        self.timings.truncate(kept.len());
+        self.queued.truncate(kept.len());
     }
 }
 
@@ -106,6 +155,8 @@ impl Sender {
             tx_errors: 0,
             last_error: None,
             syscalls: 0,
+            tx_timestamps: 0,
+            tx_timestamp_waits: 0,
         }
     }
 
@@ -126,10 +177,15 @@ impl Sender {
         self.tx.is_full()
     }
 
+    /// Frames held back by the last flush for their event's transmit timestamp.
+    pub fn holds_frames(&self) -> bool {
+        !self.tx.lens.is_empty()
+    }
+
     /// Queue one frame for [`Sender::flush`], to leave with `timing` applied. Frames are copied
     /// (they live in the capture ring, whose slot goes back to the kernel when the dispatch
     /// callback returns). The caller flushes a full queue first.
-    pub fn queue(&mut self, frame: &[u8], timing: Timing) {
+    pub fn queue(&mut self, frame: &[u8], timing: Timing, now: Instant) {
         if frame.len() > board::SNAPLEN || self.tx.is_full() {
             // Cannot happen with frames captured at SNAPLEN; never truncate one.
             self.tx_errors += 1;
@@ -139,6 +195,7 @@ impl Sender {
         self.tx.buf[at..at + frame.len()].copy_from_slice(frame);
         self.tx.lens.push(frame.len());
         self.tx.timings.push(timing);
+        self.tx.queued.push((now, false));
     }
 
     /// Send what is queued; errors are counted, never fatal.
@@ -149,11 +206,20 @@ impl Sender {
     /// with the kernel's transmit timestamp, read back from the error queue after the sends: in
     /// immediate mode each also starts a call (the clock read stays close where a driver gives
     /// no timestamp); `batched`, they share one. A Follow_Up whose Sync is in the same queue
-    /// leaves after that Sync's timestamp was read, so it carries the exact residence.
+    /// leaves after that Sync's timestamp was read, so it carries the exact residence; with
+    /// `hold`, a Follow_Up or Delay_Resp whose event's timestamp is still missing stays queued
+    /// for a later flush (at most [`TX_TIMESTAMP_WAIT`], and half the queue).
     ///
     /// Egress times are read on the monotonic clock; the kernel's transmit timestamps are moved
     /// onto it with `clock` (and not used if the wall clock stepped since `clock` was read).
-    pub fn flush(&mut self, id: PortId, proxy: &mut Proxy, batched: bool, clock: &WallClock) {
+    pub fn flush(
+        &mut self,
+        id: PortId,
+        proxy: &mut Proxy,
+        batched: bool,
+        clock: &WallClock,
+        hold: Option<Hold>,
+    ) {
         let n = self.tx.lens.len();
         if n == 0 {
             return;
@@ -161,8 +227,7 @@ impl Sender {
         let Some(fd) = self.socket.as_ref().map(|s| s.as_raw_fd()) else {
             // Closed (interface gone or down): already logged when it closed.
             self.tx_errors += n as u64;
-            self.tx.lens.clear();
-            self.tx.timings.clear();
+            self.tx.clear();
             return;
         };
         let (mut first, mut after_timestamps) = (Slots::new(), Slots::new());
@@ -174,6 +239,8 @@ impl Sender {
             };
             let _ = pass.push(k);
         }
+        let mut held = Slots::new();
+        self.hold_back(&mut first, &mut held, id, proxy, hold);
         self.send_groups(fd, id, proxy, &first, batched);
         let mut stamped = false;
         for &k in &first {
@@ -195,9 +262,44 @@ impl Sender {
         if stamped {
             self.read_tx_timestamps(fd, id, proxy, clock);
         }
+        self.hold_back(&mut after_timestamps, &mut held, id, proxy, hold);
         self.send_groups(fd, id, proxy, &after_timestamps, batched);
-        self.tx.lens.clear();
-        self.tx.timings.clear();
+        held.sort_unstable();
+        self.tx.keep(&held);
+    }
+
+    /// Move from `slots` to `held` the general messages `hold` lets wait for their event's
+    /// transmit timestamp (leaving port `id`).
+    fn hold_back(
+        &mut self,
+        slots: &mut Slots,
+        held: &mut Slots,
+        id: PortId,
+        proxy: &Proxy,
+        hold: Option<Hold>,
+    ) {
+        let Some(hold) = hold else {
+            return;
+        };
+        let q = &mut self.tx;
+        slots.retain(|&k| {
+            let waits = proxy
+                .awaits_tx_timestamp(&q.timings[k], id)
+                .is_some_and(|p| hold.stamping.contains(p));
+            let (queued, waited) = q.queued[k];
+            if !waits
+                || hold.now.saturating_since(queued) >= TX_TIMESTAMP_WAIT
+                || held.len() >= board::RX_BATCH / 2
+            {
+                return true;
+            }
+            let _ = held.push(k);
+            if !waited {
+                q.queued[k].1 = true;
+                self.tx_timestamp_waits += 1;
+            }
+            false
+        });
     }
 
     /// Events sent here whose transmit timestamp has not come back (none where the kernel
@@ -283,7 +385,7 @@ impl Sender {
     /// Hand the kernel's transmit timestamps waiting on the error queue of the sending socket
     /// `fd` to the core, each with the key its send carried.
     fn read_tx_timestamps(&mut self, fd: RawFd, id: PortId, proxy: &mut Proxy, clock: &WallClock) {
-        let (q, in_flight) = (&mut self.tx, &mut self.in_flight);
+        let (q, in_flight, stamps) = (&mut self.tx, &mut self.in_flight, &mut self.tx_timestamps);
         // A step of the wall clock since the loop read `clock` would misplace these stamps.
         let stepped = clock.stepped_since();
         loop {
@@ -334,7 +436,10 @@ impl Sender {
                 let frame = &q.errbuf[k * board::SNAPLEN..k * board::SNAPLEN + len];
                 match take_in_flight(in_flight, frame) {
                     Some(_) if stepped => proxy.tx_timestamp_untimed(),
-                    Some(key) => proxy.handle_tx_timestamp(id, &key, clock.to_monotonic(tx)),
+                    Some(key) => {
+                        *stamps += 1;
+                        proxy.handle_tx_timestamp(id, &key, clock.to_monotonic(tx));
+                    }
                     None => {}
                 }
             }
@@ -511,4 +616,29 @@ unsafe fn software_tx_timestamp(msg: &libc::msghdr) -> Option<Timestamp> {
         c = unsafe { libc::CMSG_NXTHDR(msg, c) };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptpproxy::correction::Timing;
+
+    #[test]
+    fn the_frames_kept_move_to_the_front_in_order() {
+        let mut q = TxQueue::new();
+        for k in 0..5u8 {
+            let at = usize::from(k) * board::SNAPLEN;
+            q.buf[at..at + 3].copy_from_slice(&[k, k, k]);
+            q.lens.push(3 + usize::from(k));
+            q.timings.push(Timing::None);
+            q.queued.push((Instant(u64::from(k)), k == 3));
+        }
+        q.keep(&[1, 3]);
+        assert_eq!(q.lens, [4, 6]);
+        assert_eq!(q.queued, [(Instant(1), false), (Instant(3), true)]);
+        assert_eq!(&q.buf[..3], &[1, 1, 1]);
+        assert_eq!(&q.buf[board::SNAPLEN..board::SNAPLEN + 3], &[3, 3, 3]);
+        q.keep(&[]);
+        assert!(q.lens.is_empty() && q.timings.is_empty() && q.queued.is_empty());
+    }
 }

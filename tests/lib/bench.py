@@ -45,8 +45,10 @@ def summarize(run, title, prefix, forwarders):
             st = f[:-5] + ".status"
             if os.path.exists(st):
                 try:
-                    j["io"] = json.load(open(st))["io"]
+                    status = json.load(open(st))
+                    j["io"] = status["io"]
                     j["io"]["wall_s"] = j["proxy"]["wall_s"]
+                    j["io"]["correction"] = status.get("correction", {})
                 except (ValueError, KeyError):
                     pass
             out.append(j)
@@ -93,6 +95,10 @@ def summarize(run, title, prefix, forwarders):
         ("syscalls per frame", io(lambda i: i["syscalls"] / max(i["frames"], 1)), "{:.3f}"),
         ("hold (residence) mean us", io(lambda i: i["hold_mean_us"]), "{:.0f}"),
         ("hold (residence) max us", io(lambda i: i["hold_max_us"]), "{:.0f}", max),
+        # Events not sent because their residence could not be measured (the most of any run):
+        # a step of the wall clock (its size is in ptpproxy's log), a residence above the ceiling.
+        ("events lost to clock_step", io(lambda i: i["correction"].get("clock_step", 0)), "{:.0f}", max),
+        ("events lost to out_of_range", io(lambda i: i["correction"].get("out_of_range", 0)), "{:.0f}", max),
     ]
 
     def ratio(p, x):

@@ -219,7 +219,7 @@ def analyze_client(msgs, own, gm_id, gm, since_ns):
             dresps.setdefault(m["seq"], (ts, m))
     r = {"sync_delay": [], "dreq_delay": [], "sync_added": [], "dreq_added": [],
          "sync_transit": [], "dreq_transit": [], "sync_over": 0, "dreq_over": 0,
-         "sync_changed": 0, "counts": {"sync": len(syncs), "follow_up": len(fups),
+         "sync_under": 0, "sync_changed": 0, "counts": {"sync": len(syncs), "follow_up": len(fups),
                                        "delay_req": len(dreqs), "delay_resp": len(dresps)}}
     # Sync path
     for seq, (t2, s) in syncs.items():
@@ -243,6 +243,8 @@ def analyze_client(msgs, own, gm_id, gm, since_ns):
             r["sync_transit"].append(float(transit))
             if added > transit * SCALE:
                 r["sync_over"] += 1
+            if transit * SCALE - added > UNDER_CORRECTED_NS * SCALE:
+                r["sync_under"] += 1
             if s["corr"] != g_s[1]["corr"] and s["two_step"]:
                 r["sync_changed"] += 1  # a two-step Sync's correction is the Follow_Up's business
     # Delay_Req path
@@ -261,6 +263,11 @@ def analyze_client(msgs, own, gm_id, gm, since_ns):
                 r["dreq_over"] += 1
     return r
 
+
+# A Sync whose correction falls short of its measured transit by more than this was held after the
+# relay measured it (an egress qdisc) without the Follow_Up learning so: the transit of a relay
+# that corrects exactly exceeds its correction only by the wire and the capture (~20 µs here).
+UNDER_CORRECTED_NS = 500_000
 
 LOG_DELAY = re.compile(r"delay\s+filtered\s+(-?\d+)\s+raw\s+(-?\d+)")
 LOG_OFFSET = re.compile(r"master offset\s+(-?\d+)\s+s\d+\s+freq\s+\S+\s+path delay\s+(-?\d+)")
@@ -363,6 +370,7 @@ def summary(sync_delay, dreq_delay, r):
         "delay_req_transit": stats(r["dreq_transit"]),
         "sync_over_corrected": r["sync_over"],
         "delay_resp_over_corrected": r["dreq_over"],
+        "sync_under_corrected": r["sync_under"],
         "sync_correction_changed": r["sync_changed"],
     }
     out["offset_error_mean"] = offset_error(out["sync"], out["delay_req"], "mean")
@@ -385,7 +393,7 @@ def analyze(args):
               "gm_counts": {k: len(v) for k, v in gm.items()}}
     all_sync, all_dreq = [], []
     agg = {"sync_added": [], "dreq_added": [], "sync_transit": [], "dreq_transit": [],
-           "sync_over": 0, "dreq_over": 0, "sync_changed": 0}
+           "sync_over": 0, "dreq_over": 0, "sync_under": 0, "sync_changed": 0}
     transports = {}
     for c in clients:
         msgs = load(d / f"{c}.pcap")
@@ -409,7 +417,7 @@ def analyze(args):
         all_dreq += r["dreq_delay"]
         for k in ("sync_added", "dreq_added", "sync_transit", "dreq_transit"):
             agg[k] += r[k]
-        for k in ("sync_over", "dreq_over", "sync_changed"):
+        for k in ("sync_over", "dreq_over", "sync_under", "sync_changed"):
             agg[k] += r[k]
     ov = {**summary(all_sync, all_dreq, agg), "transports_seen": transports}
     sent = sum(result["clients"][c]["counts"]["delay_req"] for c in clients)
@@ -545,9 +553,29 @@ def report(args):
         lines.append(
             f"  {r['mode']:<10}{r['transport']:<6}Sync+Follow_Up {fmt_us(o['sync_added'].get('p50'))} "
             f"({o['sync_added_nonzero']}/{o['sync_added']['n']}), transit {fmt_us(o['sync_transit'].get('p50'))}"
-            f", over-corrected {o['sync_over_corrected']};  Delay_Resp {fmt_us(o['delay_resp_added'].get('p50'))} "
+            f", over-corrected {o['sync_over_corrected']}, short by > 500 µs "
+            f"{o.get('sync_under_corrected', '-')};  Delay_Resp {fmt_us(o['delay_resp_added'].get('p50'))} "
             f"({o['delay_resp_added_nonzero']}/{o['delay_resp_added']['n']}), transit "
             f"{fmt_us(o['delay_req_transit'].get('p50'))}, over-corrected {o['delay_resp_over_corrected']}")
+    relay = [r for r in results if isinstance(r.get("ptpproxy_status"), dict)]
+    if relay:
+        lines.append("")
+        lines.append("ptpproxy's correction counters (status file at exit): transmit timestamps used / "
+                     "residences remembered, mean µs they added to the clock read; general messages that "
+                     "waited for a later batch for their event's timestamp, and that left without it; faults")
+        for r in relay:
+            c = r["ptpproxy_status"].get("correction", {})
+            waits = r["ptpproxy_status"].get("io", {}).get("tx_timestamp_waits", "-")
+            stamped, remembered = c.get("tx_timestamped", 0), c.get("remembered", 0)
+            added = c.get("tx_timestamp_mean_added_ns", 0) / 1000
+            lines.append(
+                f"  {r['mode']:<10}{r['transport']:<6}tx_timestamped {stamped}/{remembered} "
+                f"(+{added:.1f} µs), tx_timestamp_waits {waits}, "
+                f"tx_timestamp_missing {c.get('tx_timestamp_missing', 0)}, "
+                f"follow_up {c.get('follow_up', 0)}, delay_resp {c.get('delay_resp', 0)}, "
+                f"out_of_range {c.get('out_of_range', 0)}, clock_step {c.get('clock_step', 0)}, "
+                f"residence mean/max {c.get('residence_mean_ns', 0) / 1000:.1f}/"
+                f"{c.get('residence_max_ns', 0) / 1000:.1f} µs")
     lines.append("")
     lines.append("tshark over every captured frame (bad UDP/IP checksums, malformed):")
     for r in results:
@@ -615,8 +643,14 @@ def check(args):
             say(udp > 0 and good >= want * sum(t["udp"] - t["udp_none"] for t in ts) and good > 0,
                 f"{label}: UDP checksums present and verified good ({good} of {udp})",
                 f"good {good}, none {sum(t['udp_none'] for t in ts)}, udp {udp}")
-        if r["mode"] != "residence":
+        if r["mode"] not in ("residence", "residence@q"):
             continue
+        if r["mode"] == "residence@q":
+            n, under = o["sync_added"]["n"], o["sync_under_corrected"]
+            say(n >= bounds["min_matched"] and under <= max(2, n // 100),
+                f"{label}: Follow_Up corrections include the time their Sync waited in the egress qdisc "
+                f"({under} of {n} short of the transit by > {UNDER_CORRECTED_NS // 1000} µs)",
+                f"{under} of {n} matched (want >= {bounds['min_matched']}, at most max(2, 1%))")
         # clients synchronise
         for c, cr in r["clients"].items():
             p = cr["ptp4l"]

@@ -306,6 +306,7 @@ mod tests {
                 ("f", 0),
                 ("g", 0),
                 ("h", 0),
+                ("i", 0),
             ],
             log: crate::daemon::log::SyslogStats {
                 connected: true,
