@@ -58,8 +58,8 @@
 #                  residence@q run (egress qdisc "tbf rate 1mbit burst 1600 limit 30000": a Sync
 #                  queued behind the Delay_Resp of 100 clients waits ~0.5-1 ms after the send
 #                  returned) asserts the Follow_Up carries that wait: at most 1% of the Syncs
-#                  short of their transit by > 500 µs (without waiting for the transmit timestamp,
-#                  ~25% were). Ends with
+#                  short of their transit by > 500 µs (measured without waiting for the transmit
+#                  timestamp: 4 of 242, and a Sync path delay p99 of 23 ms against 23 µs). Ends with
 #                  "N passed, M failed"; exit status 1 on failure.
 #   --modes "..."  which modes, in this order (default "bridge none residence tc"). A ptpproxy that
 #                  rejects "correction": "residence" (--check-config) has the residence mode skipped
