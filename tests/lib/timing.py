@@ -267,7 +267,7 @@ def analyze_client(msgs, own, gm_id, gm, since_ns):
 # A Sync whose correction falls short of its measured transit by more than this was held after the
 # relay measured it (an egress qdisc) without the Follow_Up learning so: the transit of a relay
 # that corrects exactly exceeds its correction only by the wire and the capture (~20 µs here).
-UNDER_CORRECTED_NS = 500_000
+UNDER_CORRECTED_NS = 100_000
 
 LOG_DELAY = re.compile(r"delay\s+filtered\s+(-?\d+)\s+raw\s+(-?\d+)")
 LOG_OFFSET = re.compile(r"master offset\s+(-?\d+)\s+s\d+\s+freq\s+\S+\s+path delay\s+(-?\d+)")
@@ -553,7 +553,7 @@ def report(args):
         lines.append(
             f"  {r['mode']:<10}{r['transport']:<6}Sync+Follow_Up {fmt_us(o['sync_added'].get('p50'))} "
             f"({o['sync_added_nonzero']}/{o['sync_added']['n']}), transit {fmt_us(o['sync_transit'].get('p50'))}"
-            f", over-corrected {o['sync_over_corrected']}, short by > 500 µs "
+            f", over-corrected {o['sync_over_corrected']}, short by > {UNDER_CORRECTED_NS // 1000} µs "
             f"{o.get('sync_under_corrected', '-')};  Delay_Resp {fmt_us(o['delay_resp_added'].get('p50'))} "
             f"({o['delay_resp_added_nonzero']}/{o['delay_resp_added']['n']}), transit "
             f"{fmt_us(o['delay_req_transit'].get('p50'))}, over-corrected {o['delay_resp_over_corrected']}")
@@ -651,6 +651,13 @@ def check(args):
                 f"{label}: Follow_Up corrections include the time their Sync waited in the egress qdisc "
                 f"({under} of {n} short of the transit by > {UNDER_CORRECTED_NS // 1000} µs)",
                 f"{under} of {n} matched (want >= {bounds['min_matched']}, at most max(2, 1%))")
+            st = r.get("ptpproxy_status") or {}
+            missing = st.get("correction", {}).get("tx_timestamp_missing")
+            waits = st.get("io", {}).get("tx_timestamp_waits")
+            say(missing is not None and missing <= bounds["max_tx_timestamp_missing"],
+                f"{label}: no Follow_Up or Delay_Resp left before its event's transmit timestamp came back "
+                f"(tx_timestamp_missing {missing}, tx_timestamp_waits {waits})",
+                f"tx_timestamp_missing {missing} (want <= {bounds['max_tx_timestamp_missing']})")
         # clients synchronise
         for c, cr in r["clients"].items():
             p = cr["ptp4l"]
