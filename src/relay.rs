@@ -434,6 +434,7 @@ mod tests {
             max_identities_per_mac: 8,
             status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
             status_interval_s: 5,
+            metrics_file: None,
             promiscuous: false,
             user: None,
             realtime_priority: 0,
