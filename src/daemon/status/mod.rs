@@ -6,6 +6,7 @@
 pub mod schema;
 pub mod stale;
 pub mod table;
+pub mod upstream;
 
 pub use table::format_table;
 
@@ -75,6 +76,8 @@ fn put<T: Serialize, W: fmt::Write + ?Sized>(out: &mut W, value: &T, braces: boo
 pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result {
     out.write_char('{')?;
     put(out, &head(s), false)?;
+    out.write_str(",\n")?;
+    upstream::write(out, s)?;
     write!(out, ",\n\"{PORTS}\":[")?;
     let stats = s.proxy.stats();
     for (i, (p, tx)) in s.captures.iter().zip(s.senders).enumerate() {
@@ -179,6 +182,8 @@ fn client_rows<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Re
             mac: &mac,
             idle_s: s.now.saturating_since(c.last_seen).as_secs(),
             delay_req: u64::from(c.delay_req),
+            delay_resp: u64::from(c.delay_resp),
+            moved: u64::from(c.moved),
         };
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
         put(out, &row, true)?;
@@ -282,6 +287,20 @@ mod tests {
             t,
             &mut scratch,
         );
+        // The grandmaster: a Sync at 1 s, an Announce at 1.5 s (clockClass 6), on the upstream.
+        let gm = PortIdentity {
+            clock_identity: [0xaa, 0xbb, 0xcc, 0xff, 0xfe, 0xdd, 0xee, 0xff],
+            port_number: 1,
+        };
+        let mut body = ptp::AnnounceBody::new(gm.clock_identity);
+        body.grandmaster_clock_quality.clock_class = 6;
+        let sync = PtpFrameRepr::l2(MessageRepr::sync(gm, 1, ptp::Timestamp::default()));
+        let announce = PtpFrameRepr::l2(MessageRepr::announce(gm, 1, body));
+        for (at, repr) in [(1_000_000_000, sync), (1_500_000_000, announce)] {
+            let mut f = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut f);
+            let _ = proxy.handle_frame(Instant(at), PortId(0), &f, t, &mut scratch);
+        }
         let captures: Vec<Capture> = config
             .port_names()
             .map(|n| Capture::new(n, false))
@@ -347,13 +366,39 @@ mod tests {
         let eth0 = table.lines().find(|l| l.starts_with("eth0")).unwrap();
         assert_eq!(
             eth0.split_whitespace().collect::<Vec<_>>(),
-            ["eth0", "upstream", "no", "1", "0", "0", "0"]
+            ["eth0", "upstream", "no", "3", "0", "0", "0"]
         );
         assert!(
             table.contains(
                 "log         syslog_connected 1 syslog_connects 2 lines_waiting 0 lines_dropped 5 lines_dropped_unreported 0"
             ),
             "{table}"
+        );
+        assert!(
+            table.contains(
+                "upstream   eth0 domain 0: grandmasterIdentity aabbcc.fffe.ddeeff via aabbcc.fffe.ddeeff-1 (changes 0)\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("clockClass 6 clockAccuracy 0xfe offsetScaledLogVariance 0xffff priority1 128 priority2 128 stepsRemoved 0 timeSource 0xa0"),
+            "{table}"
+        );
+        assert!(
+            table.contains("last Sync 4.000 s ago, Follow_Up never, Announce 3.500 s ago"),
+            "{table}"
+        );
+        assert_eq!(
+            lan2.split_whitespace().collect::<Vec<_>>(),
+            [
+                "020000.fffe.000201-1",
+                "lan2",
+                "02:00:00:00:02:01",
+                "4",
+                "1",
+                "0",
+                "0"
+            ]
         );
         assert!(format_table(b"{\"version\":1}").is_err());
     }
