@@ -3,6 +3,7 @@
 //! `ptpproxy status`, which reads it back and prints it as tables ([`table`]). Both directions
 //! go through the one schema of [`schema`].
 
+pub mod metrics;
 pub mod schema;
 pub mod stale;
 pub mod table;
@@ -79,33 +80,38 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
     out.write_str(",\n")?;
     upstream::write(out, s)?;
     write!(out, ",\n\"{PORTS}\":[")?;
-    let stats = s.proxy.stats();
-    for (i, (p, tx)) in s.captures.iter().zip(s.senders).enumerate() {
-        // Only the reasons this port saw: where a flood or a rogue comes from, and why.
-        let dropped = DropReason::ALL
-            .iter()
-            .map(|r| (r.name(), stats.dropped_on(i, *r)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        let row = PortRow {
-            name: &p.name,
-            role: if i == 0 { "upstream" } else { "downstream" },
-            up: p.is_up(),
-            rx: stats.rx[i],
-            tx: tx.tx_count,
-            tx_errors: tx.tx_errors,
-            kernel_drops: p.kernel_drops,
-            opens: p.opens,
-            dropped: Counters(dropped),
-        };
+    for i in 0..s.captures.len().min(s.senders.len()) {
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
-        put(out, &row, true)?;
+        put(out, &port_row(s, i), true)?;
     }
     out.write_str("],\n")?;
     put(out, &totals(s), false)?;
     write!(out, ",\n\"{CLIENT_TABLE}\":[")?;
     client_rows(out, s)?;
     out.write_str("]}\n")
+}
+
+/// Port `i`'s row (`i` below both `captures` and `senders`' lengths).
+fn port_row<'a>(s: &'a Snapshot<'_>, i: usize) -> PortRow<'a> {
+    let stats = s.proxy.stats();
+    let (p, tx) = (&s.captures[i], &s.senders[i]);
+    // Only the reasons this port saw: where a flood or a rogue comes from, and why.
+    let dropped = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), stats.dropped_on(i, *r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    PortRow {
+        name: &p.name,
+        role: if i == 0 { "upstream" } else { "downstream" },
+        up: p.is_up(),
+        rx: stats.rx[i],
+        tx: tx.tx_count,
+        tx_errors: tx.tx_errors,
+        kernel_drops: p.kernel_drops,
+        opens: p.opens,
+        dropped: Counters(dropped),
+    }
 }
 
 fn head<'a>(s: &'a Snapshot<'_>) -> Head<'a> {
@@ -401,5 +407,38 @@ mod tests {
             ]
         );
         assert!(format_table(b"{\"version\":1}").is_err());
+
+        let mut prom = String::new();
+        metrics::render(&mut prom, &snap).unwrap();
+        for line in [
+            "ptpproxy_dropped_total{reason=\"delay_req_from_upstream\"} 1",
+            "ptpproxy_port_dropped_total{port=\"eth0\",reason=\"delay_req_from_upstream\"} 1",
+            "ptpproxy_port_rx_frames_total{port=\"lan2\"} 1",
+            "ptpproxy_clients 2",
+            "ptpproxy_upstream_clock_class{domain=\"0\"} 6",
+            "ptpproxy_upstream_last_sync_age_seconds{domain=\"0\"} 4",
+            "ptpproxy_upstream_last_announce_age_seconds{domain=\"0\"} 3.5",
+            "ptpproxy_upstream_grandmaster_info{domain=\"0\",grandmaster_identity=\"aabbcc.fffe.ddeeff\",master_port=\"aabbcc.fffe.ddeeff-1\"} 1",
+            "ptpproxy_io_wakeups_total 12",
+            "ptpproxy_log_lines_dropped_total 5",
+            "ptpproxy_log_syslog_connected 1",
+        ] {
+            assert!(prom.lines().any(|l| l == line), "{line}\n{prom}");
+        }
+        // No Follow_Up yet: no sample; with "correction": "none", no correction figures.
+        assert!(!prom.contains("ptpproxy_upstream_last_follow_up_age_seconds{"));
+        assert!(!prom.contains("ptpproxy_correction_"));
+        // Each family's samples follow its TYPE line, all together.
+        let mut seen = std::collections::HashSet::new();
+        let mut current = "";
+        for l in prom.lines() {
+            if let Some(t) = l.strip_prefix("# TYPE ") {
+                current = t.split(' ').next().unwrap();
+                assert!(seen.insert(current), "{current} twice");
+            } else if !l.starts_with('#') {
+                let name = l.split(['{', ' ']).next().unwrap();
+                assert_eq!(name, current, "{l}");
+            }
+        }
     }
 }
