@@ -14,7 +14,8 @@
 #   2. the grandmaster stopped for 4 s: the ages grew by about 4 s
 #   3. another grandmaster (another MAC, so another clockIdentity; clockClass 6) started: the
 #      status names it, counts one change, and the log names old and new
-#   4. ptpproxy stopped (its last status and metrics files are written from one snapshot): the
+#   4. a reload (SIGHUP) moves the metrics file: written at the new path, the old one deleted
+#   5. ptpproxy stopped (its last status and metrics files are written from one snapshot): the
 #      metrics file parses with prometheus_client's parser and every figure equals the status
 #      file's (tests/lib/ops.py)
 # Binary: $PTPPROXY, or target/release/ptpproxy built here. Ends with "N passed, N failed".
@@ -112,7 +113,16 @@ main() {
 		"$TOPO_RUN/ptpproxy.log"
 	grep 'grandmaster now' "$TOPO_RUN/ptpproxy.log" || true
 
-	echo "== 4. metrics file against the status file (ptpproxy's last write, one snapshot)"
+	echo "== 4. a reload moves the metrics file"
+	local moved="$TOPO_RUN/moved.prom"
+	sed -i "s|\"metrics_file\": \"$prom\"|\"metrics_file\": \"$moved\"|" "$TOPO_RUN/ptpproxy.json"
+	kill -HUP "$TOPO_PROXY_PID"
+	netns_wait_for 5 test -s "$moved" || true
+	check "after SIGHUP the metrics file is written at its new path" test -s "$moved"
+	check "and the old one is gone (a scraper would read stale figures)" test ! -e "$prom"
+	prom=$moved
+
+	echo "== 5. metrics file against the status file (ptpproxy's last write, one snapshot)"
 	proxy_stop
 	check "ptpproxy exits 0 on SIGTERM (rc $PROXY_RC)" test "$PROXY_RC" = 0
 	judge metrics "$TOPO_RUN/status.json" "$prom"
