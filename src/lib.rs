@@ -18,6 +18,7 @@
 //! - [`port`]: port numbers, sets of ports, and how a reload renumbers them.
 //! - [`config`]: the JSON configuration, parsed into fixed-capacity types and validated.
 //! - [`stats`]: plain counters; every drop has exactly one reason.
+//! - [`upstream`]: the grandmaster being relayed per domain, and the age of its messages.
 //! - [`board`]: capacities generated from the board profile at build time.
 //!
 //! The core never touches a socket or a clock (time is passed in as [`time::Instant`] and
@@ -37,4 +38,5 @@ pub mod proxy;
 pub mod relay;
 pub mod stats;
 pub mod time;
+pub mod upstream;
 pub mod wire;

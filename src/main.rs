@@ -19,11 +19,14 @@ const EX_UNAVAILABLE: u8 = 69;
 const EX_OSERR: u8 = 71;
 const EX_CONFIG: u8 = 78;
 
-const USAGE: &str = "usage: ptpproxy [-c FILE] [-f] [--check-config] [--version]
+const USAGE: &str = "usage: ptpproxy [-f FILE] [-m] [-l LEVEL] [--check-config] [--version]
        ptpproxy status [FILE]
 
-  -c FILE         configuration (default /etc/ptpproxy/config.json)
-  -f              also log to stderr (ptpproxy always stays in the foreground)
+  -f FILE         configuration (default /etc/ptpproxy/config.json), as ptp4l -f;
+                  -c FILE and --config FILE are the same
+  -m              print log messages to stderr too (ptpproxy always stays in the foreground)
+  -l LEVEL        log messages up to syslog level LEVEL: 3 errors, 4 warnings, 5 notices,
+                  6 info (default, everything ptpproxy logs), 0-7 accepted as by ptp4l
   --check-config  validate the configuration and exit (0 valid, 78 invalid)
   --version       print version and board profile
   status [FILE]   print the status file (default: the configured status_file); exit 69
@@ -32,7 +35,10 @@ const USAGE: &str = "usage: ptpproxy [-c FILE] [-f] [--check-config] [--version]
 
 struct Args {
     config: String,
-    foreground: bool,
+    /// `-m`: log messages to stderr too.
+    stderr: bool,
+    /// `-l`: the highest syslog severity number logged.
+    level: u8,
     check: bool,
 }
 
@@ -62,7 +68,8 @@ fn main() -> ExitCode {
         eprintln!("ptpproxy: blocking signals: {e}");
         return ExitCode::from(EX_OSERR);
     }
-    let log = Log::new(args.foreground);
+    let mut log = Log::new(args.stderr);
+    log.set_level(args.level);
     let mut d = Daemon::new(args.config, config, log);
     match event_loop::run(&mut d) {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,17 +85,27 @@ fn main() -> ExitCode {
 fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
     let mut args = Args {
         config: DEFAULT_CONFIG.into(),
-        foreground: false,
+        stderr: false,
+        level: daemon::log::DEFAULT_LEVEL,
         check: false,
     };
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-c" | "--config" => match it.next() {
-                Some(f) => args.config = f.clone(),
-                None => return Err(usage("-c needs a file")),
+            "-f" | "-c" | "--config" => match it.next() {
+                // `-f` alone meant "log to stderr" before it named the configuration.
+                Some(f) if !f.starts_with('-') => args.config = f.clone(),
+                _ => {
+                    return Err(usage(&format!(
+                        "{a} needs a configuration file (to print log messages to stderr, use -m)"
+                    )))
+                }
             },
-            "-f" | "--foreground" => args.foreground = true,
+            "-m" => args.stderr = true,
+            "-l" => match it.next().and_then(|l| l.parse::<u8>().ok()) {
+                Some(l @ 0..=7) => args.level = l,
+                _ => return Err(usage("-l needs a syslog level from 0 to 7, e.g. 6")),
+            },
             "--check-config" => args.check = true,
             "--version" | "-V" => {
                 println!(

@@ -162,6 +162,11 @@ impl Proxy {
         self.relay.clients()
     }
 
+    /// The grandmaster side per served domain.
+    pub fn upstream(&self) -> &crate::upstream::UpstreamTable {
+        self.relay.upstream()
+    }
+
     pub fn correction_stats(&self) -> &CorrectionStats {
         self.corrector.stats()
     }

@@ -19,6 +19,7 @@ use crate::loop_guard::{self, LoopGuard};
 use crate::port::{PortId, PortMap, PortSet};
 use crate::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use crate::time::{Duration, Instant};
+use crate::upstream::UpstreamTable;
 use crate::wire::{ethernet, EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
 
 /// How often the client table is aged.
@@ -77,6 +78,8 @@ pub struct Relay {
     general_tat: [Instant; board::MAX_PORTS],
     /// What was relayed moments ago, so that it is not relayed again if it comes back.
     guard: LoopGuard,
+    /// The grandmaster side per domain, as heard on the upstream port.
+    upstream: UpstreamTable,
 }
 
 impl Relay {
@@ -92,6 +95,7 @@ impl Relay {
                 loop_guard::lifetime(config.max_hold_us),
                 seed.rotate_left(23) ^ 0x2545_F491_4F6C_DD1D,
             ),
+            upstream: UpstreamTable::new(config),
         }
     }
 
@@ -105,6 +109,10 @@ impl Relay {
 
     pub fn loop_guard(&self) -> &LoopGuard {
         &self.guard
+    }
+
+    pub fn upstream(&self) -> &UpstreamTable {
+        &self.upstream
     }
 
     /// Apply a reloaded configuration, its ports renumbered by `map`: clients and per-port
@@ -132,6 +140,7 @@ impl Relay {
         self.general_tat = [Instant(0); board::MAX_PORTS];
         self.guard.reset(loop_guard::lifetime(new.max_hold_us));
         self.policy = Policy::from_config(new);
+        self.upstream.reconfigure(new);
     }
 
     /// When `handle_timeout` wants to run next.
@@ -229,7 +238,7 @@ impl Relay {
         let kind = parsed.message_type;
         let verdict = match kind {
             MessageType::Sync | MessageType::FollowUp | MessageType::Announce => {
-                self.route_master(from, parsed, frame)?
+                self.route_master(now, from, parsed, frame)?
             }
             MessageType::Signaling | MessageType::Management => self.route_general(now, from)?,
             MessageType::DelayReq => self.route_delay_req(now, from, parsed, frame)?,
@@ -280,6 +289,7 @@ impl Relay {
     /// `allow_downstream_masters`, else dropped, noting who sent it.
     fn route_master(
         &mut self,
+        now: Instant,
         from: PortId,
         parsed: &PtpFrame,
         frame: &[u8],
@@ -294,6 +304,11 @@ impl Relay {
                     self.stats.upstream_announce_interval = Some(interval);
                 }
                 _ => {}
+            }
+            let message = parsed.message(frame);
+            if let Some(change) = self.upstream.note(now, parsed.domain_number, &message) {
+                self.stats.grandmaster_changes += 1;
+                self.stats.last_grandmaster_change = Some(change);
             }
             Ok(Verdict::to(downstream))
         } else if self.policy.allow_downstream_masters {
@@ -354,13 +369,12 @@ impl Relay {
         parsed: &PtpFrame,
         requesting: Option<PortIdentity>,
     ) -> Result<Verdict, DropReason> {
+        let known = requesting.and_then(|id| self.clients.note_delay_resp(&id));
         if self.policy.delay_resp == DelayRespMode::Flood {
             self.stats.delay_resp_flooded += 1;
             return Ok(Verdict::to(self.policy.downstream));
         }
-        let client = requesting
-            .and_then(|id| self.clients.get(&id))
-            .ok_or(DropReason::UnknownClient)?;
+        let client = known.ok_or(DropReason::UnknownClient)?;
         let to = PortSet::single(client.port);
         if self.policy.delay_resp == DelayRespMode::Unicast {
             self.stats.delay_resp_unicast += 1;
@@ -421,6 +435,7 @@ mod tests {
             max_identities_per_mac: 8,
             status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
             status_interval_s: 5,
+            metrics_file: None,
             promiscuous: false,
             user: None,
             realtime_priority: 0,
@@ -986,6 +1001,35 @@ mod tests {
         run(&mut r, T0, UP, &announce).unwrap();
         assert_eq!(r.stats().upstream_sync_announce, 2);
         assert_eq!(r.stats().upstream_announce_interval, Some(-2));
+    }
+
+    #[test]
+    fn the_grandmaster_and_each_clients_answers_are_noted() {
+        let mut r = Relay::new(&config(DelayRespMode::Steer), T0, 1);
+        let t1 = T0 + Duration::from_secs(1);
+        run(&mut r, T0, UP, &l2(0x0, GM_MAC, GM, 1, None)).unwrap();
+        run(&mut r, t1, UP, &l2(0xB, GM_MAC, GM, 1, None)).unwrap();
+        let up = r.upstream().get(0).unwrap();
+        assert_eq!((up.last_sync, up.last_announce), (Some(T0), Some(t1)));
+        assert_eq!(up.master, Some(GM));
+        assert_eq!(up.grandmaster.unwrap().identity, [0; 8]);
+        // Another grandmaster announced by the same master port: a change, counted once.
+        let mut other = l2(0xB, GM_MAC, GM, 2, None);
+        other[14 + 53] = 0x42;
+        run(&mut r, t1, UP, &other).unwrap();
+        run(&mut r, t1, UP, &l2(0xB, GM_MAC, GM, 3, None)).unwrap();
+        assert_eq!(r.stats().grandmaster_changes, 2);
+        let change = r.stats().last_grandmaster_change.unwrap();
+        assert_eq!((change.from[0], change.to.identity[0]), (0x42, 0));
+        // A client's answers, and its move to another port once silent for its hold time.
+        let (a, amac) = client(1);
+        run(&mut r, T0, D1, &l2(0x1, amac, a, 1, None)).unwrap();
+        run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 1, Some(a))).unwrap();
+        run(&mut r, T0, UP, &l2(0x9, GM_MAC, GM, 2, Some(a))).unwrap();
+        let later = T0 + Duration::from_secs(30);
+        run(&mut r, later, D2, &l2(0x1, amac, a, 2, None)).unwrap();
+        let c = r.clients().get(&a).unwrap();
+        assert_eq!((c.delay_req, c.delay_resp, c.moved), (2, 2, 1));
     }
 
     #[test]

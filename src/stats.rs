@@ -3,6 +3,7 @@
 
 use crate::board;
 use crate::port::{PortId, PortSet};
+use crate::upstream::GrandmasterChange;
 use crate::wire::{self, MessageType, PortIdentity};
 
 macro_rules! named_enum {
@@ -167,6 +168,10 @@ pub struct Stats {
     pub upstream_sync_announce: u64,
     /// logMessageInterval of the last Announce received on the upstream port (log2 seconds).
     pub upstream_announce_interval: Option<i8>,
+    /// Announces on the upstream port naming another grandmaster than before in their domain.
+    pub grandmaster_changes: u64,
+    /// The last of them (for the log).
+    pub last_grandmaster_change: Option<GrandmasterChange>,
 }
 
 impl Default for Stats {
@@ -188,6 +193,8 @@ impl Default for Stats {
             last_rogue: None,
             upstream_sync_announce: 0,
             upstream_announce_interval: None,
+            grandmaster_changes: 0,
+            last_grandmaster_change: None,
         }
     }
 }

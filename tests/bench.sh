@@ -270,7 +270,7 @@ fwd_find() {
 # ptpproxy_start [CONFIG]: ptpproxy as shipped (or with CONFIG)
 ptpproxy_start() {
 	rm -f "$RUN/status.json"
-	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -c "${1:-$CONFIG}" -f >>"$RUN/ptpproxy.log" 2>&1 &
+	netns_exec px "${FWD_SCHED[@]}" timeout -k 5 900 "$PTPPROXY" -f "${1:-$CONFIG}" -m >>"$RUN/ptpproxy.log" 2>&1 &
 	FWD_TPID=$! FWD_COMM=ptpproxy
 	netns_track "$FWD_TPID"
 	netns_wait_for 10 test -s "$RUN/status.json" || {

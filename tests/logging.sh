@@ -119,7 +119,7 @@ inner() {
 {"upstream": "${pfx}u0", "downstream": ["${pfx}d0"], "domains": [0], "delay_resp": "steer",
  "correction": "none", "status_file": "$status", "status_interval_s": 1}
 EOF
-    "$daemon" -c "$config" -f 2>"$tmp/stderr.log" &
+    "$daemon" -f "$config" -m 2>"$tmp/stderr.log" &
     local pid=$!
     check "ptpproxy wrote its status file (pid $pid)" wait_for 10 test -s "$status"
     check "syslog: the start-up line arrived" wait_for 5 logged "ptpproxy\[$pid\]: started: upstream ${pfx}u0"

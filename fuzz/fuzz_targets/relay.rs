@@ -36,9 +36,9 @@ use ptpproxy::board;
 use ptpproxy::clients::ClientIp;
 use ptpproxy::config::{Config, Correction, DelayRespMode};
 use ptpproxy::correction::Timing;
+use ptpproxy::loop_guard;
 use ptpproxy::port::{PortId, PortSet};
 use ptpproxy::proxy::{Action, Proxy};
-use ptpproxy::loop_guard;
 use ptpproxy::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use ptpproxy::time::{Duration, Instant, Timestamp};
 use ptpproxy::wire::{EthernetAddress, MessageType, PortIdentity, PtpFrame, Transport};
@@ -91,6 +91,8 @@ struct Harness {
     /// again within the guard's lifetime may be dropped as `loop` (or relayed, if a later frame
     /// took its slot); any other frame never is.
     relayed: Map<LoopKey, (Instant, PortId, PortSet)>,
+    /// The grandmasterIdentity of the last Announce relayed from upstream, per served domain.
+    grandmasters: Map<u8, [u8; 8]>,
 }
 
 /// messageType, domainNumber, sourcePortIdentity, sequenceId, a Delay_Resp's
@@ -141,6 +143,7 @@ fn run(data: &[u8]) {
         fair_valid: true,
         flooded: 0,
         relayed: Map::default(),
+        grandmasters: Map::default(),
     };
     let mut events = 0;
     while !c.done() && events < 256 {
@@ -459,7 +462,10 @@ impl Harness {
                     sent_on,
                     returned_on: from,
                 });
-                assert_eq!(b, after, "a loop bumps its counter, notes itself, nothing else");
+                assert_eq!(
+                    b, after,
+                    "a loop bumps its counter, notes itself, nothing else"
+                );
             }
             Err(r) => {
                 // Signaling and Management from downstream go upstream within the port's
@@ -557,6 +563,17 @@ impl Harness {
         }
         if from.is_upstream() && kind == MessageType::Announce {
             b.upstream_announce_interval = Some(h.log_message_interval());
+            let gm = h.announce().expect("a forwarded Announce has a body");
+            let (domain, id) = (h.domain_number(), gm.grandmaster_identity);
+            match self.grandmasters.insert(domain, id) {
+                Some(old) if old != id => {
+                    b.grandmaster_changes += 1;
+                    let c = after.last_grandmaster_change.expect("a change is kept");
+                    assert_eq!((c.domain, c.from, c.to.identity), (domain, old, id));
+                    b.last_grandmaster_change = after.last_grandmaster_change;
+                }
+                _ => {}
+            }
         }
         match kind {
             MessageType::DelayResp => match self.cfg.delay_resp {
@@ -806,6 +823,9 @@ impl Harness {
                 .position(|n| n == name)
                 .map(|j| j + 1);
         }
+        // A domain no longer served forgets its grandmaster.
+        let domains = self.cfg.domains.clone();
+        self.grandmasters.retain(|d, _| domains.contains(d));
         let before = self.relay.stats().clone();
         self.relay.reconfigure(&old, &self.cfg);
         let after = self.relay.stats().clone();
@@ -822,13 +842,15 @@ impl Harness {
             b.last_conflict = map[port.index()].map(|j| (PortId(j as u8), id));
         }
         let moved = |p: PortId| map[p.index()].map(|j| PortId(j as u8));
-        b.last_rogue = before
-            .last_rogue
-            .and_then(|(p, id)| Some((moved(p)?, id)));
+        b.last_rogue = before.last_rogue.and_then(|(p, id)| Some((moved(p)?, id)));
         b.last_loop = before.last_loop.and_then(|l| {
             Some(LoopSeen {
                 received_on: moved(l.received_on)?,
-                sent_on: l.sent_on.iter().filter_map(moved).fold(PortSet::EMPTY, PortSet::with),
+                sent_on: l
+                    .sent_on
+                    .iter()
+                    .filter_map(moved)
+                    .fold(PortSet::EMPTY, PortSet::with),
                 returned_on: moved(l.returned_on)?,
             })
         });

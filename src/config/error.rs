@@ -64,6 +64,8 @@ pub enum ConfigError {
     },
     /// `status_file` is not a usable path.
     StatusFile(PathError),
+    /// `metrics_file` is not a usable path.
+    MetricsFile(PathError),
     /// `user` is not a login name as useradd accepts it.
     User,
 }
@@ -121,6 +123,8 @@ pub enum PathError {
     },
     Backslash,
     Control,
+    /// The status file's own path (`metrics_file` only).
+    StatusFile,
 }
 
 impl ConfigError {
@@ -142,6 +146,7 @@ impl ConfigError {
             | ConfigError::DomainAbove { .. }
             | ConfigError::DomainTwice(_) => Some(Key::Domains),
             ConfigError::StatusFile(_) => Some(Key::StatusFile),
+            ConfigError::MetricsFile(_) => Some(Key::MetricsFile),
             ConfigError::User => Some(Key::User),
         }
     }
@@ -169,7 +174,8 @@ impl ConfigError {
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
                  correction, max_hold_us, max_residence_us, allow_downstream_masters, \
-                 client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
+                 client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, \
+                 status_interval_s, metrics_file, promiscuous, user, realtime_priority, cpu_latency_us"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -192,6 +198,7 @@ impl ConfigError {
             ConfigError::UnknownMode(key) => wrong_type_fix(key),
             ConfigError::OutOfRange { key, .. } => out_of_range_fix(key),
             ConfigError::StatusFile(e) => e.fix(),
+            ConfigError::MetricsFile(e) => e.metrics_fix(),
             ConfigError::User => {
                 "name an existing system user such as \"nobody\", or leave \"user\" out to stay \
                  root with only CAP_NET_RAW"
@@ -239,7 +246,7 @@ impl fmt::Display for Problem<'_> {
             ConfigError::OutOfRange { key, min, max, .. } => {
                 write!(f, "out of range: {min} to {max}{}", unit(key))
             }
-            ConfigError::StatusFile(e) => e.write_problem(f),
+            ConfigError::StatusFile(e) | ConfigError::MetricsFile(e) => e.write_problem(f),
             ConfigError::User => f.write_str("not a valid user name"),
         }
     }
@@ -336,7 +343,7 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Span(MAX_IDENTITIES_PER_MAC_RANGE)
             )
         }
-        Key::StatusFile => f.write_str("not a path in quotes"),
+        Key::StatusFile | Key::MetricsFile => f.write_str("not a path in quotes"),
         Key::StatusIntervalS => {
             write!(
                 f,
@@ -384,6 +391,9 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::SdoId => "write e.g. 0 (no quotes, no fraction)",
         Key::MaxIdentitiesPerMac => "write e.g. 8 (no quotes, no fraction)",
         Key::StatusFile => "write e.g. \"status_file\": \"/var/run/ptpproxy/status.json\"",
+        Key::MetricsFile => {
+            "write e.g. \"metrics_file\": \"/var/run/ptpproxy/ptpproxy.prom\", or leave it out"
+        }
         Key::StatusIntervalS => "write e.g. 5 (no quotes, no fraction)",
         Key::RealtimePriority => "write e.g. 10 (no quotes), or 0 for the normal scheduler",
         Key::CpuLatencyUs => {
@@ -494,7 +504,19 @@ impl PathError {
             PathError::TooLong { .. } => return write!(f, "path longer than {PATH_MAX} bytes"),
             PathError::Backslash => "'\\' is not allowed (JSON escapes are not decoded)",
             PathError::Control => "control characters are not allowed in the path",
+            PathError::StatusFile => "the status file's path",
         })
+    }
+
+    fn metrics_fix(self) -> &'static str {
+        match self {
+            PathError::Directory => "add the file name, e.g. \"/var/run/ptpproxy/ptpproxy.prom\"",
+            PathError::TooLong { .. } => "use a shorter path",
+            PathError::StatusFile => {
+                "use another file, e.g. \"/var/run/ptpproxy/ptpproxy.prom\" beside the status file"
+            }
+            _ => "write a full path such as \"/var/run/ptpproxy/ptpproxy.prom\"",
+        }
     }
 
     fn fix(self) -> &'static str {
@@ -587,7 +609,8 @@ mod tests {
         };
         let valid_keys = "upstream, downstream, domains, sdo_id, delay_resp, correction, \
                           max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
-                          max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, \
+                          max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, \
+                          metrics_file, promiscuous, user, realtime_priority, \
                           cpu_latency_us";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),

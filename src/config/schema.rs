@@ -65,6 +65,9 @@ pub struct Config {
     pub max_identities_per_mac: u32,
     pub status_file: heapless::String<PATH_MAX>,
     pub status_interval_s: u32,
+    /// The Prometheus text file (node_exporter's textfile collector format), rewritten with the
+    /// status file; `None`: not written.
+    pub metrics_file: Option<heapless::String<PATH_MAX>>,
     /// Capture in promiscuous mode instead of joining the PTP multicast groups.
     pub promiscuous: bool,
     /// Unprivileged user to run as once the ports are open (CAP_NET_RAW is kept).
@@ -78,7 +81,7 @@ pub struct Config {
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 19] = [
     "upstream",
     "downstream",
     "domains",
@@ -93,6 +96,7 @@ pub const KEYS: [&str; 18] = [
     "max_identities_per_mac",
     "status_file",
     "status_interval_s",
+    "metrics_file",
     "promiscuous",
     "user",
     "realtime_priority",
@@ -116,6 +120,7 @@ pub enum Key {
     MaxIdentitiesPerMac,
     StatusFile,
     StatusIntervalS,
+    MetricsFile,
     Promiscuous,
     User,
     RealtimePriority,
@@ -138,6 +143,7 @@ impl Key {
         Key::MaxIdentitiesPerMac,
         Key::StatusFile,
         Key::StatusIntervalS,
+        Key::MetricsFile,
         Key::Promiscuous,
         Key::User,
         Key::RealtimePriority,

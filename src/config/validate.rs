@@ -59,6 +59,10 @@ impl<'a> Raw<'a> {
             self.status_interval_s.unwrap_or(DEFAULT_STATUS_INTERVAL_S),
             STATUS_INTERVAL_S_RANGE,
         )?;
+        let metrics_file = self
+            .metrics_file
+            .map(|f| metrics_path(f, &status_file))
+            .transpose()?;
         Ok(Config {
             upstream,
             downstream,
@@ -76,6 +80,7 @@ impl<'a> Raw<'a> {
             max_identities_per_mac,
             status_file,
             status_interval_s,
+            metrics_file,
             promiscuous: self.promiscuous.unwrap_or(DEFAULT_PROMISCUOUS),
             user: self.user.map(user_name).transpose()?,
             realtime_priority: number(
@@ -228,6 +233,21 @@ fn path(file: &str) -> Result<heapless::String<PATH_MAX>, ConfigRejection<'_>> {
     path_checked(file).map_err(|e| quoting(ConfigError::StatusFile(e), file))
 }
 
+/// The metrics-file path: like the status file's, and another file than it.
+fn metrics_path<'a>(
+    file: &'a str,
+    status_file: &str,
+) -> Result<heapless::String<PATH_MAX>, ConfigRejection<'a>> {
+    let checked = path_checked(file).and_then(|p| {
+        if p == status_file {
+            Err(PathError::StatusFile)
+        } else {
+            Ok(p)
+        }
+    });
+    checked.map_err(|e| quoting(ConfigError::MetricsFile(e), file))
+}
+
 fn path_checked(file: &str) -> Result<heapless::String<PATH_MAX>, PathError> {
     let too_long = PathError::TooLong { len: file.len() };
     if !file.starts_with('/') {
@@ -292,6 +312,17 @@ mod tests {
         assert_eq!(config.client_timeout_s, 2);
         assert_eq!(config.max_delay_req_rate, 1024);
         assert_eq!(config.status_file.as_str(), "/tmp/s.json");
+        assert_eq!(config.metrics_file, None);
+        let metrics = minimal_with(r#""metrics_file": "/var/run/ptpproxy/ptpproxy.prom""#);
+        let metrics = Config::parse(metrics.as_bytes()).unwrap().metrics_file;
+        assert_eq!(metrics.as_deref(), Some("/var/run/ptpproxy/ptpproxy.prom"));
+        let same = error_of(&minimal_with(
+            r#""metrics_file": "/var/run/ptpproxy/status.json""#,
+        ));
+        assert!(
+            same.to_string().contains("the status file's path"),
+            "{same}"
+        );
         assert_eq!(config.status_interval_s, 3600);
         let flood = minimal_with(r#""delay_resp": "flood""#);
         assert_eq!(
@@ -489,6 +520,11 @@ mod tests {
             ("max_delay_req_rate", r#""max_delay_req_rate": 1025"#),
             ("status_interval_s", r#""status_interval_s": 0"#),
             ("status_interval_s", r#""status_interval_s": 3601"#),
+            // metrics file
+            ("metrics_file", r#""metrics_file": "ptpproxy.prom""#),
+            ("metrics_file", r#""metrics_file": "/var/run/ptpproxy/""#),
+            ("metrics_file", r#""metrics_file": "/var/run/ptpproxy/status.json""#),
+            ("metrics_file", r#""metrics_file": null"#),
             // status file
             ("status_file", r#""status_file": "status.json""#),
             ("status_file", r#""status_file": """#),

@@ -349,7 +349,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub struct Log {
     syslog: Syslog,
     stderr: bool,
+    /// Lines of a higher severity number (less important) are not logged (`-l`).
+    max_severity: u8,
 }
+
+/// The default `-l`: everything ptpproxy logs (info), as ptp4l's `logging_level` 6.
+pub const DEFAULT_LEVEL: u8 = 6;
 
 #[derive(Clone, Copy)]
 enum Level {
@@ -377,7 +382,16 @@ impl Log {
     }
 
     pub fn with_syslog(syslog: Syslog, stderr: bool) -> Log {
-        Log { syslog, stderr }
+        Log {
+            syslog,
+            stderr,
+            max_severity: DEFAULT_LEVEL,
+        }
+    }
+
+    /// Log only lines of syslog severity `level` (0 emerg .. 7 debug) or more important.
+    pub fn set_level(&mut self, level: u8) {
+        self.max_severity = level;
     }
 
     /// Once per loop turn: what waits for syslog (lines, the report of dropped ones).
@@ -395,6 +409,9 @@ impl Log {
     }
 
     fn write(&mut self, level: Level, msg: &str) {
+        if level.severity() > self.max_severity {
+            return;
+        }
         self.syslog.log(Instant::now(), level.severity(), msg);
         if self.stderr || self.syslog.stats.connects == 0 {
             let tag = match level {

@@ -459,15 +459,20 @@ impl Daemon {
             log: self.log.syslog_stats(),
         };
         let written =
-            status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
-        if let Err(e) = written {
+            status::write_atomically(&self.config.status_file, |out| status::render(out, &snap))
+                .map_err(|e| (self.config.status_file.as_str(), e));
+        let written = written.and_then(|()| match &self.config.metrics_file {
+            Some(m) => status::write_atomically(m, |out| status::metrics::render(out, &snap))
+                .map_err(|e| (m.as_str(), e)),
+            None => Ok(()),
+        });
+        if let Err((file, e)) = written {
             if self
                 .status_errors
                 .allow(std::time::Instant::now())
                 .is_some()
             {
-                self.log
-                    .warn(&format!("status file {}: {e}", self.config.status_file));
+                self.log.warn(&format!("status file {file}: {e}"));
             }
         }
         self.io_mark = (now, self.io.wakeups);
@@ -547,6 +552,12 @@ impl Daemon {
         }
         if new.cpu_latency_us != self.config.cpu_latency_us {
             self.apply_cpu_latency(new.cpu_latency_us);
+        }
+        if let Some(old) = self.config.metrics_file.as_deref() {
+            // A scraper would go on reading the old file's last figures.
+            if new.metrics_file.as_deref() != Some(old) {
+                let _ = std::fs::remove_file(old);
+            }
         }
         let map = self.proxy.reconfigure(&self.config, &new);
         self.renumber_ports(&map, &new);

@@ -10,7 +10,9 @@
 //!   back, and every port loops were seen on), a
 //!   rogue master (`rogue_master`: its port and sourcePortIdentity), a client identity used from
 //!   another port or MAC (`identity_conflict`: the port and identity), frames the kernel dropped
-//!   because a capture ring was full. One more is one more row of the table.
+//!   because a capture ring was full, a new grandmaster announced on the upstream port (the
+//!   domain, the new one and its quality, the old one). One more is one more row of the
+//!   table.
 //! - states, named when they begin and when they end: the client table above 90% full (back
 //!   under 80%), and the upstream side silent: no Sync or Announce for three announce intervals
 //!   (the logMessageInterval of its last Announce, 1 s before one arrived; at least 2 s).
@@ -18,6 +20,7 @@
 use super::capture::Capture;
 use super::log::RateLimit;
 use ptpproxy::stats::{DropReason, Stats};
+use ptpproxy::upstream::ClockId;
 use std::time::{Duration, Instant};
 
 /// The shortest time between two lines about one condition.
@@ -89,7 +92,28 @@ pub const COUNTED: &[Counted] = &[
         count: |i| i.clock_steps.0,
         line: step_line,
     },
+    Counted {
+        count: |i| i.stats.grandmaster_changes,
+        line: grandmaster_line,
+    },
 ];
+
+fn grandmaster_line(i: &Inputs<'_>, n: u64) -> String {
+    let Some(c) = i.stats.last_grandmaster_change else {
+        return format!("grandmaster changed {n} time(s)");
+    };
+    format!(
+        "upstream {}: domain {} grandmaster now {} (clockClass {}, priority1 {}, stepsRemoved {}) via {}, was {} ({n} change(s) since the last notice)",
+        i.port(0),
+        c.domain,
+        ClockId(c.to.identity),
+        c.to.clock_class,
+        c.to.priority1,
+        c.to.steps_removed,
+        c.master,
+        ClockId(c.from)
+    )
+}
 
 fn step_line(i: &Inputs<'_>, n: u64) -> String {
     format!(
@@ -390,6 +414,41 @@ mod tests {
             texts(&n.tick(t0 + TICK, &inputs(&s, &p, 0))),
             ["identity conflict on dn2: Delay_Req of 020000.fffe.000101-1, a client that lives on another port or MAC (spoofed, or moved and not yet silent where it was; 40 dropped as \"identity_conflict\" since the last notice)"]
         );
+    }
+
+    #[test]
+    fn a_new_grandmaster_is_named_with_the_old_one() {
+        use ptpproxy::upstream::{Grandmaster, GrandmasterChange};
+        let t0 = Instant::now();
+        let p = ports();
+        let mut s = Stats::default();
+        let mut n = Notices::new(t0, &inputs(&s, &p, 0));
+        s.upstream_sync_announce = 1;
+        s.grandmaster_changes = 1;
+        s.last_grandmaster_change = Some(GrandmasterChange {
+            domain: 0,
+            from: [0xaa, 0xbb, 0xcc, 0xff, 0xfe, 0, 0, 1],
+            to: Grandmaster {
+                identity: [0xaa, 0xbb, 0xcc, 0xff, 0xfe, 0, 0, 2],
+                clock_class: 6,
+                clock_accuracy: 0x21,
+                offset_scaled_log_variance: 0x4e5d,
+                priority1: 128,
+                priority2: 128,
+                steps_removed: 0,
+                time_source: 0x20,
+            },
+            master: PortIdentity {
+                clock_identity: [0xaa, 0xbb, 0xcc, 0xff, 0xfe, 0, 0, 2],
+                port_number: 1,
+            },
+        });
+        let lines = n.tick(t0 + TICK, &inputs(&s, &p, 0));
+        assert_eq!(
+            texts(&lines),
+            ["upstream up0: domain 0 grandmaster now aabbcc.fffe.000002 (clockClass 6, priority1 128, stepsRemoved 0) via aabbcc.fffe.000002-1, was aabbcc.fffe.000001 (1 change(s) since the last notice)"]
+        );
+        assert!(n.tick(t0 + TICK * 2, &inputs(&s, &p, 0)).is_empty());
     }
 
     #[test]

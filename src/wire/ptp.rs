@@ -305,6 +305,14 @@ impl<T: AsRef<[u8]>> Header<T> {
         self.buffer.as_ref()[field::LOG_MESSAGE_INTERVAL] as i8
     }
 
+    /// The body of an Announce (§13.5.1); `None` for other types, or a message too short to
+    /// hold one.
+    pub fn announce(&self) -> Option<AnnounceBody> {
+        let m = self.buffer.as_ref();
+        (self.message_type() == MessageType::Announce && m.len() >= MessageType::Announce.min_len())
+            .then(|| AnnounceBody::parse(m))
+    }
+
     /// requestingPortIdentity of a Delay_Resp or Pdelay_Resp (§13.8.2.2); `None` for other types.
     pub fn requesting_port_identity(&self) -> Option<PortIdentity> {
         match self.message_type() {

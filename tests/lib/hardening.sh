@@ -19,7 +19,7 @@
 #   hz_recreate IF [SECONDS]  delete px's IF (and its peer), wait, create it again with the same
 #                             name and MAC, re-attached as before (IF: up, dn2)
 #   hz_config FILE [KEY=JSON]...  write a ptpproxy configuration (defaults below, KEY overrides)
-#   hz_proxy_start CFG LOG    start ptpproxy -f in px, wait for its status file; HZ_PROXY_PID
+#   hz_proxy_start CFG LOG    start ptpproxy -m in px, wait for its status file; HZ_PROXY_PID
 #   hz_proxy_stop [VAR]       SIGTERM, bounded wait; exit status in HZ_PROXY_RC, ms in HZ_STOP_MS
 #   hz_load LABEL SECONDS [ARGS...]     ptpload in the foreground (JSON $HZ_RUN/LABEL.json)
 #   hz_load_bg LABEL SECONDS [ARGS...]  the same in the background; HZ_LOAD_PID

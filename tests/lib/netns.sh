@@ -22,7 +22,7 @@
 #   netns_stop_pid PID [SECONDS]        TERM, bounded wait (5 s), then KILL; returns the exit status
 #                                       (124: had to be killed)
 #   netns_sleep SECONDS                 a sleep that a trapped INT/TERM interrupts at once
-#   netns_ptpproxy BIN CFG STATUS LOG   check CFG, start BIN -c CFG -f in px (netns_bg), wait for
+#   netns_ptpproxy BIN CFG STATUS LOG   check CFG, start BIN -f CFG -m in px (netns_bg), wait for
 #                                       its status file STATUS (logs why not)
 #   netns_destroy                       stop what was started here, delete the namespaces
 #                                       (idempotent)
@@ -142,7 +142,7 @@ netns_ptpproxy() {
 		netns_log "ptpproxy --check-config rejected $cfg: $out"
 		return 1
 	fi
-	netns_bg "$log" px "$bin" -c "$cfg" -f
+	netns_bg "$log" px "$bin" -f "$cfg" -m
 	netns_wait_for 10 test -s "$status" || {
 		netns_log "ptpproxy wrote no status file within 10 s; its log:"
 		cat "$log" >&2

@@ -41,7 +41,7 @@
 #   topo_hide_domain D           (TOPO_LOAD=1) drop PTP of domain D on the bridge ports towards gm and
 #                                the clients: a load on domain D crosses the forwarder only
 #   proxy_start MODE [BIN]       write $TOPO_RUN/ptpproxy.json (delay_resp MODE), check it, start
-#                                ptpproxy -f in px (stderr: $TOPO_RUN/ptpproxy.log), wait for the status
+#                                ptpproxy -m in px (stderr: $TOPO_RUN/ptpproxy.log), wait for the status
 #                                file. TOPO_PROXY_CORRECTION (none), TOPO_PROXY_DOMAINS ([0]) and
 #                                TOPO_PROXY_EXTRA (more JSON members, ", \"k\": v") shape the config
 #   proxy_stop                   SIGTERM, bounded wait; exit status in PROXY_RC (124 = did not exit)

@@ -742,10 +742,11 @@ class Phase:
         clients = {}
         for line in table:
             w = line.split()
-            if len(w) == 5 and re.fullmatch(r"[0-9a-f]{6}\.[0-9a-f]{4}\.[0-9a-f]{6}-\d+", w[0]):
+            # CLIENT PORT MAC IDLE_S DELAY_REQ DELAY_RESP MOVED (5 columns in older versions)
+            if len(w) in (5, 7) and re.fullmatch(r"[0-9a-f]{6}\.[0-9a-f]{4}\.[0-9a-f]{6}-\d+", w[0]):
                 clients[w[0]] = [w[1], w[2], int(w[4])]
         want_clients = {k: list(v) for k, v in m.clients.items()}
-        cm = re.search(r"^clients\s+(\d+) of (\d+) \(learned (\d+), aged (\d+)\)", text, re.M)
+        cm = re.search(r"^clients\s+(\d+) of (\d+) \(learned (\d+), aged (\d+)(?:, moved \d+)?\)", text, re.M)
         self.r.check(
             f"{self.name}: status client table (identity, port, MAC, Delay_Req count) = model",
             clients == want_clients and cm is not None

@@ -3,9 +3,11 @@
 //! `ptpproxy status`, which reads it back and prints it as tables ([`table`]). Both directions
 //! go through the one schema of [`schema`].
 
+pub mod metrics;
 pub mod schema;
 pub mod stale;
 pub mod table;
+pub mod upstream;
 
 pub use table::format_table;
 
@@ -75,34 +77,41 @@ fn put<T: Serialize, W: fmt::Write + ?Sized>(out: &mut W, value: &T, braces: boo
 pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result {
     out.write_char('{')?;
     put(out, &head(s), false)?;
+    out.write_str(",\n")?;
+    upstream::write(out, s)?;
     write!(out, ",\n\"{PORTS}\":[")?;
-    let stats = s.proxy.stats();
-    for (i, (p, tx)) in s.captures.iter().zip(s.senders).enumerate() {
-        // Only the reasons this port saw: where a flood or a rogue comes from, and why.
-        let dropped = DropReason::ALL
-            .iter()
-            .map(|r| (r.name(), stats.dropped_on(i, *r)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        let row = PortRow {
-            name: &p.name,
-            role: if i == 0 { "upstream" } else { "downstream" },
-            up: p.is_up(),
-            rx: stats.rx[i],
-            tx: tx.tx_count,
-            tx_errors: tx.tx_errors,
-            kernel_drops: p.kernel_drops,
-            opens: p.opens,
-            dropped: Counters(dropped),
-        };
+    for i in 0..s.captures.len().min(s.senders.len()) {
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
-        put(out, &row, true)?;
+        put(out, &port_row(s, i), true)?;
     }
     out.write_str("],\n")?;
     put(out, &totals(s), false)?;
     write!(out, ",\n\"{CLIENT_TABLE}\":[")?;
     client_rows(out, s)?;
     out.write_str("]}\n")
+}
+
+/// Port `i`'s row (`i` below both `captures` and `senders`' lengths).
+fn port_row<'a>(s: &'a Snapshot<'_>, i: usize) -> PortRow<'a> {
+    let stats = s.proxy.stats();
+    let (p, tx) = (&s.captures[i], &s.senders[i]);
+    // Only the reasons this port saw: where a flood or a rogue comes from, and why.
+    let dropped = DropReason::ALL
+        .iter()
+        .map(|r| (r.name(), stats.dropped_on(i, *r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    PortRow {
+        name: &p.name,
+        role: if i == 0 { "upstream" } else { "downstream" },
+        up: p.is_up(),
+        rx: stats.rx[i],
+        tx: tx.tx_count,
+        tx_errors: tx.tx_errors,
+        kernel_drops: p.kernel_drops,
+        opens: p.opens,
+        dropped: Counters(dropped),
+    }
 }
 
 fn head<'a>(s: &'a Snapshot<'_>) -> Head<'a> {
@@ -179,6 +188,8 @@ fn client_rows<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Re
             mac: &mac,
             idle_s: s.now.saturating_since(c.last_seen).as_secs(),
             delay_req: u64::from(c.delay_req),
+            delay_resp: u64::from(c.delay_resp),
+            moved: u64::from(c.moved),
         };
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
         put(out, &row, true)?;
@@ -282,6 +293,20 @@ mod tests {
             t,
             &mut scratch,
         );
+        // The grandmaster: a Sync at 1 s, an Announce at 1.5 s (clockClass 6), on the upstream.
+        let gm = PortIdentity {
+            clock_identity: [0xaa, 0xbb, 0xcc, 0xff, 0xfe, 0xdd, 0xee, 0xff],
+            port_number: 1,
+        };
+        let mut body = ptp::AnnounceBody::new(gm.clock_identity);
+        body.grandmaster_clock_quality.clock_class = 6;
+        let sync = PtpFrameRepr::l2(MessageRepr::sync(gm, 1, ptp::Timestamp::default()));
+        let announce = PtpFrameRepr::l2(MessageRepr::announce(gm, 1, body));
+        for (at, repr) in [(1_000_000_000, sync), (1_500_000_000, announce)] {
+            let mut f = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut f);
+            let _ = proxy.handle_frame(Instant(at), PortId(0), &f, t, &mut scratch);
+        }
         let captures: Vec<Capture> = config
             .port_names()
             .map(|n| Capture::new(n, false))
@@ -348,7 +373,7 @@ mod tests {
         let eth0 = table.lines().find(|l| l.starts_with("eth0")).unwrap();
         assert_eq!(
             eth0.split_whitespace().collect::<Vec<_>>(),
-            ["eth0", "upstream", "no", "1", "0", "0", "0"]
+            ["eth0", "upstream", "no", "3", "0", "0", "0"]
         );
         assert!(
             table.contains(
@@ -356,6 +381,65 @@ mod tests {
             ),
             "{table}"
         );
+        assert!(
+            table.contains(
+                "upstream   eth0 domain 0: grandmasterIdentity aabbcc.fffe.ddeeff via aabbcc.fffe.ddeeff-1 (changes 0)\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("clockClass 6 clockAccuracy 0xfe offsetScaledLogVariance 0xffff priority1 128 priority2 128 stepsRemoved 0 timeSource 0xa0"),
+            "{table}"
+        );
+        assert!(
+            table.contains("last Sync 4.000 s ago, Follow_Up never, Announce 3.500 s ago"),
+            "{table}"
+        );
+        assert_eq!(
+            lan2.split_whitespace().collect::<Vec<_>>(),
+            [
+                "020000.fffe.000201-1",
+                "lan2",
+                "02:00:00:00:02:01",
+                "4",
+                "1",
+                "0",
+                "0"
+            ]
+        );
         assert!(format_table(b"{\"version\":1}").is_err());
+
+        let mut prom = String::new();
+        metrics::render(&mut prom, &snap).unwrap();
+        for line in [
+            "ptpproxy_dropped_total{reason=\"delay_req_from_upstream\"} 1",
+            "ptpproxy_port_dropped_total{port=\"eth0\",reason=\"delay_req_from_upstream\"} 1",
+            "ptpproxy_port_rx_frames_total{port=\"lan2\"} 1",
+            "ptpproxy_clients 2",
+            "ptpproxy_upstream_clock_class{domain=\"0\"} 6",
+            "ptpproxy_upstream_last_sync_age_seconds{domain=\"0\"} 4",
+            "ptpproxy_upstream_last_announce_age_seconds{domain=\"0\"} 3.5",
+            "ptpproxy_upstream_grandmaster_info{domain=\"0\",grandmaster_identity=\"aabbcc.fffe.ddeeff\",master_port=\"aabbcc.fffe.ddeeff-1\"} 1",
+            "ptpproxy_io_wakeups_total 12",
+            "ptpproxy_log_lines_dropped_total 5",
+            "ptpproxy_log_syslog_connected 1",
+        ] {
+            assert!(prom.lines().any(|l| l == line), "{line}\n{prom}");
+        }
+        // No Follow_Up yet: no sample; with "correction": "none", no correction figures.
+        assert!(!prom.contains("ptpproxy_upstream_last_follow_up_age_seconds{"));
+        assert!(!prom.contains("ptpproxy_correction_"));
+        // Each family's samples follow its TYPE line, all together.
+        let mut seen = std::collections::HashSet::new();
+        let mut current = "";
+        for l in prom.lines() {
+            if let Some(t) = l.strip_prefix("# TYPE ") {
+                current = t.split(' ').next().unwrap();
+                assert!(seen.insert(current), "{current} twice");
+            } else if !l.starts_with('#') {
+                let name = l.split(['{', ' ']).next().unwrap();
+                assert_eq!(name, current, "{l}");
+            }
+        }
     }
 }

@@ -82,6 +82,11 @@ pub struct ClientRow<'a> {
     pub mac: &'a str,
     pub idle_s: u64,
     pub delay_req: u64,
+    /// Delay_Resp relayed to it, and its moves to another port (absent in older files).
+    #[serde(default)]
+    pub delay_resp: u64,
+    #[serde(default)]
+    pub moved: u64,
 }
 
 /// The names of the two lists, as the writer opens them and [`Lists`] reads them.

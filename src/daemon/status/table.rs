@@ -33,9 +33,12 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
     let c = &s.clients;
     let _ = writeln!(
         out,
-        "clients    {} of {} (learned {}, aged {})\n",
-        c.count, c.capacity, c.learned, c.aged
+        "clients    {} of {} (learned {}, aged {}, moved {})",
+        c.count, c.capacity, c.learned, c.aged, c.moved
     );
+    let upstream = l.ports.0.first().map_or("?", |p| p.name);
+    super::upstream::format(&mut out, json, upstream)?;
+    out.push('\n');
     let _ = writeln!(
         out,
         "{:<16} {:<10} {:>4} {:>12} {:>12} {:>9} {:>12}",
@@ -79,14 +82,14 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
     out.push('\n');
     let _ = writeln!(
         out,
-        "{:<24} {:<16} {:<17} {:>7} {:>10}",
-        "CLIENT", "PORT", "MAC", "IDLE_S", "DELAY_REQ"
+        "{:<24} {:<16} {:<17} {:>7} {:>10} {:>10} {:>5}",
+        "CLIENT", "PORT", "MAC", "IDLE_S", "DELAY_REQ", "DELAY_RESP", "MOVED"
     );
     for r in &l.client_table.0 {
         let _ = writeln!(
             out,
-            "{:<24} {:<16} {:<17} {:>7} {:>10}",
-            r.identity, r.port, r.mac, r.idle_s, r.delay_req
+            "{:<24} {:<16} {:<17} {:>7} {:>10} {:>10} {:>5}",
+            r.identity, r.port, r.mac, r.idle_s, r.delay_req, r.delay_resp, r.moved
         );
     }
     Ok(out)
