@@ -50,6 +50,8 @@ pub struct Snapshot<'a> {
     pub io: super::IoReport,
     /// Whether syslog takes the log's lines, and how many it did not.
     pub log: super::log::SyslogStats,
+    /// The ports' bridging and the bridge filter.
+    pub bridges: &'a super::bridge::Bridges,
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -84,6 +86,7 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
             .map(|r| (r.name(), stats.dropped_on(i, *r)))
             .filter(|(_, n)| *n > 0)
             .collect();
+        let bridge = s.bridges.describe(&p.name);
         let row = PortRow {
             name: &p.name,
             role: if i == 0 { "upstream" } else { "downstream" },
@@ -93,6 +96,8 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
             tx_errors: tx.tx_errors,
             kernel_drops: p.kernel_drops,
             opens: p.opens,
+            bridge: &bridge,
+            ptp_filter: s.bridges.filtered(&p.name),
             dropped: Counters(dropped),
         };
         out.write_str(if i == 0 { "\n " } else { ",\n " })?;
@@ -287,6 +292,27 @@ mod tests {
             .map(|n| Capture::new(n, false))
             .collect();
         let senders: Vec<Sender> = captures.iter().map(|_| Sender::new()).collect();
+        use crate::daemon::bridge::{detect::Bridging, Bridges};
+        let bridges = Bridges::reported(
+            vec![
+                ("eth0".into(), Bridging::Standalone),
+                (
+                    "lan1".into(),
+                    Bridging::Member {
+                        bridge: "br0".into(),
+                        offloaded: false,
+                    },
+                ),
+                (
+                    "lan2".into(),
+                    Bridging::Member {
+                        bridge: "br0".into(),
+                        offloaded: false,
+                    },
+                ),
+            ],
+            &["lan1", "lan2"],
+        );
         let snap = Snapshot {
             config: &config,
             config_path: "/etc/ptp\"proxy/config.json",
@@ -314,6 +340,7 @@ mod tests {
                 dropped: 5,
                 unreported: 0,
             },
+            bridges: &bridges,
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();
@@ -354,6 +381,18 @@ mod tests {
                 "log         syslog_connected 1 syslog_connects 2 lines_waiting 0 lines_dropped 5 lines_dropped_unreported 0"
             ),
             "{table}"
+        );
+        assert!(
+            table.contains(
+                "PORT             BRIDGE                                   PTP_FILTER\n\
+                 lan1             member of br0                            installed\n\
+                 lan2             member of br0                            installed\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            out.contains(r#""bridge":"member of br0","ptp_filter":true"#),
+            "{out}"
         );
         assert!(format_table(b"{\"version\":1}").is_err());
     }
