@@ -15,11 +15,13 @@
 #           "before"), printed, not judged.
 #   router  downstream is the bridge device br0 over dn1 and dn2, upstream the routed port up:
 #           each client sees each Sync once and its own Delay_Resp once; unicast: none but its own.
-# Also: a bridge and its own member in one configuration are refused (exit 78) naming both, and a
-# crashed run's table (SIGKILL) is replaced by the next start and removed at its exit.
+# Also: a bridge and its own member in one configuration are refused (exit 78) naming both; as
+# user nobody, a crashed run's table (SIGKILL) is replaced by the next start (CAP_NET_ADMIN then
+# permitted, not effective), the table follows reloads and a re-created port, and goes at exit.
 #
 #   --seconds N   traffic time per run (default 10)
-#   --only S:B:T:M  e.g. switch:filter:l2:steer, router:-:udp4:unicast; repeatable
+#   --only S:B:T:M  e.g. switch:filter:l2:steer, router:-:udp4:unicast, or refused, lifecycle;
+#                 repeatable
 #   --verbose     print every passing check too
 #   --keep        keep the run directory even when everything passed
 # Binary: $PTPPROXY, or target/release/ptpproxy built here with `cargo build --release`.
@@ -175,27 +177,63 @@ check_refused() {
 	topo_destroy
 }
 
-# A crashed run (SIGKILL) leaves its table; the next start replaces it, its exit removes it.
-check_stale() {
-	local label="stale table" n
-	TOPO_RUN="$RUN_ROOT/stale"
+# set_is NAMES: the table's set of relayed ports is exactly NAMES ('"up","dn1"')
+set_is() {
+	[[ $(netns_exec px nft list set bridge ptpproxy relayed 2>/dev/null | tr -d ' \t\n') == *"elements={$1}"* ]]
+}
+
+# proxy_pid: the ptpproxy process under netns_bg's timeout
+proxy_pid() { pgrep -P "$TOPO_PROXY_PID" -x ptpproxy; }
+
+# reload_to DOWNSTREAM_JSON BRIDGE_PORTS: rewrite the configuration and send SIGHUP
+reload_to() {
+	write_config up "$1" steer "$2"
+	sed -i 's/"status_interval_s": 1}/"status_interval_s": 1, "user": "nobody"}/' "$TOPO_RUN/ptpproxy.json"
+	kill -HUP "$(proxy_pid)"
+}
+
+# The filter's life as user nobody: a crashed run's table (SIGKILL) replaced by the next start,
+# which keeps CAP_NET_ADMIN permitted only; replaced when a reload changes the ports and when a
+# port is deleted and re-created; removed by a reload to "leave", back with "filter"; gone at exit.
+check_lifecycle() {
+	local label="lifecycle" n caps
+	TOPO_RUN="$RUN_ROOT/lifecycle"
 	mkdir -p "$TOPO_RUN"
-	echo "== $label: SIGKILL, then a new start"
+	chmod 755 "$RUN_ROOT" # reachable for the user nobody, who re-reads the configuration
+	echo "== $label: SIGKILL, a new start, reloads, a re-created port (user nobody)"
 	topo_create ptpproxy
 	px_bridge_start
-	write_config up '["dn1", "dn2"]' steer filter
+	reload_to '["dn1", "dn2"]' filter 2>/dev/null || true # only writes the file: nothing runs yet
 	start_proxy || fail "$label: ptpproxy starts"
-	kill -KILL "$TOPO_PROXY_PID" 2>/dev/null || true
+	kill -KILL "$(proxy_pid)" 2>/dev/null || true
 	netns_wait_for 5 netns_dead "$TOPO_PROXY_PID" || true
 	TOPO_PROXY_PID=
 	check "$label: the killed run's table is left behind" has_table
 	start_proxy || fail "$label: ptpproxy starts again"
 	n=$(bridge_tables | grep -cx ptpproxy || true)
 	check "$label: the new run has exactly one table ($n)" test "$n" = 1
-	check "$label: the new run logs the filter installed" \
-		grep -q 'bridge filter: PTP no longer forwarded by the bridge between up, dn1, dn2' "$TOPO_RUN/ptpproxy.log"
+	check "$label: it names up, dn1, dn2" set_is '"up","dn1","dn2"'
+	caps=$(awk '/^(Uid|CapPrm|CapEff|CapAmb):/ {printf "%s %s; ", $1, $2}' "/proc/$(proxy_pid)/status")
+	check "$label: as nobody, CAP_NET_ADMIN permitted but not effective ($caps)" \
+		test "$caps" = "Uid: 65534; CapPrm: 0000000000003000; CapEff: 0000000000002000; CapAmb: 0000000000000000; "
+	reload_to '["dn1"]' filter
+	check "$label: a reload to downstream dn1 only: the set is up, dn1" netns_wait_for 5 set_is '"up","dn1"'
+	reload_to '["dn1", "dn2"]' filter
+	check "$label: a reload back: up, dn1, dn2" netns_wait_for 5 set_is '"up","dn1","dn2"'
+	netns_exec px ip link del dn2
+	check "$label: dn2 deleted: up, dn1" netns_wait_for 5 set_is '"up","dn1"'
+	netns_veth px dn2 02:00:00:00:f0:02 s2 up2 ""
+	netns_exec s2 ip link set dev up2 master br2
+	netns_exec px ip link set dev dn2 master br0
+	check "$label: dn2 re-created in br0: up, dn1, dn2" netns_wait_for 5 set_is '"up","dn1","dn2"'
+	reload_to '["dn1", "dn2"]' leave
+	check "$label: a reload to \"leave\" removes the table" netns_wait_for 5 no_table
+	reload_to '["dn1", "dn2"]' filter
+	check "$label: a reload to \"filter\" installs it again" netns_wait_for 5 set_is '"up","dn1","dn2"'
 	proxy_stop
+	check "$label: ptpproxy exits 0 ($PROXY_RC)" test "$PROXY_RC" = 0
 	check "$label: removed at exit" no_table
+	grep -E 'bridge filter|privileges' "$TOPO_RUN/ptpproxy.log" | sed 's/^/    /'
 	topo_destroy
 }
 
@@ -225,9 +263,11 @@ main() {
 			done
 		done
 	done
-	if ((${#ONLY[@]} == 0)); then
+	if ((${#ONLY[@]} == 0)) || [[ " ${ONLY[*]} " == *" refused "* ]]; then
 		check_refused
-		check_stale
+	fi
+	if ((${#ONLY[@]} == 0)) || [[ " ${ONLY[*]} " == *" lifecycle "* ]]; then
+		check_lifecycle
 	fi
 	echo
 	echo "== totals over the four clients (before: switch leave; after: switch filter; router)"

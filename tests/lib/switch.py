@@ -86,12 +86,14 @@ def main():
                 f"{'PASS' if ok else 'FAIL'} {args.label} {c}: no Delay_Resp but its own (other segment "
                 f"{n['other_segment']}, neighbour {n['neighbour']})"
             )
-    print(f"TOTAL {args.label} " + " ".join(f"{k}={totals[k]}" for k in totals))
+    try:
+        loop = json.loads((args.run / "status.json").read_text())["dropped"]["loop"]
+    except (OSError, ValueError, KeyError) as e:
+        loop = f"unreadable ({e})"
+    print(f"TOTAL {args.label} " + " ".join(f"{k}={totals[k]}" for k in totals) + f" ptpproxy_dropped_loop={loop}")
     if "loop0" in args.expect:
-        try:
-            loop = json.loads((args.run / "status.json").read_text())["dropped"]["loop"]
-        except (OSError, ValueError, KeyError) as e:
-            print(f"FAIL {args.label} status file: dropped.loop unreadable: {e}")
+        if not isinstance(loop, int):
+            print(f"FAIL {args.label} status file: dropped.loop {loop}")
         else:
             ok = loop == 0
             print(
