@@ -194,7 +194,8 @@ reload_to() {
 
 # The filter's life as user nobody: a crashed run's table (SIGKILL) replaced by the next start,
 # which keeps CAP_NET_ADMIN permitted only; replaced when a reload changes the ports and when a
-# port is deleted and re-created; removed by a reload to "leave", back with "filter"; gone at exit.
+# port is deleted and re-created; kept through a rejected reload (a bridge with its member);
+# removed by a reload to "leave", back with "filter"; gone at exit.
 check_lifecycle() {
 	local label="lifecycle" n caps
 	TOPO_RUN="$RUN_ROOT/lifecycle"
@@ -226,6 +227,11 @@ check_lifecycle() {
 	netns_exec s2 ip link set dev up2 master br2
 	netns_exec px ip link set dev dn2 master br0
 	check "$label: dn2 re-created in br0: up, dn1, dn2" netns_wait_for 5 set_is '"up","dn1","dn2"'
+	write_config br0 '["dn1"]' steer filter
+	kill -HUP "$(proxy_pid)"
+	check "$label: a reload to upstream br0 with its member dn1 is rejected, naming both" \
+		netns_wait_for 5 grep -q 'reload rejected, keeping the running configuration: downstream dn1 is a member of upstream bridge br0' "$TOPO_RUN/ptpproxy.log"
+	check "$label: the running filter stays (up, dn1, dn2)" set_is '"up","dn1","dn2"'
 	reload_to '["dn1", "dn2"]' leave
 	check "$label: a reload to \"leave\" removes the table" netns_wait_for 5 no_table
 	reload_to '["dn1", "dn2"]' filter
@@ -269,9 +275,11 @@ main() {
 	if ((${#ONLY[@]} == 0)) || [[ " ${ONLY[*]} " == *" lifecycle "* ]]; then
 		check_lifecycle
 	fi
-	echo
-	echo "== totals over the four clients (before: switch leave; after: switch filter; router)"
-	printf '  %s\n' "${SUMMARY[@]}"
+	if ((${#SUMMARY[@]})); then
+		echo
+		echo "== totals over the four clients (before: switch leave; after: switch filter; router)"
+		printf '  %s\n' "${SUMMARY[@]}"
+	fi
 	keep_run_dir "$KEEP" "$RUN_ROOT" "logs and captures"
 	check_summary
 }
