@@ -58,6 +58,16 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
+    // The ports as the kernel has them now: a bridge and its own member in the relay is refused
+    // (--check-config also prints the warnings, which the daemon logs when it starts).
+    let findings = daemon::bridge::check_config(&config);
+    for f in findings.iter().filter(|f| f.error || args.check) {
+        let kind = if f.error { "error" } else { "warning" };
+        eprintln!("ptpproxy: {}: {kind}: {}", args.config, f.text);
+    }
+    if findings.iter().any(|f| f.error) {
+        return ExitCode::from(EX_CONFIG);
+    }
     if args.check {
         println!("{}: valid", args.config);
         return ExitCode::SUCCESS;

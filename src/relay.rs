@@ -440,6 +440,7 @@ mod tests {
             user: None,
             realtime_priority: 0,
             cpu_latency_us: None,
+            bridge_ports: crate::config::BridgePorts::Filter,
         }
     }
 

@@ -175,7 +175,8 @@ impl ConfigError {
                 "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
                  correction, max_hold_us, max_residence_us, allow_downstream_masters, \
                  client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, \
-                 status_interval_s, metrics_file, promiscuous, user, realtime_priority, cpu_latency_us"
+                 status_interval_s, metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, \
+                 bridge_ports"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -325,7 +326,7 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Key::Upstream => f.write_str("not an interface name in quotes"),
         Key::Downstream => f.write_str("not a list of interface names in quotes"),
         Key::Domains => write!(f, "not a list of domain numbers 0 to {DOMAIN_MAX}"),
-        Key::DelayResp | Key::Correction => f.write_str("not a mode in quotes"),
+        Key::DelayResp | Key::Correction | Key::BridgePorts => f.write_str("not a mode in quotes"),
         Key::AllowDownstreamMasters | Key::Promiscuous => f.write_str("not true or false"),
         Key::ClientTimeoutS => {
             write!(
@@ -385,6 +386,10 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::Domains => "write e.g. \"domains\": [0] (whole numbers, no quotes)",
         Key::DelayResp => "use \"steer\", \"unicast\" or \"flood\"",
         Key::Correction => "use \"none\" or \"residence\"",
+        Key::BridgePorts => {
+            "use \"filter\" (ptpproxy stops the bridge forwarding PTP between relayed ports) \
+             or \"leave\""
+        }
         Key::AllowDownstreamMasters | Key::Promiscuous => "write true or false, without quotes",
         Key::ClientTimeoutS => "write e.g. 60 (no quotes, no fraction)",
         Key::MaxDelayReqRate => "write e.g. 128 (no quotes, no fraction)",
@@ -611,7 +616,7 @@ mod tests {
                           max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
                           max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, \
                           metrics_file, promiscuous, user, realtime_priority, \
-                          cpu_latency_us";
+                          cpu_latency_us, bridge_ports";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -57,6 +57,7 @@ pub(super) struct Raw<'a> {
     pub cpu_latency_us: Option<u32>,
     pub max_hold_us: Option<u32>,
     pub max_residence_us: Option<u32>,
+    pub bridge_ports: Option<&'a str>,
 }
 
 /// Read `json` (not empty, byte-order mark removed) into a [`Raw`].
@@ -233,6 +234,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::CpuLatencyUs => raw.cpu_latency_us = Some(map.next_value()?),
         Key::MaxHoldUs => raw.max_hold_us = Some(map.next_value()?),
         Key::MaxResidenceUs => raw.max_residence_us = Some(map.next_value()?),
+        Key::BridgePorts => raw.bridge_ports = Some(map.next_value()?),
     }
     Ok(())
 }

@@ -32,6 +32,15 @@ pub enum DelayRespMode {
     Flood,
 }
 
+/// What ptpproxy does about a bridge that also forwards PTP between the ports it relays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgePorts {
+    /// Install a filter that stops the bridge forwarding PTP between relayed ports (default).
+    Filter,
+    /// Leave the bridge alone: the operator handles it (frames may reach clients twice).
+    Leave,
+}
+
 /// Residence-time correction of relayed event messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Correction {
@@ -78,10 +87,12 @@ pub struct Config {
     /// request, /dev/cpu_dma_latency): idle CPUs then stay in states they leave that fast.
     /// `None`: the system's idle policy is left alone.
     pub cpu_latency_us: Option<u32>,
+    /// Relayed ports that are members of one bridge: filter PTP out of its forwarding, or not.
+    pub bridge_ports: BridgePorts,
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 19] = [
+pub const KEYS: [&str; 20] = [
     "upstream",
     "downstream",
     "domains",
@@ -101,6 +112,7 @@ pub const KEYS: [&str; 19] = [
     "user",
     "realtime_priority",
     "cpu_latency_us",
+    "bridge_ports",
 ];
 
 /// The keys, as an enum; the discriminant indexes [`KEYS`].
@@ -125,6 +137,7 @@ pub enum Key {
     User,
     RealtimePriority,
     CpuLatencyUs,
+    BridgePorts,
 }
 
 impl Key {
@@ -148,6 +161,7 @@ impl Key {
         Key::User,
         Key::RealtimePriority,
         Key::CpuLatencyUs,
+        Key::BridgePorts,
     ];
 
     /// The key as written in the file.
@@ -179,6 +193,7 @@ pub const DEFAULT_STATUS_FILE: &str = "/var/run/ptpproxy/status.json";
 pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
 pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
+pub const DEFAULT_BRIDGE_PORTS: BridgePorts = BridgePorts::Filter;
 
 // Accepted ranges. The error texts print these constants, so check and message cannot drift.
 /// SCHED_FIFO priorities (0: the normal scheduler).

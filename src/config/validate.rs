@@ -93,6 +93,7 @@ impl<'a> Raw<'a> {
                 .cpu_latency_us
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
+            bridge_ports: bridge_ports(self.bridge_ports)?,
         })
     }
 }
@@ -225,6 +226,15 @@ fn correction(mode: Option<&str>) -> Result<Correction, ConfigRejection<'_>> {
         Some("none") => Ok(Correction::None),
         Some("residence") => Ok(Correction::Residence),
         Some(other) => Err(quoting(ConfigError::UnknownMode(Key::Correction), other)),
+    }
+}
+
+fn bridge_ports(mode: Option<&str>) -> Result<BridgePorts, ConfigRejection<'_>> {
+    match mode {
+        None => Ok(DEFAULT_BRIDGE_PORTS),
+        Some("filter") => Ok(BridgePorts::Filter),
+        Some("leave") => Ok(BridgePorts::Leave),
+        Some(other) => Err(quoting(ConfigError::UnknownMode(Key::BridgePorts), other)),
     }
 }
 
@@ -639,6 +649,34 @@ mod tests {
         assert_eq!(
             Config::parse(MINIMAL.as_bytes()).unwrap().cpu_latency_us,
             None
+        );
+    }
+
+    #[test]
+    fn bridge_ports() {
+        let with =
+            |v: &str| Config::parse(minimal_with(&format!(r#""bridge_ports": {v}"#)).as_bytes());
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap().bridge_ports,
+            BridgePorts::Filter
+        );
+        assert_eq!(
+            with("\"filter\"").unwrap().bridge_ports,
+            BridgePorts::Filter
+        );
+        assert_eq!(with("\"leave\"").unwrap().bridge_ports, BridgePorts::Leave);
+        for bad in ["\"Filter\"", "\"off\"", "true", "1"] {
+            assert_rejected_as(
+                "bridge_ports",
+                &minimal_with(&format!(r#""bridge_ports": {bad}"#)),
+            );
+        }
+        let text = Config::parse_detailed(minimal_with(r#""bridge_ports": "off""#).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"filter\"") && text.contains("\"leave\""),
+            "{text}"
         );
     }
 }

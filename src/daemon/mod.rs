@@ -10,6 +10,7 @@
 //!   ring drops, a silent upstream), checked once a second;
 //! - [`status`], [`log`], [`privileges`], [`sys`], [`error`]: what those need.
 
+pub mod bridge;
 pub mod capture;
 pub mod error;
 pub mod event_loop;
@@ -88,6 +89,8 @@ pub struct Daemon {
     io_mark: (Instant, u64),
     /// Where the kernel's CLOCK_REALTIME stamps lie on the monotonic clock, re-read each turn.
     pub clock: sys::WallClock,
+    /// The ports' bridging and the bridge filter installed for them.
+    pub bridges: bridge::Bridges,
 }
 
 /// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
@@ -150,6 +153,7 @@ impl Daemon {
             cpu_latency: None,
             io: IoStats::default(),
             io_mark: (now, 0),
+            bridges: bridge::Bridges::new(),
         }
     }
 
@@ -157,6 +161,7 @@ impl Daemon {
     /// every privilege but CAP_NET_RAW. Failures are logged: the relay runs with what it got.
     pub fn start(&mut self) {
         self.open_ports();
+        self.start_bridges();
         if self.config.realtime_priority > 0 {
             match privileges::set_realtime(self.config.realtime_priority) {
                 Ok(()) => self.log.notice(&format!(
@@ -167,17 +172,30 @@ impl Daemon {
             }
         }
         self.apply_cpu_latency(self.config.cpu_latency_us);
-        match privileges::drop_privileges(self.config.user.as_deref(), &self.config.status_file) {
-            Ok(d) => self.log.notice(&format!(
-                "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}",
-                d.uid,
-                d.gid,
-                if d.bounding_set_cleared {
-                    ""
-                } else {
-                    " (bounding set unchanged: no CAP_SETPCAP)"
-                }
-            )),
+        let filter = self.bridges.installed();
+        match privileges::drop_privileges(
+            self.config.user.as_deref(),
+            &self.config.status_file,
+            filter,
+        ) {
+            Ok(d) => {
+                self.bridges.privileges_dropped(d.net_admin_kept);
+                self.log.notice(&format!(
+                    "privileges: uid {} gid {}, capabilities: CAP_NET_RAW only{}{}",
+                    d.uid,
+                    d.gid,
+                    if d.net_admin_kept {
+                        " (and CAP_NET_ADMIN permitted, not effective, for the bridge filter)"
+                    } else {
+                        ""
+                    },
+                    if d.bounding_set_cleared {
+                        ""
+                    } else {
+                        " (bounding set unchanged: no CAP_SETPCAP)"
+                    }
+                ))
+            }
             Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
         }
         self.log.notice(&format!(
@@ -193,6 +211,7 @@ impl Daemon {
     /// SIGTERM/SIGINT: the counters and a last status file.
     pub fn stop(&mut self) {
         self.log.notice("stopping");
+        self.stop_bridges();
         self.log_counters();
         self.write_status(monotonic());
     }
@@ -457,6 +476,7 @@ impl Daemon {
             senders: &self.senders,
             io: self.io_report(now),
             log: self.log.syslog_stats(),
+            bridges: &self.bridges,
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap))
@@ -537,6 +557,12 @@ impl Daemon {
             self.log.notice("reload: configuration unchanged");
             return;
         }
+        if let Some(errors) = bridge::log_findings(&mut self.log, &bridge::check_config(&new)) {
+            self.log.err(&format!(
+                "reload rejected, keeping the running configuration: {errors}"
+            ));
+            return;
+        }
         for (changed, key) in [
             (new.user != self.config.user, "user"),
             (
@@ -568,6 +594,7 @@ impl Daemon {
             self.proxy.clients().len()
         ));
         self.open_ports();
+        self.sync_bridges(true);
     }
 
     /// Keep the open handles (and their counters) of the ports `map` keeps, under their new
@@ -618,8 +645,10 @@ impl Daemon {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        let mut replaced = false;
         for (c, s) in self.captures.iter_mut().zip(&mut self.senders) {
             if c.interface_replaced() {
+                replaced = true;
                 c.close();
                 s.close();
                 self.log.notice(&format!(
@@ -642,6 +671,7 @@ impl Daemon {
                 c.link_up = Some(up);
             }
         }
+        self.sync_bridges(replaced);
     }
 }
 

@@ -6,12 +6,19 @@
 //!
 //! Started without root (e.g. systemd `User=` with `AmbientCapabilities=CAP_NET_RAW`), it drops
 //! what it can: every capability but CAP_NET_RAW.
+//!
+//! One exception, only when it is needed: with a bridge filter installed at start
+//! (`daemon::bridge`), CAP_NET_ADMIN stays in the permitted and bounding sets, never effective,
+//! so that the filter can be replaced (a reload, a re-created port) and removed at exit. The
+//! daemon itself never uses it: [`spawn_with_net_admin`] hands it to the `nft` child as an
+//! ambient capability for that child's life only.
 
 use super::error::Error;
 use nix::unistd::{self, Gid, Uid, User};
 use std::path::Path;
 
 /// capability.h
+const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
@@ -29,17 +36,18 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Set this thread's effective and permitted sets to exactly `caps` (bit numbers < 32).
-fn capset(caps: u32) -> std::io::Result<()> {
+/// Set this thread's effective, permitted and inheritable sets to exactly these (bit numbers
+/// < 32).
+fn capset(effective: u32, permitted: u32, inheritable: u32) -> std::io::Result<()> {
     let header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
     let data = [
         CapData {
-            effective: caps,
-            permitted: caps,
-            inheritable: 0,
+            effective,
+            permitted,
+            inheritable,
         },
         CapData::default(),
     ];
@@ -71,6 +79,25 @@ fn prctl(option: libc::c_int, arg: libc::c_ulong) -> std::io::Result<()> {
     }
 }
 
+/// Raise or lower CAP_NET_ADMIN in the ambient set.
+fn ambient(op: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: PR_CAP_AMBIENT takes plain integers: the operation and a capability number.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            op as libc::c_ulong,
+            CAP_NET_ADMIN as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -83,11 +110,19 @@ pub struct Dropped {
     pub uid: u32,
     pub gid: u32,
     pub bounding_set_cleared: bool,
+    /// CAP_NET_ADMIN was kept (permitted, not effective) for the bridge filter.
+    pub net_admin_kept: bool,
 }
 
 /// Drop to CAP_NET_RAW (and to `user`, if given). `status_file`'s directory is created and
-/// handed to that user first, so the status file can still be written.
-pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped, Error> {
+/// handed to that user first, so the status file can still be written. `keep_net_admin`: also
+/// keep CAP_NET_ADMIN, permitted but not effective, for [`spawn_with_net_admin`].
+pub fn drop_privileges(
+    user: Option<&str>,
+    status_file: &str,
+    keep_net_admin: bool,
+) -> Result<Dropped, Error> {
+    let kept = |cap: u32| cap == CAP_NET_RAW || (keep_net_admin && cap == CAP_NET_ADMIN);
     let root = Uid::effective().is_root();
     let target = match user {
         Some(name) => Some(
@@ -114,7 +149,7 @@ pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped,
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes last.
     let mut bounding_set_cleared = true;
     for cap in 0..=last_cap() {
-        if cap != CAP_NET_RAW && prctl(libc::PR_CAPBSET_DROP, cap.into()).is_err() {
+        if !kept(cap) && prctl(libc::PR_CAPBSET_DROP, cap.into()).is_err() {
             bounding_set_cleared = false;
         }
     }
@@ -132,13 +167,36 @@ pub fn drop_privileges(user: Option<&str>, status_file: &str) -> Result<Dropped,
         unistd::setuid(u.uid).map_err(|e| Error::sys(format!("setuid {}", u.uid), e))?;
         nix::sys::prctl::set_keepcaps(false).map_err(|e| Error::sys("PR_SET_KEEPCAPS", e))?;
     }
-    capset(1 << CAP_NET_RAW).map_err(|e| Error::sys("capset(CAP_NET_RAW)", e))?;
+    capset(1 << CAP_NET_RAW, permitted(keep_net_admin), 0)
+        .map_err(|e| Error::sys("capset(CAP_NET_RAW)", e))?;
     nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("PR_SET_NO_NEW_PRIVS", e))?;
     Ok(Dropped {
         uid: Uid::current().as_raw(),
         gid: Gid::current().as_raw(),
         bounding_set_cleared,
+        net_admin_kept: keep_net_admin,
     })
+}
+
+/// The permitted set after [`drop_privileges`].
+fn permitted(net_admin: bool) -> u32 {
+    1 << CAP_NET_RAW | if net_admin { 1 << CAP_NET_ADMIN } else { 0 }
+}
+
+/// Start `cmd` (after [`drop_privileges`] kept CAP_NET_ADMIN) with CAP_NET_ADMIN as an ambient
+/// capability, so that the program it runs has it effective although this process never does;
+/// the ambient and inheritable sets are emptied again right after the start, whatever happened.
+/// Ambient capabilities survive `no_new_privs` and a non-root uid: they are what the child was
+/// given, not what an executable grants.
+pub fn spawn_with_net_admin(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    let lend = 1 << CAP_NET_ADMIN;
+    capset(1 << CAP_NET_RAW, permitted(true), lend)?;
+    let child = ambient(libc::PR_CAP_AMBIENT_RAISE).and_then(|()| cmd.spawn());
+    let _ = ambient(libc::PR_CAP_AMBIENT_LOWER);
+    let _ = capset(1 << CAP_NET_RAW, permitted(true), 0);
+    child
 }
 
 /// Run under SCHED_FIFO at `priority` with all memory locked, so that neither another task nor

@@ -259,9 +259,11 @@ fn general<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result
 
 /// Per port, metric by metric (the format wants a family's samples together).
 fn ports<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Result {
-    let rows: Vec<_> = (0..s.captures.len().min(s.senders.len()))
-        .map(|i| port_row(s, i))
+    let n = s.captures.len().min(s.senders.len());
+    let bridges: Vec<String> = (0..n)
+        .map(|i| s.bridges.describe(&s.captures[i].name))
         .collect();
+    let rows: Vec<_> = (0..n).map(|i| port_row(s, i, &bridges[i])).collect();
     family(
         out,
         "port_up",

@@ -52,6 +52,8 @@ pub struct Snapshot<'a> {
     pub io: super::IoReport,
     /// Whether syslog takes the log's lines, and how many it did not.
     pub log: super::log::SyslogStats,
+    /// The ports' bridging and the bridge filter.
+    pub bridges: &'a super::bridge::Bridges,
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -81,8 +83,15 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
     upstream::write(out, s)?;
     write!(out, ",\n\"{PORTS}\":[")?;
     for i in 0..s.captures.len().min(s.senders.len()) {
-        out.write_str(if i == 0 { "\n " } else { ",\n " })?;
-        put(out, &port_row(s, i), true)?;
+        let bridge = s.bridges.describe(&s.captures[i].name);
+        out.write_str(if i == 0 {
+            "
+ "
+        } else {
+            ",
+ "
+        })?;
+        put(out, &port_row(s, i, &bridge), true)?;
     }
     out.write_str("],\n")?;
     put(out, &totals(s), false)?;
@@ -91,8 +100,9 @@ pub fn render<W: fmt::Write + ?Sized>(out: &mut W, s: &Snapshot<'_>) -> fmt::Res
     out.write_str("]}\n")
 }
 
-/// Port `i`'s row (`i` below both `captures` and `senders`' lengths).
-fn port_row<'a>(s: &'a Snapshot<'_>, i: usize) -> PortRow<'a> {
+/// Port `i`'s row (`i` below both `captures` and `senders`' lengths); `bridge` is its place in
+/// a Linux bridge.
+fn port_row<'a>(s: &'a Snapshot<'_>, i: usize, bridge: &'a str) -> PortRow<'a> {
     let stats = s.proxy.stats();
     let (p, tx) = (&s.captures[i], &s.senders[i]);
     // Only the reasons this port saw: where a flood or a rogue comes from, and why.
@@ -110,6 +120,8 @@ fn port_row<'a>(s: &'a Snapshot<'_>, i: usize) -> PortRow<'a> {
         tx_errors: tx.tx_errors,
         kernel_drops: p.kernel_drops,
         opens: p.opens,
+        bridge,
+        ptp_filter: s.bridges.filtered(&p.name),
         dropped: Counters(dropped),
     }
 }
@@ -312,6 +324,27 @@ mod tests {
             .map(|n| Capture::new(n, false))
             .collect();
         let senders: Vec<Sender> = captures.iter().map(|_| Sender::new()).collect();
+        use crate::daemon::bridge::{detect::Bridging, Bridges};
+        let bridges = Bridges::reported(
+            vec![
+                ("eth0".into(), Bridging::Standalone),
+                (
+                    "lan1".into(),
+                    Bridging::Member {
+                        bridge: "br0".into(),
+                        offloaded: false,
+                    },
+                ),
+                (
+                    "lan2".into(),
+                    Bridging::Member {
+                        bridge: "br0".into(),
+                        offloaded: false,
+                    },
+                ),
+            ],
+            &["lan1", "lan2"],
+        );
         let snap = Snapshot {
             config: &config,
             config_path: "/etc/ptp\"proxy/config.json",
@@ -340,6 +373,7 @@ mod tests {
                 dropped: 5,
                 unreported: 0,
             },
+            bridges: &bridges,
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();
@@ -388,6 +422,14 @@ mod tests {
             "{table}"
         );
         assert!(
+            table.contains(
+                "PORT             BRIDGE                                   PTP_FILTER\n\
+                 lan1             member of br0                            installed\n\
+                 lan2             member of br0                            installed\n"
+            ),
+            "{table}"
+        );
+        assert!(
             table.contains("clockClass 6 clockAccuracy 0xfe offsetScaledLogVariance 0xffff priority1 128 priority2 128 stepsRemoved 0 timeSource 0xa0"),
             "{table}"
         );
@@ -406,6 +448,10 @@ mod tests {
                 "0",
                 "0"
             ]
+        );
+        assert!(
+            out.contains(r#""bridge":"member of br0","ptp_filter":true"#),
+            "{out}"
         );
         assert!(format_table(b"{\"version\":1}").is_err());
 

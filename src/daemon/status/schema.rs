@@ -47,6 +47,14 @@ pub struct PortRow<'a> {
     pub tx_errors: u64,
     pub kernel_drops: u64,
     pub opens: u64,
+    /// Its place in a Linux bridge: "member of br0", "bridge device", "" if none. Absent in
+    /// files of older versions.
+    #[serde(default)]
+    pub bridge: &'a str,
+    /// Whether ptpproxy's bridge filter (the bridge forwards no PTP between relayed ports)
+    /// names this port.
+    #[serde(default)]
+    pub ptp_filter: bool,
     /// Only the reasons this port saw.
     #[serde(borrow)]
     pub dropped: Counters<'a>,

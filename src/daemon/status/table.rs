@@ -18,6 +18,19 @@ fn counters_line(out: &mut String, label: &str, c: &Counters<'_>, skip_zero: boo
     out.push('\n');
 }
 
+/// The ports in a bridge, one line each, if any is: what the bridge filter covers.
+fn bridging(out: &mut String, l: &Lists<'_>) {
+    let bridged: Vec<_> = l.ports.0.iter().filter(|p| !p.bridge.is_empty()).collect();
+    if bridged.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{:<16} {:<40} PTP_FILTER", "PORT", "BRIDGE");
+    for p in bridged {
+        let filter = if p.ptp_filter { "installed" } else { "none" };
+        let _ = writeln!(out, "{:<16} {:<40} {filter}", p.name, p.bridge);
+    }
+}
+
 /// Format a status file's contents as tables; an error names what is wrong with the file.
 pub fn format_table(json: &[u8]) -> Result<String, String> {
     let bad = |e: serde_json_core::de::Error| format!("not a ptpproxy status file: {e}");
@@ -57,6 +70,7 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
             p.kernel_drops
         );
     }
+    bridging(&mut out, &l);
     out.push('\n');
     counters_line(&mut out, "forwarded", &t.forwarded, false);
     counters_line(&mut out, "delay_resp", &t.delay_resp, false);
