@@ -210,7 +210,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
                         rewritten += u64::from(frame.as_ptr() != req.as_ptr());
                         egress(&mut relay, to, frame, &timing, now, &mut tx);
                     }
-                    Action::Drop(_) => {}
+                    Action::Drop(_) | Action::Held => {}
                 }
                 match relay.handle_frame(Instant(now), PortId::UPSTREAM, resp, at, &mut scratch) {
                     Action::Forward { to, frame, timing } => {
@@ -218,7 +218,7 @@ fn handle_frame_and_timeout_do_not_allocate() {
                         rewritten += u64::from(frame.as_ptr() != resp.as_ptr());
                         egress(&mut relay, to, frame, &timing, now, &mut tx);
                     }
-                    Action::Drop(_) => {}
+                    Action::Drop(_) | Action::Held => {}
                 }
             }
         }

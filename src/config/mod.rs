@@ -25,11 +25,13 @@ pub use error::{
 pub use schema::{
     Config, Correction, DelayRespMode, IfName, Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE,
     DEFAULT_ALLOW_DOWNSTREAM_MASTERS, DEFAULT_CLIENT_TIMEOUT_S, DEFAULT_CORRECTION,
-    DEFAULT_DELAY_RESP, DEFAULT_DOMAINS, DEFAULT_MAX_DELAY_REQ_RATE, DEFAULT_MAX_HOLD_US,
-    DEFAULT_MAX_IDENTITIES_PER_MAC, DEFAULT_PROMISCUOUS, DEFAULT_REALTIME_PRIORITY, DEFAULT_SDO_ID,
-    DEFAULT_STATUS_FILE, DEFAULT_STATUS_INTERVAL_S, DOMAIN_MAX, IFNAME_MAX, KEYS,
-    MAX_DELAY_REQ_RATE_RANGE, MAX_DOMAINS, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE,
-    PATH_MAX, REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE, USER_MAX,
+    DEFAULT_DELAY_RESP, DEFAULT_DOMAINS, DEFAULT_MAX_DELAY_REQ_HOLD_MS, DEFAULT_MAX_DELAY_REQ_RATE,
+    DEFAULT_MAX_HOLD_US, DEFAULT_MAX_IDENTITIES_PER_MAC, DEFAULT_PROMISCUOUS,
+    DEFAULT_REALTIME_PRIORITY, DEFAULT_SDO_ID, DEFAULT_STATUS_FILE, DEFAULT_STATUS_INTERVAL_S,
+    DOMAIN_MAX, IFNAME_MAX, KEYS, MAX_DELAY_REQ_HOLD_MS_RANGE, MAX_DELAY_REQ_RATE_RANGE,
+    MAX_DOMAINS, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE, PATH_MAX,
+    REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE,
+    UPSTREAM_MAX_DELAY_REQ_RATE_RANGE, USER_MAX,
 };
 
 impl Config {
@@ -78,6 +80,8 @@ mod tests {
             allow_downstream_masters: DEFAULT_ALLOW_DOWNSTREAM_MASTERS,
             client_timeout_s: DEFAULT_CLIENT_TIMEOUT_S,
             max_delay_req_rate: DEFAULT_MAX_DELAY_REQ_RATE,
+            upstream_max_delay_req_rate: None,
+            max_delay_req_hold_ms: DEFAULT_MAX_DELAY_REQ_HOLD_MS,
             max_identities_per_mac: DEFAULT_MAX_IDENTITIES_PER_MAC,
             status_file: heapless::String::try_from(DEFAULT_STATUS_FILE).unwrap(),
             status_interval_s: DEFAULT_STATUS_INTERVAL_S,
@@ -102,6 +106,8 @@ mod tests {
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,
+            upstream_max_delay_req_rate: None,
+            max_delay_req_hold_ms: 500,
             max_identities_per_mac: 8,
             status_file: heapless::String::try_from("/var/run/ptpproxy/status.json").unwrap(),
             status_interval_s: 5,
