@@ -309,3 +309,128 @@ fn random_bursts_keep_every_invariant() {
         );
     }
 }
+
+/// Through the whole core: a Delay_Req held by the pacing leaves later, and the Delay_Resp that
+/// answers it carries the whole residence, wait included, in its correctionField.
+mod through_the_proxy {
+    use crate::config::Config;
+    use crate::proxy::{Action, Proxy};
+    use crate::time::{Instant, Timestamp};
+    use crate::wire::ptp::MessageType;
+    use crate::wire::{EthernetAddress, MessageRepr, PortIdentity, PtpFrameRepr};
+    use crate::{board, port::PortId, port::PortSet, stats::DropReason, stats::Forwarded};
+
+    const MS: u64 = 1_000_000;
+
+    fn l2(kind: MessageType, n: u8, seq: u16, requesting: Option<PortIdentity>) -> Vec<u8> {
+        let id = PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, n],
+            port_number: 1,
+        };
+        let len = if kind == MessageType::DelayResp {
+            54
+        } else {
+            44
+        };
+        let m = MessageRepr::bare(kind, id, seq, requesting, len);
+        let frame = PtpFrameRepr::l2(m).with_src(EthernetAddress([2, 0, 0, 0, 1, n]));
+        let mut f = vec![0u8; frame.buffer_len()];
+        frame.emit(&mut f);
+        f
+    }
+
+    fn client(n: u8) -> PortIdentity {
+        PortIdentity {
+            clock_identity: [2, 0, 0, 0xff, 0xfe, 0, 1, n],
+            port_number: 1,
+        }
+    }
+
+    fn correction_ns(frame: &[u8]) -> i64 {
+        // L2: the PTP header at 14, correctionField 8 bytes into it, in ns x 2^16.
+        i64::from_be_bytes(frame[22..30].try_into().unwrap()) >> 16
+    }
+
+    #[test]
+    fn the_wait_is_in_the_delay_resp() {
+        let config = Config::parse(
+            br#"{"upstream": "eth0", "downstream": ["lan1", "lan2"], "max_hold_us": 0,
+                 "upstream_max_delay_req_rate": 100, "max_delay_req_hold_ms": 900}"#,
+        )
+        .unwrap();
+        let t0 = Instant(10_000 * MS);
+        let mut proxy = Proxy::new(&config, t0, 7);
+        let mut scratch = [0u8; board::SNAPLEN];
+        // 10 clients at once at 100/s: the first goes, the others wait 10 ms apart.
+        let mut held = 0;
+        for n in 0..10 {
+            let req = l2(MessageType::DelayReq, n, 1, None);
+            let captured = Timestamp(t0.0 as i64);
+            match proxy.handle_frame(t0, PortId(1), &req, captured, &mut scratch) {
+                Action::Forward { to, timing, .. } => {
+                    assert_eq!(to, PortSet::single(PortId::UPSTREAM));
+                    let mut copy = req.clone();
+                    let egress = Timestamp(t0.0 as i64 + 20_000);
+                    assert!(proxy.handle_egress(&timing, PortId::UPSTREAM, egress, &mut copy));
+                }
+                Action::Held => held += 1,
+                Action::Drop(r) => panic!("{r:?}"),
+            }
+        }
+        assert_eq!(held, 9);
+        assert!(proxy.poll_timeout() <= t0 + crate::time::Duration(10 * MS));
+        // The loop comes back 100 ms later: all nine are due.
+        let now = t0 + crate::time::Duration(100 * MS);
+        let mut out = Vec::new();
+        let sent = proxy.release_paced(now, usize::MAX, |f, t| out.push((f.to_vec(), t)));
+        assert_eq!(sent, 9);
+        for (f, t) in &mut out {
+            let egress = Timestamp(now.0 as i64);
+            assert!(proxy.handle_egress(t, PortId::UPSTREAM, egress, f));
+        }
+        // The grandmaster answers client 5 (it left 100 ms after its capture).
+        let resp = l2(MessageType::DelayResp, 200, 1, Some(client(5)));
+        let captured = Timestamp(now.0 as i64 + 1_000_000);
+        let action = proxy.handle_frame(now, PortId::UPSTREAM, &resp, captured, &mut scratch);
+        let Action::Forward { to, frame, timing } = action else {
+            panic!("{action:?}");
+        };
+        assert_eq!(to, PortSet::single(PortId(1)));
+        let mut copy = frame.to_vec();
+        assert!(proxy.handle_egress(&timing, PortId(1), captured, &mut copy));
+        assert_eq!(correction_ns(&copy), 100 * MS as i64);
+        let s = proxy.stats();
+        assert_eq!(s.forwarded(Forwarded::DelayReq), 10);
+        assert_eq!(s.dropped(DropReason::UpstreamRateExpired), 0);
+        let p = proxy.pacing_stats().unwrap();
+        assert_eq!((p.immediate, p.paced, p.depth_max), (1, 9, 9));
+    }
+
+    #[test]
+    fn a_dropped_request_is_counted_once_as_a_drop() {
+        let config = Config::parse(
+            br#"{"upstream": "eth0", "downstream": ["lan1"],
+                 "upstream_max_delay_req_rate": 10, "max_delay_req_hold_ms": 250}"#,
+        )
+        .unwrap();
+        let t0 = Instant(10_000 * MS);
+        let mut proxy = Proxy::new(&config, t0, 7);
+        let mut scratch = [0u8; board::SNAPLEN];
+        let mut dropped = 0;
+        for n in 0..10 {
+            let req = l2(MessageType::DelayReq, n, 1, None);
+            let captured = Timestamp(t0.0 as i64);
+            if let Action::Drop(r) = proxy.handle_frame(t0, PortId(1), &req, captured, &mut scratch)
+            {
+                assert_eq!(r, DropReason::UpstreamRateExpired);
+                dropped += 1;
+            }
+        }
+        // 10/s and 250 ms: one at once, two more can wait (100 and 200 ms).
+        assert_eq!(dropped, 7);
+        let s = proxy.stats();
+        assert_eq!(s.dropped(DropReason::UpstreamRateExpired), 7);
+        assert_eq!(s.dropped_on(1, DropReason::UpstreamRateExpired), 7);
+        assert_eq!(s.forwarded(Forwarded::DelayReq), 3);
+    }
+}
