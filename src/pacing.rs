@@ -222,6 +222,11 @@ impl Pacer {
         mut out: impl FnMut(Released<'_>),
     ) -> usize {
         let mut sent = 0;
+        // A loop that comes back late does not send the time it missed on top of the rate:
+        // what the grandmaster receives in any window stays within the rate and the slack.
+        if self.next_send + SLACK < now {
+            self.next_send = now - SLACK;
+        }
         while sent < max && !self.is_empty() && self.next_send <= now {
             let Some((from, i)) = self.pop_next() else {
                 break;
