@@ -152,21 +152,21 @@ def offset_error(run, node, phase):
 
 def client_figures(run, phase, nodes):
     """Mean over the clients of (offset error, mean path delay, std path delay), ns; and the
-    number of path-delay samples."""
+    path-delay samples of each client."""
     per = []
-    samples = 0
+    each = []
     for node in nodes:
         first, last = phase["lines"][node]
         with open(f"{run}/{node}.log", errors="replace") as f:
             lines = f.readlines()[first:last]
         delays = [int(m.group(1)) for m in map(RAW_DELAY.search, lines) if m]
-        samples += len(delays)
+        each.append(len(delays))
         offset = offset_error(run, node, phase)
         if len(delays) >= 2 and offset is not None:
             per.append((offset, statistics.mean(delays), statistics.pstdev(delays)))
     if len(per) < len(nodes):
-        return None, samples
-    return tuple(statistics.mean(v[i] for v in per) for i in range(3)), samples
+        return None, each
+    return tuple(statistics.mean(v[i] for v in per) for i in range(3)), each
 
 
 def main():
@@ -183,7 +183,8 @@ def main():
         at_gm = len(c["sent"] & c["at_gm"])
         answered = len(c["sent"] & c["answered"])
         wmax, wp99 = windows(c["times"], ph)
-        figures, samples = client_figures(run, ph, nodes)
+        figures, each = client_figures(run, ph, nodes)
+        samples = sum(each)
         r = {
             "name": ph["name"],
             "burst": ph["burst"],
@@ -197,6 +198,8 @@ def main():
             "answered": answered,
             "answered_share": answered / sent if sent else None,
             "client_samples": samples,
+            "clients": nodes,
+            "client_samples_each": each,
         }
         if figures:
             keys = ("offset_error_ns", "path_delay_mean_ns", "path_delay_std_ns")
@@ -236,14 +239,19 @@ def judge(results, targets):
         paced["answered_share"] >= targets["min_answered"],
         f"paced: {100 * paced['answered_share']:.2f}% of the burst answered (>= {100 * targets['min_answered']:.0f}%)",
     )
-    tol = targets["client_tolerance_ns"]
+    # The clients: each keeps getting its Delay_Resp, and its figures stay near the quiet
+    # phase's. Judged at client_tolerance_ns: two quiet phases of one run differ by up to ~2 us
+    # on a shared VM with software time stamps; the product target (target_ns) is reported.
+    for node, q, p in zip(quiet["clients"], quiet["client_samples_each"], paced["client_samples_each"]):
+        verdict(p >= 0.8 * q, f"ptp4l {node}: {p} path delays in the paced phase, {q} in the quiet one (>= 80%)")
+    tol, target = targets["client_tolerance_ns"], targets["client_target_ns"]
     for key, what in (("offset_error_ns", "offset error"), ("path_delay_std_ns", "path delay std")):
         if key not in quiet or key not in paced:
             verdict(False, "every ptp4l client measured in the quiet and the paced phase")
             continue
         d = abs(paced[key] - quiet[key])
         verdict(d <= tol, f"ptp4l clients' {what}: {paced[key]} ns paced vs {quiet[key]} ns quiet (within {tol} ns)")
-
+        print(f"NOTE {what}: {d:.0f} ns from the quiet phase, {'within' if d <= target else 'beyond'} the {target} ns target")
 
 if __name__ == "__main__":
     main()
