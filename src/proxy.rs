@@ -101,13 +101,27 @@ impl Proxy {
             Err(reason) => return Action::Drop(reason),
         };
         let timing = self.corrector.timing_of(&parsed, frame, captured);
-        let upstream = PortSet::single(PortId::UPSTREAM);
+        let paced = parsed.message_type == MessageType::DelayReq
+            && to == PortSet::single(PortId::UPSTREAM)
+            && self.pacer.is_some();
+        if !paced {
+            return Action::Forward { to, frame, timing };
+        }
+        self.pace(now, from, frame, timing)
+    }
+
+    /// A Delay_Req on its way upstream, through the pacing: now, later, or not at all.
+    fn pace<'a>(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        frame: &'a [u8],
+        timing: Timing,
+    ) -> Action<'a> {
+        let to = PortSet::single(PortId::UPSTREAM);
         let Some(pacer) = self.pacer.as_mut() else {
             return Action::Forward { to, frame, timing };
         };
-        if parsed.message_type != MessageType::DelayReq || to != upstream {
-            return Action::Forward { to, frame, timing };
-        }
         match pacer.admit(now, from, frame, timing) {
             Admit::Now => Action::Forward { to, frame, timing },
             Admit::Held { evicted } => {
