@@ -128,7 +128,9 @@ def correction(m):
 def offset_error(run, node, phase):
     """(Sync path delay - Delay_Req path delay) / 2 over the phase, from NODE's capture, ns."""
     sync_t2, fup, req_t3, resp = {}, {}, {}, {}
-    me = None
+    # cNM's ptp4l: clockIdentity 02:00:00:ff:fe:00:0N:0M (its MAC's EUI-64), port 1; its
+    # neighbour's Delay_Req cross this capture too.
+    me = bytes([2, 0, 0, 0xFF, 0xFE, 0, int(node[1]), int(node[2]), 0, 1])
     for t, f in frames(f"{run}/{node}.pcap"):
         if not in_phase(t, phase) or len(f) < 14 + 44 or f[12:14] != b"\x88\xf7":
             continue
@@ -138,13 +140,12 @@ def offset_error(run, node, phase):
             sync_t2[seq] = t
         elif kind == 8:
             fup[seq] = timestamp(m[34:44]) + correction(m)
-        elif kind == 1 and source[:2] == b"\x02\x00":
-            me = source  # a ptp4l client's own Delay_Req (its clockIdentity 02:00:00:ff:fe:...)
+        elif kind == 1 and source == me:
             req_t3[(source, seq)] = t
         elif kind == 9 and len(m) >= 54:
             resp[(bytes(m[44:54]), seq)] = timestamp(m[34:44]) - correction(m)
     sync = [sync_t2[s] - fup[s] for s in sync_t2 if s in fup]
-    req = [resp[k] - req_t3[k] for k in req_t3 if k in resp and k[0] == me]
+    req = [resp[k] - req_t3[k] for k in req_t3 if k in resp]
     if len(sync) < 2 or len(req) < 2:
         return None
     return (statistics.mean(sync) - statistics.mean(req)) / 2
