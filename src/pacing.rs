@@ -256,7 +256,8 @@ impl Pacer {
     }
 
     /// When [`Pacer::release`] next has something to do: when a tick's worth of frames is due
-    /// (one wake-up per [`TICK`], not per frame), or when the oldest frame expires.
+    /// (one wake-up per [`TICK`], not per frame). A frame that waited past the hold is found
+    /// and dropped by the release that would have sent it.
     pub fn next_release(&self) -> Option<Instant> {
         if self.is_empty() {
             return None;
