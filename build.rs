@@ -17,6 +17,7 @@ struct Board<'a> {
     max_ports: u32,
     pending_corrections: u32,
     rx_batch: u32,
+    delay_req_queue: u32,
 }
 
 fn fail(file: &str, msg: &str) -> ! {
@@ -93,6 +94,11 @@ fn main() {
     if !(1..=1024).contains(&b.rx_batch) {
         fail(&file, "\"rx_batch\" must be 1..=1024");
     }
+    // Delay_Req waiting for the upstream rate (`upstream_max_delay_req_rate`), SNAPLEN bytes each,
+    // allocated only when pacing is configured; indices are u16.
+    if !(16..=32768).contains(&b.delay_req_queue) {
+        fail(&file, "\"delay_req_queue\" must be 16..=32768");
+    }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("board.rs");
     let code = format!(
@@ -113,7 +119,9 @@ fn main() {
          /// Pending residence-time corrections (two-step Sync and Delay_Req).\n\
          pub const PENDING_CORRECTIONS: usize = {pending};\n\
          /// Frames drained from one port before the loop moves on to the next.\n\
-         pub const RX_BATCH: usize = {batch};\n",
+         pub const RX_BATCH: usize = {batch};\n\
+         /// Delay_Req the upstream pacing may hold (SNAPLEN bytes each, only when configured).\n\
+         pub const DELAY_REQ_QUEUE: usize = {pacing};\n",
         name = b.name,
         target = b.target,
         ring = b.ring_bytes,
@@ -123,6 +131,7 @@ fn main() {
         ports = b.max_ports,
         pending = b.pending_corrections,
         batch = b.rx_batch,
+        pacing = b.delay_req_queue,
     );
     fs::write(out, code).unwrap();
 }

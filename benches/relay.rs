@@ -164,6 +164,7 @@ impl Bench {
                     black_box(r);
                     self.dropped += 1;
                 }
+                Action::Held => {}
             }
             if timeouts && i % board::RX_BATCH == 0 {
                 self.proxy.handle_timeout(Instant(self.now));

@@ -12,6 +12,7 @@
 //! - [`loop_guard`]: frames the relay sent that come back in (a cabling loop) are not relayed
 //!   again.
 //! - [`correction`]: the residence correction (software end-to-end transparent clock).
+//! - [`pacing`]: Delay_Req towards the grandmaster held to a rate, fairly between ports.
 //! - [`clients`]: the fixed-capacity client table (sourcePortIdentity -> port, MAC), aging,
 //!   admission and per-client Delay_Req rate limits ([`gcra`]).
 //! - [`wire`]: zero-copy views of Ethernet (+802.1Q), IPv4/IPv6/UDP and PTPv2 messages.
@@ -33,6 +34,7 @@ pub mod correction;
 pub mod fixed_map;
 pub mod gcra;
 pub mod loop_guard;
+pub mod pacing;
 pub mod port;
 pub mod proxy;
 pub mod relay;

@@ -18,10 +18,12 @@
 use crate::clients::ClientTable;
 use crate::config::Config;
 use crate::correction::{CorrectionStats, Corrector, PendingKey, Timing};
+use crate::pacing::{Admit, Pacer, PacingStats, Released};
 use crate::port::{PortId, PortMap, PortSet};
 use crate::relay::Relay;
 use crate::stats::{DropReason, Stats};
-use crate::time::{Instant, Timestamp};
+use crate::time::{Duration, Instant, Timestamp};
+use crate::wire::MessageType;
 
 /// What to do with a frame.
 #[must_use]
@@ -36,11 +38,16 @@ pub enum Action<'a> {
         frame: &'a [u8],
         timing: Timing,
     },
+    /// A Delay_Req above `upstream_max_delay_req_rate`, kept by the core: it leaves through
+    /// [`Proxy::release_paced`] when its turn comes.
+    Held,
 }
 
 pub struct Proxy {
     relay: Relay,
     corrector: Corrector,
+    /// Delay_Req towards the upstream port held to `upstream_max_delay_req_rate`.
+    pacer: Option<Pacer>,
 }
 
 impl Proxy {
@@ -51,6 +58,7 @@ impl Proxy {
         Proxy {
             relay: Relay::new(config, now, seed),
             corrector,
+            pacer: pacer_for(config),
         }
     }
 
@@ -68,6 +76,7 @@ impl Proxy {
         Proxy {
             relay: Relay::new(config, now, seed),
             corrector,
+            pacer: pacer_for(config),
         }
     }
 
@@ -87,14 +96,70 @@ impl Proxy {
             Ok(p) => p,
             Err(reason) => return Action::Drop(reason),
         };
-        match self.relay.handle_frame(now, from, &parsed, frame, scratch) {
-            Ok((to, frame)) => Action::Forward {
-                to,
-                frame,
-                timing: self.corrector.timing_of(&parsed, frame, captured),
-            },
-            Err(reason) => Action::Drop(reason),
+        let (to, frame) = match self.relay.handle_frame(now, from, &parsed, frame, scratch) {
+            Ok(forward) => forward,
+            Err(reason) => return Action::Drop(reason),
+        };
+        let timing = self.corrector.timing_of(&parsed, frame, captured);
+        let paced = parsed.message_type == MessageType::DelayReq
+            && to == PortSet::single(PortId::UPSTREAM)
+            && self.pacer.is_some();
+        if !paced {
+            return Action::Forward { to, frame, timing };
         }
+        self.pace(now, from, frame, timing)
+    }
+
+    /// A Delay_Req on its way upstream, through the pacing: now, later, or not at all.
+    fn pace<'a>(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        frame: &'a [u8],
+        timing: Timing,
+    ) -> Action<'a> {
+        let to = PortSet::single(PortId::UPSTREAM);
+        let Some(pacer) = self.pacer.as_mut() else {
+            return Action::Forward { to, frame, timing };
+        };
+        match pacer.admit(now, from, frame, timing) {
+            Admit::Now => Action::Forward { to, frame, timing },
+            Admit::Held { evicted } => {
+                if let Some(p) = evicted {
+                    self.relay
+                        .count_paced_drop(p, DropReason::UpstreamRateQueueFull);
+                }
+                Action::Held
+            }
+            Admit::Dropped(reason) => {
+                self.relay.count_paced_drop(from, reason);
+                Action::Drop(reason)
+            }
+        }
+    }
+
+    /// The held Delay_Req whose turn has come by `now`, at most `max`: `send` gets each frame
+    /// and its timing, to queue on the upstream port (and [`Proxy::handle_egress`] as it
+    /// leaves, as for any forwarded frame). Those that waited past the hold are dropped and
+    /// counted. Returns how many `send` got.
+    pub fn release_paced(
+        &mut self,
+        now: Instant,
+        max: usize,
+        mut send: impl FnMut(&[u8], Timing),
+    ) -> usize {
+        let (Some(pacer), relay) = (self.pacer.as_mut(), &mut self.relay) else {
+            return 0;
+        };
+        pacer.release(now, max, |r| match r {
+            Released::Send { frame, timing } => send(frame, timing),
+            Released::Dropped { from, reason } => relay.count_paced_drop(from, reason),
+        })
+    }
+
+    /// The pacing's counters, if Delay_Req are paced.
+    pub fn pacing_stats(&self) -> Option<&PacingStats> {
+        self.pacer.as_ref().map(Pacer::stats)
     }
 
     /// The copy `frame` of a forwarded frame leaves `port` now; `egress` is the time read just
@@ -134,9 +199,13 @@ impl Proxy {
         self.corrector.handle_tx_timestamp(port, key, tx);
     }
 
-    /// When [`Proxy::handle_timeout`] wants to run next.
+    /// When [`Proxy::handle_timeout`] (or [`Proxy::release_paced`]) wants to run next.
     pub fn poll_timeout(&self) -> Instant {
-        self.relay.poll_timeout()
+        let relay = self.relay.poll_timeout();
+        match self.pacer.as_ref().and_then(Pacer::next_release) {
+            Some(t) => relay.min(t),
+            None => relay,
+        }
     }
 
     /// Periodic work (aging the client table).
@@ -151,7 +220,28 @@ impl Proxy {
         self.relay.reconfigure(&map, new);
         self.corrector.reconfigure(new.correction, &map);
         self.corrector.set_max_residence(max_residence_ns(new));
+        self.repace(new, &map);
         map
+    }
+
+    /// A reload's pacing: started, stopped (what waited is dropped, counted), or kept with the
+    /// new rate and its queues renumbered.
+    fn repace(&mut self, new: &Config, map: &PortMap) {
+        let relay = &mut self.relay;
+        let expired = crate::stats::DropReason::UpstreamRateExpired;
+        match (self.pacer.as_mut(), new.upstream_max_delay_req_rate) {
+            (Some(p), Some(rate)) => {
+                p.set_rate(rate, hold_of(new));
+                p.renumber(map, |port| relay.count_paced_drop(port, expired));
+            }
+            (Some(p), None) => {
+                let gone = PortMap([None; crate::board::MAX_PORTS]);
+                p.renumber(&gone, |port| relay.count_paced_drop(port, expired));
+                self.pacer = None;
+            }
+            (None, Some(_)) => self.pacer = pacer_for(new),
+            (None, None) => {}
+        }
     }
 
     pub fn stats(&self) -> &Stats {
@@ -186,9 +276,27 @@ fn mix(seed: u64) -> u64 {
 }
 
 /// The ceiling on residences (`max_residence_us`: by default the batching hold plus a loop
-/// turn's margin).
+/// turn's margin); with pacing, at least the longest a paced Delay_Req may wait plus that margin.
 fn max_residence_ns(config: &Config) -> i64 {
-    i64::from(config.max_residence_us) * 1_000
+    let configured = i64::from(config.max_residence_us) * 1_000;
+    match config.upstream_max_delay_req_rate {
+        Some(_) => {
+            let margin = i64::from(crate::config::DEFAULT_RESIDENCE_MARGIN_US) * 1_000;
+            configured.max(hold_of(config).0 as i64 + margin)
+        }
+        None => configured,
+    }
+}
+
+/// The pacing of `config`, if any.
+fn pacer_for(config: &Config) -> Option<Pacer> {
+    let rate = config.upstream_max_delay_req_rate?;
+    Some(Pacer::new(rate, hold_of(config)))
+}
+
+/// `max_delay_req_hold_ms` as a duration.
+fn hold_of(config: &Config) -> Duration {
+    Duration::from_millis(u64::from(config.max_delay_req_hold_ms))
 }
 
 #[cfg(test)]
@@ -212,7 +320,7 @@ mod tests {
             &mut scratch,
         ) {
             Action::Forward { timing, .. } => timing,
-            Action::Drop(reason) => panic!("Sync dropped: {reason:?}"),
+            other => panic!("Sync not forwarded: {other:?}"),
         }
     }
 

@@ -217,6 +217,14 @@ impl Relay {
         Ok((to, copy))
     }
 
+    /// A Delay_Req this relay forwarded upstream that the pacing then dropped: counted once, as
+    /// a drop for `reason`, no longer as forwarded.
+    pub(crate) fn count_paced_drop(&mut self, from: PortId, reason: DropReason) {
+        let f = &mut self.stats.forwarded[Forwarded::DelayReq as usize];
+        *f = f.saturating_sub(1);
+        self.drop(from, reason);
+    }
+
     /// Count a drop of a frame from `from`; returns the reason, for `?`.
     fn drop(&mut self, from: PortId, reason: DropReason) -> DropReason {
         self.stats.dropped[reason as usize] += 1;
@@ -432,6 +440,8 @@ mod tests {
             allow_downstream_masters: false,
             client_timeout_s: 60,
             max_delay_req_rate: 128,
+            upstream_max_delay_req_rate: None,
+            max_delay_req_hold_ms: 500,
             max_identities_per_mac: 8,
             status_file: heapless::String::try_from("/tmp/s.json").unwrap(),
             status_interval_s: 5,

@@ -74,6 +74,12 @@ named_enum! {
         IdentityConflict => "identity_conflict",
         /// Delay_Req above the client's max_delay_req_rate.
         RateLimited => "rate_limited",
+        /// Delay_Req above upstream_max_delay_req_rate that found the pacing queue full (or lost
+        /// its place to a port with a shorter queue).
+        UpstreamRateQueueFull => "upstream_rate_queue_full",
+        /// Delay_Req above upstream_max_delay_req_rate that would have waited longer than
+        /// max_delay_req_hold_ms.
+        UpstreamRateExpired => "upstream_rate_expired",
         /// Signaling or Management from a downstream port above max_delay_req_rate per port.
         SignalingRateLimited => "signaling_rate_limited",
         /// No port to send to (e.g. the only candidate is the ingress port).

@@ -35,15 +35,24 @@
 #   (d) top speed: every client asks for --top-rate Delay_Req/s, more than ptpload can send; what
 #       ptpload gets out each way (ptpload is the limit here by design: it sends as fast as it
 #       can) and the share of it each forwarder delivers, for --ramp-seconds, --runs times.
+#   (e) bursts: N clients each send one Delay_Req a second within 1 ms of each Sync (no
+#       spreading), ptpload's master answers at most --burst-capacity Delay_Req/s (10 ms' worth of
+#       burst, the rest unanswered: a grandmaster's limit); through ptpproxy as shipped and with
+#       "upstream_max_delay_req_rate": --pace-rate ("paced"): the Delay_Req the master reads per
+#       10 ms window (max, p99), the share of the clients' Delay_Req answered, their Delay_Req
+#       latency (the pacing wait, which the residence correction hands to each client; the
+#       clients' offset error through it is measured with real ptp4l clients by tests/pacing.sh).
 # Reported: loss per direction, one-way latency (kernel stamps, ptpload --help), Delay_Resp each
 # client had to look at for others, the CPU time (/proc/PID/stat) and peak RSS (VmHWM) of naive
 # and ptpproxy, ratios ptpproxy/bridge, ptpproxy/naive and ptpproxy/immediate, ptpproxy's own
 # figures of batching (wake-ups/s, frames per wake-up, system calls per 1000 frames, from its
 # status file), and whether ptpload itself was the limit. JSON of every run is kept in the run directory.
 #
-#   --smoke        ~11 s of traffic for CI: (a) for 3 s through each forwarder and a short (b)
-#                  through ptpproxy. Not judged on performance; fails if ptpload or a relay fails,
-#                  if nothing gets through, or if ptpproxy relays what it must drop.
+#   --smoke        ~14 s of traffic for CI: (a) for 3 s through each forwarder, a short (b) and a
+#                  3 s (e) paced through ptpproxy. Not judged on performance; fails if ptpload or a
+#                  relay fails, if nothing gets through, if ptpproxy relays what it must drop, or
+#                  if the paced bursts reach the master faster than --pace-rate allows (60 in any
+#                  10 ms at 4000/s: the rate, the 2 ms slack and margin).
 #   --forwarders "..."  which of bridge, naive, immediate, ptpproxy to run
 #                  ("bridge naive immediate ptpproxy")
 #   --correction C ptpproxy's "correction": none or residence (residence)
@@ -56,7 +65,9 @@
 #   --ramp-seconds S  per ramp step and (d) run (5)             --clients N   (1000)
 #   --top-rate R   per-client Delay_Req/s asked for in (d) (512)
 #   --transport T  l2 or udp4 (l2)                              --foreign F   share (0.01)
-#   --only X       scenario a, b, c or d (repeatable; default all)
+#   --only X       scenario a, b, c, d or e (repeatable; default all)
+#   --burst-capacity N  Delay_Req/s ptpload's master answers in (e) (4000)
+#   --pace-rate N  upstream_max_delay_req_rate of (e)'s paced runs (4000)
 #   --nice N       nice value for ptpload and the relays (naive, ptpproxy) (0)
 #   --rt PRIO      run ptpload and the relays SCHED_FIFO at PRIO instead: on a machine shared with
 #                  other work (builds), keeps that work from deciding the result
@@ -88,6 +99,8 @@ BENCH_PY=$HERE/lib/bench.py
 SMOKE=0 RUNS=3 SECONDS_PER_RUN=10 RAMP_SECONDS=5 CLIENTS=1000 TRANSPORT=l2 FOREIGN=0.01
 RAMP="16 32 64 96 128 160 192 256 320 384 512"
 TOP_RATE=512
+BURST_CAPACITY=4000
+PACE_RATE=4000
 NICE=0 RT=0 PIN=0 PERF=0 CALLGRIND=0 TX_PATH=0 SOAK=0 KEEP=0
 FORWARDERS="bridge naive immediate ptpproxy"
 CORRECTION=residence
@@ -100,6 +113,8 @@ arg_value --seconds SECONDS_PER_RUN
 arg_value --ramp RAMP
 arg_value --ramp-seconds RAMP_SECONDS
 arg_value --top-rate TOP_RATE
+arg_value --burst-capacity BURST_CAPACITY
+arg_value --pace-rate PACE_RATE
 arg_value --clients CLIENTS
 arg_value --transport TRANSPORT
 arg_value --foreign FOREIGN
@@ -117,7 +132,7 @@ arg_flag --tx-path TX_PATH 1
 arg_value --soak SOAK
 arg_flag --keep KEEP 1
 args_parse "$@"
-for v in RUNS SECONDS_PER_RUN RAMP_SECONDS TOP_RATE CLIENTS SOAK MAX_HOLD; do
+for v in RUNS SECONDS_PER_RUN RAMP_SECONDS TOP_RATE CLIENTS SOAK MAX_HOLD BURST_CAPACITY PACE_RATE; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || {
 		echo "$v must be a whole number" >&2
 		exit 2
@@ -220,19 +235,21 @@ fi
 
 # ---- forwarders ----
 # proxy_config FILE CORRECTION: ptpproxy's configuration for the bench
-proxy_config() {
+proxy_config() { # FILE CORRECTION [MORE JSON MEMBERS]
 	cat >"$1" <<EOF
 {"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
  "delay_resp": "steer", "correction": "$2", "max_hold_us": $MAX_HOLD, "allow_downstream_masters": false,
  "client_timeout_s": 60, "max_delay_req_rate": 1024,
- "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false}
+ "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false${3:-}}
 EOF
 	"$PTPPROXY" --check-config -c "$1" >/dev/null
 }
 CONFIG=$RUN/ptpproxy.json
 CONFIG_IMMEDIATE=$RUN/immediate.json
+CONFIG_PACED=$RUN/paced.json
 proxy_config "$CONFIG" "$CORRECTION"
 proxy_config "$CONFIG_IMMEDIATE" none
+proxy_config "$CONFIG_PACED" residence ", \"upstream_max_delay_req_rate\": $PACE_RATE"
 NAIVE=$RUN/naive_relay
 if uses naive; then
 	cc -O2 -Wall -Wextra -Werror -o "$NAIVE" "$HERE/lib/naive_relay.c" -lpcap || {
@@ -283,6 +300,7 @@ ptpproxy_start() {
 }
 
 immediate_start() { ptpproxy_start "$CONFIG_IMMEDIATE"; }
+paced_start() { ptpproxy_start "$CONFIG_PACED"; }
 
 # relaying LOG N: line N + 1 of LOG is naive_relay's "relaying"
 relaying() { sed -n "$(($2 + 1))p" "$1" | grep -q '^naive_relay: relaying'; }
@@ -332,11 +350,14 @@ bridge_stop() { netns_exec px ip link del br0; }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; } # user + system
 sys_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $13}'; }
 
-# run_load FORWARDER LABEL RATE SECONDS: one ptpload run through FORWARDER (started and stopped
-# here), JSON in $RUN/LABEL.json plus, for the relays (naive, ptpproxy), "$RUN/LABEL.proxy"
+# run_load FORWARDER LABEL RATE SECONDS [PTPLOAD ARGS...]: one ptpload run through FORWARDER
+# (started and stopped here), JSON in $RUN/LABEL.json plus, for the relays (naive, ptpproxy), "$RUN/LABEL.proxy"
 # (cpu_s, wall_s, vmhwm_kib, exit status, the system part of cpu_s).
 run_load() {
-	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0=0 c1 s0=0 s1 hwm prc=0
+	local fwd=$1 label=$2 rate=$3 secs=$4 rc=0 t0 t1 c0=0 c1 s0=0 s1 hwm prc=0 foreign=$FOREIGN
+	shift 4
+	# a scenario's own options (bursts) come without foreign frames
+	(($# == 0)) || foreign=0
 	if [[ $fwd == bridge ]]; then
 		bridge_start
 	else
@@ -351,8 +372,8 @@ run_load() {
 	t0=$(date +%s.%N)
 	"${GEN_SCHED[@]}" timeout -k 5 $((secs + 60)) "$PTPLOAD" \
 		--upstream "$(netns_name gm):gm0" --downstream "$(netns_name cl):cl1,$(netns_name cl):cl2" \
-		--clients "$CLIENTS" --rate "$rate" --foreign "$FOREIGN" --transport "$TRANSPORT" \
-		--duration "$secs" --quiet --json "$RUN/$label.json" >"$RUN/$label.log" 2>&1 || rc=$?
+		--clients "$CLIENTS" --rate "$rate" --foreign "$foreign" --transport "$TRANSPORT" \
+		--duration "$secs" --quiet --json "$RUN/$label.json" "$@" >"$RUN/$label.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	if [[ $fwd == bridge ]]; then
 		bridge_stop
@@ -407,6 +428,19 @@ scenario() { # LETTER RATE TITLE
 		done
 	done
 	summarize "($letter) $title" "$letter" | tee -a "$RUN/summary.txt"
+}
+
+# bursts: (e), ptpproxy as shipped and paced, --runs times
+BURST_ARGS=(--sync-rate 1 --jitter 0.001 --master-capacity "$BURST_CAPACITY")
+bursts() {
+	local r f
+	echo "== (e) bursts: $CLIENTS clients x 1 Delay_Req/s within 1 ms of each Sync, master answers $BURST_CAPACITY/s; ptpproxy, paced at $PACE_RATE/s"
+	for ((r = 1; r <= RUNS; r++)); do
+		for f in ptpproxy paced; do
+			run_load "$f" "e-$f-$r" 1 "$SECONDS_PER_RUN" "${BURST_ARGS[@]}" || true
+		done
+	done
+	python3 "$BENCH_PY" burst-summary "$RUN" | tee -a "$RUN/summary.txt"
 }
 
 # zero_loss FILE: true if nothing was lost either way
@@ -512,6 +546,14 @@ if ((SMOKE)); then
 		run_load ptpproxy smoke-ptpproxy 16 3 && pass "ptpload through ptpproxy (a), ptpproxy exited cleanly"
 		run_load ptpproxy smoke-ptpproxy-b 128 2 && pass "ptpload through ptpproxy (b), ptpproxy exited cleanly"
 		labels+=(smoke-ptpproxy smoke-ptpproxy-b)
+		if run_load paced smoke-paced 1 3 "${BURST_ARGS[@]}"; then
+			pass "ptpload's bursts through ptpproxy paced at $PACE_RATE/s (e), ptpproxy exited cleanly"
+			if python3 "$BENCH_PY" paced "$RUN/smoke-paced.json" $((PACE_RATE * 15 / 1000)); then
+				pass "smoke-paced: at most $((PACE_RATE * 15 / 1000)) Delay_Req in any 10 ms at the master"
+			else
+				fail "smoke-paced: the master got more than $((PACE_RATE * 15 / 1000)) Delay_Req in 10 ms"
+			fi
+		fi
 	fi
 	for label in "${labels[@]}"; do
 		[[ -s $RUN/$label.json ]] || continue
@@ -561,6 +603,7 @@ if want b; then
 fi
 if want c; then ramp; fi
 if want d; then top_speed; fi
+if want e; then bursts; fi
 if ((SOAK > 0)); then
 	echo "== soak: (a) through ptpproxy for $SOAK s, VmRSS every 10 s"
 	ptpproxy_start

@@ -98,6 +98,7 @@ fn replay(transport: &str, config_json: &str) -> String {
                     names.join(",")
                 )
             }
+            Action::Held => writeln!(out, "{ms:>6} {:<3} {what} -> held", PORTS[*port as usize]),
             Action::Drop(r) => writeln!(
                 out,
                 "{ms:>6} {:<3} {what} -> drop {}",

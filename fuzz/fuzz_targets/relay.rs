@@ -437,6 +437,8 @@ impl Harness {
         // Copy out what the action borrows, to check it with `self` free again.
         let outcome = match action {
             Action::Drop(r) => Err(r),
+            // The configurations fuzzed here never pace.
+            Action::Held => panic!("a Delay_Req held without upstream_max_delay_req_rate"),
             Action::Forward {
                 to,
                 frame: out,

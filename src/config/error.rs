@@ -10,9 +10,9 @@
 
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
-    MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE,
-    MAX_RESIDENCE_US_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE, SDO_ID_RANGE,
-    STATUS_INTERVAL_S_RANGE,
+    MAX_DELAY_REQ_HOLD_MS_RANGE, MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE,
+    MAX_IDENTITIES_PER_MAC_RANGE, MAX_RESIDENCE_US_RANGE, PATH_MAX, REALTIME_PRIORITY_RANGE,
+    SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE, UPSTREAM_MAX_DELAY_REQ_RATE_RANGE,
 };
 use core::fmt;
 
@@ -68,6 +68,9 @@ pub enum ConfigError {
     MetricsFile(PathError),
     /// `user` is not a login name as useradd accepts it.
     User,
+    /// `upstream_max_delay_req_rate` with `"correction": "none"`: the clients would take the
+    /// pacing wait for path delay.
+    PacingWithoutResidence,
 }
 
 /// What is wrong with the file as a whole (its `field` is [`FILE_FIELD`]).
@@ -148,6 +151,7 @@ impl ConfigError {
             ConfigError::StatusFile(_) => Some(Key::StatusFile),
             ConfigError::MetricsFile(_) => Some(Key::MetricsFile),
             ConfigError::User => Some(Key::User),
+            ConfigError::PacingWithoutResidence => Some(Key::UpstreamMaxDelayReqRate),
         }
     }
 
@@ -174,9 +178,9 @@ impl ConfigError {
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
                  correction, max_hold_us, max_residence_us, allow_downstream_masters, \
-                 client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, \
-                 status_interval_s, metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, \
-                 bridge_ports"
+                 client_timeout_s, max_delay_req_rate, upstream_max_delay_req_rate, \
+                 max_delay_req_hold_ms, max_identities_per_mac, status_file, status_interval_s, \
+                 metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -203,6 +207,10 @@ impl ConfigError {
             ConfigError::User => {
                 "name an existing system user such as \"nobody\", or leave \"user\" out to stay \
                  root with only CAP_NET_RAW"
+            }
+            ConfigError::PacingWithoutResidence => {
+                "set \"correction\": \"residence\" (the Delay_Resp must carry each Delay_Req's \
+                 wait), or leave \"upstream_max_delay_req_rate\" out"
             }
         }
     }
@@ -249,6 +257,9 @@ impl fmt::Display for Problem<'_> {
             }
             ConfigError::StatusFile(e) | ConfigError::MetricsFile(e) => e.write_problem(f),
             ConfigError::User => f.write_str("not a valid user name"),
+            ConfigError::PacingWithoutResidence => {
+                f.write_str("pacing Delay_Req needs the residence correction")
+            }
         }
     }
 }
@@ -258,6 +269,8 @@ fn unit(key: Key) -> &'static str {
     match key {
         Key::ClientTimeoutS | Key::StatusIntervalS => " seconds",
         Key::MaxDelayReqRate => " Delay_Req per second per client",
+        Key::UpstreamMaxDelayReqRate => " Delay_Req per second towards the grandmaster",
+        Key::MaxDelayReqHoldMs => " milliseconds",
         Key::MaxIdentitiesPerMac => " identities per source MAC (the client table's size)",
         Key::CpuLatencyUs | Key::MaxHoldUs | Key::MaxResidenceUs => " microseconds",
         _ => "",
@@ -268,6 +281,11 @@ fn out_of_range_fix(key: Key) -> &'static str {
     match key {
         Key::ClientTimeoutS => "use e.g. 60: a client silent that long is forgotten",
         Key::MaxDelayReqRate => "use 128 (the most any PTP profile sends) or less",
+        Key::UpstreamMaxDelayReqRate => {
+            "use what the grandmaster's data sheet says it answers per second (e.g. 4000), or \
+             leave the key out for no pacing"
+        }
+        Key::MaxDelayReqHoldMs => "use e.g. 500 (the default)",
         Key::StatusIntervalS => "use e.g. 5",
         Key::RealtimePriority => "use e.g. 10 (SCHED_FIFO), or 0 for the normal scheduler",
         Key::MaxHoldUs => "use e.g. 2000, or 0 to send every frame as soon as it is read",
@@ -336,6 +354,16 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )
         }
         Key::MaxDelayReqRate => write!(f, "not a whole number {}", Span(MAX_DELAY_REQ_RATE_RANGE)),
+        Key::UpstreamMaxDelayReqRate => write!(
+            f,
+            "not a whole number {}",
+            Span(UPSTREAM_MAX_DELAY_REQ_RATE_RANGE)
+        ),
+        Key::MaxDelayReqHoldMs => write!(
+            f,
+            "not a whole number of milliseconds {}",
+            Span(MAX_DELAY_REQ_HOLD_MS_RANGE)
+        ),
         Key::SdoId => write!(f, "not a whole number {}", Span(SDO_ID_RANGE)),
         Key::MaxIdentitiesPerMac => {
             write!(
@@ -393,6 +421,10 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::AllowDownstreamMasters | Key::Promiscuous => "write true or false, without quotes",
         Key::ClientTimeoutS => "write e.g. 60 (no quotes, no fraction)",
         Key::MaxDelayReqRate => "write e.g. 128 (no quotes, no fraction)",
+        Key::UpstreamMaxDelayReqRate => {
+            "write e.g. 4000 (no quotes, no fraction), or leave the key out for no pacing"
+        }
+        Key::MaxDelayReqHoldMs => "write e.g. 500 (no quotes, no fraction)",
         Key::SdoId => "write e.g. 0 (no quotes, no fraction)",
         Key::MaxIdentitiesPerMac => "write e.g. 8 (no quotes, no fraction)",
         Key::StatusFile => "write e.g. \"status_file\": \"/var/run/ptpproxy/status.json\"",
@@ -614,9 +646,9 @@ mod tests {
         };
         let valid_keys = "upstream, downstream, domains, sdo_id, delay_resp, correction, \
                           max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
-                          max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, \
-                          metrics_file, promiscuous, user, realtime_priority, \
-                          cpu_latency_us, bridge_ports";
+                          max_delay_req_rate, upstream_max_delay_req_rate, max_delay_req_hold_ms, \
+                          max_identities_per_mac, status_file, status_interval_s, metrics_file, \
+                          promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -70,6 +70,12 @@ pub struct Config {
     pub allow_downstream_masters: bool,
     pub client_timeout_s: u32,
     pub max_delay_req_rate: u32,
+    /// Delay_Req per second towards the upstream port, all clients together (`None`: not
+    /// paced); above it they wait, evenly spaced ([`crate::pacing`]).
+    pub upstream_max_delay_req_rate: Option<u32>,
+    /// The longest a paced Delay_Req may wait, milliseconds; one that would wait longer is
+    /// dropped.
+    pub max_delay_req_hold_ms: u32,
     /// Identities (clients) one source MAC may hold in the client table.
     pub max_identities_per_mac: u32,
     pub status_file: heapless::String<PATH_MAX>,
@@ -92,7 +98,7 @@ pub struct Config {
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 22] = [
     "upstream",
     "downstream",
     "domains",
@@ -104,6 +110,8 @@ pub const KEYS: [&str; 20] = [
     "allow_downstream_masters",
     "client_timeout_s",
     "max_delay_req_rate",
+    "upstream_max_delay_req_rate",
+    "max_delay_req_hold_ms",
     "max_identities_per_mac",
     "status_file",
     "status_interval_s",
@@ -129,6 +137,8 @@ pub enum Key {
     AllowDownstreamMasters,
     ClientTimeoutS,
     MaxDelayReqRate,
+    UpstreamMaxDelayReqRate,
+    MaxDelayReqHoldMs,
     MaxIdentitiesPerMac,
     StatusFile,
     StatusIntervalS,
@@ -153,6 +163,8 @@ impl Key {
         Key::AllowDownstreamMasters,
         Key::ClientTimeoutS,
         Key::MaxDelayReqRate,
+        Key::UpstreamMaxDelayReqRate,
+        Key::MaxDelayReqHoldMs,
         Key::MaxIdentitiesPerMac,
         Key::StatusFile,
         Key::StatusIntervalS,
@@ -186,6 +198,10 @@ pub const DEFAULT_RESIDENCE_MARGIN_US: u32 = 50_000;
 pub const DEFAULT_ALLOW_DOWNSTREAM_MASTERS: bool = false;
 pub const DEFAULT_CLIENT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_MAX_DELAY_REQ_RATE: u32 = 128;
+/// Half a second: far below ptp4l's 5 s for a Delay_Resp, and a wait statime's next Delay_Req
+/// (after 0 to 2 x its interval, 1 s by default) overtakes for at most a quarter of the samples
+/// that waited that long (README.md, "Protecting the grandmaster").
+pub const DEFAULT_MAX_DELAY_REQ_HOLD_MS: u32 = 500;
 /// sdoId 0: the default PTP profile (IEEE 1588-2008's transportSpecific 0).
 pub const DEFAULT_SDO_ID: u32 = 0;
 pub const DEFAULT_MAX_IDENTITIES_PER_MAC: u32 = crate::clients::MAX_IDENTITIES_PER_MAC as u32;
@@ -211,6 +227,10 @@ pub const CPU_LATENCY_US_RANGE: RangeInclusive<u32> = 0..=1_000_000;
 pub const CLIENT_TIMEOUT_S_RANGE: RangeInclusive<u32> = 2..=3600;
 /// Delay_Req per second per client; PTP profiles send at most 128.
 pub const MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 1..=1024;
+/// Delay_Req per second towards the upstream port, all clients together.
+pub const UPSTREAM_MAX_DELAY_REQ_RATE_RANGE: RangeInclusive<u32> = 10..=1_000_000;
+/// Milliseconds a paced Delay_Req may wait: the residence ceiling (1 s) less a loop's margin.
+pub const MAX_DELAY_REQ_HOLD_MS_RANGE: RangeInclusive<u32> = 1..=900;
 /// sdoId: majorSdoId (4 bits) << 8 | minorSdoId (8 bits).
 pub const SDO_ID_RANGE: RangeInclusive<u32> = 0..=0xFFF;
 /// Identities per source MAC: at least one, at most the whole client table.

@@ -47,6 +47,11 @@ impl<'a> Raw<'a> {
                 .unwrap_or(DEFAULT_MAX_DELAY_REQ_RATE),
             MAX_DELAY_REQ_RATE_RANGE,
         )?;
+        let (upstream_max_delay_req_rate, max_delay_req_hold_ms) = pacing(
+            self.upstream_max_delay_req_rate,
+            self.max_delay_req_hold_ms,
+            correction,
+        )?;
         let max_identities_per_mac = number(
             Key::MaxIdentitiesPerMac,
             self.max_identities_per_mac
@@ -77,6 +82,8 @@ impl<'a> Raw<'a> {
                 .unwrap_or(DEFAULT_ALLOW_DOWNSTREAM_MASTERS),
             client_timeout_s,
             max_delay_req_rate,
+            upstream_max_delay_req_rate,
+            max_delay_req_hold_ms,
             max_identities_per_mac,
             status_file,
             status_interval_s,
@@ -108,6 +115,33 @@ fn max_residence_us(written: Option<u32>, max_hold_us: u32) -> Result<u32, Confi
         Some(us) => number(Key::MaxResidenceUs, us, range),
         None => Ok(max_hold_us + DEFAULT_RESIDENCE_MARGIN_US),
     }
+}
+
+/// The upstream pacing: a rate (or none) and its hold; pacing needs the residence correction,
+/// which hands each client its Delay_Req's wait.
+fn pacing(
+    rate: Option<u32>,
+    hold: Option<u32>,
+    correction: Correction,
+) -> Result<(Option<u32>, u32), ConfigError> {
+    let rate = rate
+        .map(|r| {
+            number(
+                Key::UpstreamMaxDelayReqRate,
+                r,
+                UPSTREAM_MAX_DELAY_REQ_RATE_RANGE,
+            )
+        })
+        .transpose()?;
+    let hold = number(
+        Key::MaxDelayReqHoldMs,
+        hold.unwrap_or(DEFAULT_MAX_DELAY_REQ_HOLD_MS),
+        MAX_DELAY_REQ_HOLD_MS_RANGE,
+    )?;
+    if rate.is_some() && correction != Correction::Residence {
+        return Err(ConfigError::PacingWithoutResidence);
+    }
+    Ok((rate, hold))
 }
 
 /// `error`, shown with `value` as the file wrote it.
@@ -621,6 +655,31 @@ mod tests {
         .to_string();
         assert!(text.contains("41000"), "{text}");
         assert!(text.contains("max_hold_us + 50000"), "{text}");
+    }
+
+    #[test]
+    fn upstream_pacing() {
+        let with = |v: &str| Config::parse(minimal_with(v).as_bytes());
+        let minimal = Config::parse(MINIMAL.as_bytes()).unwrap();
+        assert_eq!(minimal.upstream_max_delay_req_rate, None);
+        assert_eq!(minimal.max_delay_req_hold_ms, 500);
+        let c = with(r#""upstream_max_delay_req_rate": 4000, "max_delay_req_hold_ms": 200"#);
+        let c = c.unwrap();
+        assert_eq!(c.upstream_max_delay_req_rate, Some(4000));
+        assert_eq!(c.max_delay_req_hold_ms, 200);
+        for bad in ["9", "1000001", "-1", "\"4000\"", "null"] {
+            let e = with(&format!(r#""upstream_max_delay_req_rate": {bad}"#)).unwrap_err();
+            assert_eq!(e.field(), "upstream_max_delay_req_rate", "{bad}");
+        }
+        for bad in ["0", "901", "\"500\""] {
+            let e = with(&format!(r#""max_delay_req_hold_ms": {bad}"#)).unwrap_err();
+            assert_eq!(e.field(), "max_delay_req_hold_ms", "{bad}");
+        }
+        let e = with(r#""upstream_max_delay_req_rate": 4000, "correction": "none""#).unwrap_err();
+        assert_eq!(e, ConfigError::PacingWithoutResidence);
+        assert!(e.to_string().contains("\"residence\""), "{e}");
+        // A hold alone is harmless without a rate.
+        assert!(with(r#""max_delay_req_hold_ms": 100, "correction": "none""#).is_ok());
     }
 
     #[test]

@@ -65,10 +65,9 @@ pub fn run(d: &mut Daemon) -> Result<(), Error> {
         let woke = monotonic();
         d.io.polls += 1;
         if ready.is_empty() {
-            if d.holds_frames() {
-                // Follow_Up/Delay_Resp waiting for their event's transmit timestamp.
-                d.flush();
-            }
+            // A timeout: paced Delay_Req may be due (their release time is in the deadline).
+            d.release_paced();
+            d.flush();
             d.handle_timeout();
             continue;
         }
@@ -77,6 +76,7 @@ pub fn run(d: &mut Daemon) -> Result<(), Error> {
         let stepped = d.clock.resample();
         d.proxy.set_captures_timed(!stepped);
         drain_ready(d, &ready, &mut scratch);
+        d.release_paced();
         d.flush();
         d.handle_timeout();
         // Batching: the next wake-up comes a hold after this one, whatever the load; the frames

@@ -308,6 +308,36 @@ impl Daemon {
         }
     }
 
+    /// Queue on the upstream port the paced Delay_Req whose turn has come (none without pacing);
+    /// [`Daemon::flush`] sends them.
+    pub fn release_paced(&mut self) {
+        let batched = self.hold().is_some();
+        let hold = self.tx_hold();
+        let Some(up) = self.senders.first_mut() else {
+            return;
+        };
+        let now = monotonic();
+        // As many as the upstream queue has room for, then a batch out, until none is due.
+        loop {
+            if up.is_full() {
+                up.flush(
+                    PortId::UPSTREAM,
+                    &mut self.proxy,
+                    batched,
+                    &self.clock,
+                    hold,
+                );
+            }
+            let room = up.room();
+            let sent = self
+                .proxy
+                .release_paced(now, room, |frame, timing| up.queue(frame, timing, now));
+            if sent < room {
+                return;
+            }
+        }
+    }
+
     /// Send what every port has queued, and log send errors (rate-limited).
     pub fn flush(&mut self) {
         let batched = self.hold().is_some();
@@ -528,6 +558,13 @@ impl Daemon {
             for (name, value) in self.proxy.correction_stats().named() {
                 line.push_str(&format!(" {name}={value}"));
             }
+        }
+        for (i, (name, value)) in status::pacing_counters(&self.config, &self.proxy)
+            .into_iter()
+            .enumerate()
+        {
+            line.push_str(if i == 0 { "; upstream pacing" } else { "" });
+            line.push_str(&format!(" {name}={value}"));
         }
         line.push_str("; io");
         for (name, value) in self.io_report(monotonic()) {

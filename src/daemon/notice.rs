@@ -11,8 +11,8 @@
 //!   rogue master (`rogue_master`: its port and sourcePortIdentity), a client identity used from
 //!   another port or MAC (`identity_conflict`: the port and identity), frames the kernel dropped
 //!   because a capture ring was full, a new grandmaster announced on the upstream port (the
-//!   domain, the new one and its quality, the old one). One more is one more row of the
-//!   table.
+//!   domain, the new one and its quality, the old one), Delay_Req the upstream pacing dropped.
+//!   One more is one more row of the table.
 //! - states, named when they begin and when they end: the client table above 90% full (back
 //!   under 80%), and the upstream side silent: no Sync or Announce for three announce intervals
 //!   (the logMessageInterval of its last Announce, 1 s before one arrived; at least 2 s).
@@ -96,6 +96,13 @@ pub const COUNTED: &[Counted] = &[
         count: |i| i.stats.grandmaster_changes,
         line: grandmaster_line,
     },
+    Counted {
+        count: |i| {
+            i.stats.dropped(DropReason::UpstreamRateQueueFull)
+                + i.stats.dropped(DropReason::UpstreamRateExpired)
+        },
+        line: pacing_line,
+    },
 ];
 
 fn grandmaster_line(i: &Inputs<'_>, n: u64) -> String {
@@ -112,6 +119,14 @@ fn grandmaster_line(i: &Inputs<'_>, n: u64) -> String {
         c.to.steps_removed,
         c.master,
         ClockId(c.from)
+    )
+}
+
+fn pacing_line(i: &Inputs<'_>, n: u64) -> String {
+    format!(
+        "upstream pacing: {n} Delay_Req dropped since the last notice (in all: {} queue full, {} waited past max_delay_req_hold_ms): the clients ask faster than upstream_max_delay_req_rate for longer than the queue and the hold allow",
+        i.stats.dropped(DropReason::UpstreamRateQueueFull),
+        i.stats.dropped(DropReason::UpstreamRateExpired)
     )
 }
 

@@ -182,6 +182,11 @@ impl Sender {
         !self.tx.lens.is_empty()
     }
 
+    /// Frames that can be queued before the queue is full.
+    pub fn room(&self) -> usize {
+        board::RX_BATCH - self.tx.lens.len()
+    }
+
     /// Queue one frame for [`Sender::flush`], to leave with `timing` applied. Frames are copied
     /// (they live in the capture ring, whose slot goes back to the kernel when the dispatch
     /// callback returns). The caller flushes a full queue first.

@@ -17,6 +17,10 @@
                                                    JSON messages on stdin
   bench.py cpu-latency US                          hold a PM QoS CPU wake-up latency request of
                                                    US microseconds until killed
+  bench.py burst-summary RUN                       (e): the master's load per 10 ms, answered
+                                                   share, Delay_Req latency, ptpproxy vs paced
+  bench.py paced FILE MOST                         exit 0 if the master read at most MOST
+                                                   Delay_Req in any 10 ms (and some)
   bench.py valid-json FILE                         exit 0 if FILE is valid JSON
 """
 import glob
@@ -231,6 +235,36 @@ def cpu_latency(us):
     signal.pause()
 
 
+def burst_summary(run):
+    """(e): per forwarder, medians over the runs of what the master read per 10 ms, the share
+    of the clients' Delay_Req it read and answered, and their Delay_Req latency."""
+    print(f"{'':<34}{'ptpproxy':>14}{'paced':>14}")
+    rows = [
+        ("Delay_Req sent by the clients", lambda j: j["flows"]["delay_req"]["sent"], "{:.0f}"),
+        ("read by the master", lambda j: 100 * j["master"]["delay_req_seen"] / max(1, j["flows"]["delay_req"]["sent"]), "{:.2f}%"),
+        ("at the master per 10 ms: max", lambda j: j["master"]["per_10ms_max"], "{:.0f}"),
+        ("at the master per 10 ms: p99", lambda j: j["master"]["per_10ms_p99"], "{:.0f}"),
+        ("not answered (over capacity)", lambda j: j["master"]["refused"], "{:.0f}"),
+        ("answered (Delay_Resp at clients)", lambda j: 100 * j["flows"]["delay_resp"]["received"] / max(1, j["flows"]["delay_req"]["sent"]), "{:.2f}%"),
+        ("Delay_Req latency p50 (ms)", lambda j: j["flows"]["delay_req"]["latency"]["p50_us"] / 1000, "{:.2f}"),
+        ("Delay_Req latency max (ms)", lambda j: j["flows"]["delay_req"]["latency"]["max_us"] / 1000, "{:.2f}"),
+    ]
+    runs = {f: [load_json(p) for p in sorted(glob.glob(f"{run}/e-{f}-*.json"))] for f in ("ptpproxy", "paced")}
+    for name, get, fmt in rows:
+        cells = []
+        for f in ("ptpproxy", "paced"):
+            vals = [get(j) for j in runs[f]]
+            cells.append(fmt.format(statistics.median(vals)) if vals else "-")
+        print(f"{name:<34}{cells[0]:>14}{cells[1]:>14}")
+
+
+def paced(path, most):
+    """True if the master read at most MOST Delay_Req in any 10 ms window, and some at all."""
+    m = load_json(path)["master"]
+    print(f"  paced: master read {m['delay_req_seen']}, per 10 ms max {m['per_10ms_max']} p99 {m['per_10ms_p99']}")
+    return 0 if 0 < m["delay_req_seen"] and m["per_10ms_max"] <= int(most) else 1
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "summarize":
@@ -259,6 +293,10 @@ def main(argv):
         return io(*args)
     elif cmd == "cpu-latency":
         cpu_latency(*args)
+    elif cmd == "burst-summary":
+        burst_summary(*args)
+    elif cmd == "paced":
+        return paced(*args)
     elif cmd == "valid-json":
         load_json(args[0])
     else:

@@ -181,7 +181,23 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
             ("lines_dropped", s.log.dropped),
             ("lines_dropped_unreported", s.log.unreported),
         ]),
+        upstream_pacing: Counters(pacing_counters(s.config, s.proxy)),
     }
+}
+
+/// The pacing's figures, the configured rate and hold first; none without pacing.
+pub fn pacing_counters(config: &Config, proxy: &Proxy) -> Vec<(&'static str, u64)> {
+    let (Some(rate), Some(stats)) = (config.upstream_max_delay_req_rate, proxy.pacing_stats())
+    else {
+        return Vec::new();
+    };
+    let mut v = vec![
+        ("rate", u64::from(rate)),
+        ("hold_ms", u64::from(config.max_delay_req_hold_ms)),
+        ("queue_capacity", board::DELAY_REQ_QUEUE as u64),
+    ];
+    v.extend(stats.named());
+    v
 }
 
 /// The client table, one row at a time.

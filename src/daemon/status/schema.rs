@@ -80,6 +80,11 @@ pub struct Totals<'a> {
     /// the log once it takes lines again). Absent in files of older versions.
     #[serde(borrow, default)]
     pub log: Counters<'a>,
+    /// Delay_Req paced towards the grandmaster (`upstream_max_delay_req_rate`): the rate, the
+    /// queue's depth (now, most), the wait (mean, longest) and what was sent or dropped. Empty
+    /// without pacing; absent in files of older versions.
+    #[serde(borrow, default)]
+    pub upstream_pacing: Counters<'a>,
 }
 
 /// One element of `"client_table"`.

@@ -89,6 +89,9 @@ pub fn format_table(json: &[u8]) -> Result<String, String> {
             false,
         );
     }
+    if !t.upstream_pacing.0.is_empty() {
+        counters_line(&mut out, "pacing", &t.upstream_pacing, false);
+    }
     counters_line(&mut out, "io", &t.io, false);
     if !t.log.0.is_empty() {
         counters_line(&mut out, "log", &t.log, false);

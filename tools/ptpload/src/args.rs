@@ -20,6 +20,8 @@ current namespace. Needs CAP_NET_RAW and CAP_SYS_ADMIN (root).
   --rate R            Delay_Req per second per client (16)
   --jitter F          Delay_Req k of a client is sent at k/R + uniform[0, F/R) s: F = 1 spreads
                       them evenly after each Sync, F = 0.01 bunches them right after it (1)
+  --master-capacity N  Delay_Req per second the emulated master answers, with 10 ms' worth of
+                      burst; the others go unanswered (a grandmaster's limit). 0: all (0)
   --sync-rate R       Sync + Follow_Up per second (same as --rate)
   --announce-rate R   Announce per second (1)
   --foreign F         also send foreign Delay_Req on the upstream side and Delay_Resp for unknown
@@ -101,6 +103,8 @@ pub struct Options {
     pub announce_rate: f64,
     /// Delay_Req k of a client goes at k periods + uniform [0, jitter) periods.
     pub jitter: f64,
+    /// Delay_Req per second the master answers (0: all).
+    pub master_capacity: f64,
     /// Foreign Delay_Req and foreign Delay_Resp, each this share of the Delay_Req rate.
     pub foreign: f64,
     pub transport: Transport,
@@ -189,6 +193,10 @@ const VALUED: &[(&str, Set)] = &[
     }),
     ("--jitter", |p, a, v| {
         p.o.jitter = range(a, num(a, v)?, 0.0, 1.0)?;
+        Ok(())
+    }),
+    ("--master-capacity", |p, a, v| {
+        p.o.master_capacity = range(a, num(a, v)?, 0.0, 10_000_000.0)?;
         Ok(())
     }),
     ("--sync-rate", |p, a, v| {
@@ -317,6 +325,7 @@ impl Parsed {
                 sync_rate: 0.0,
                 announce_rate: 1.0,
                 jitter: 1.0,
+                master_capacity: 0.0,
                 foreign: 0.0,
                 transport: Transport::L2,
                 domain: 0,

@@ -344,6 +344,7 @@ mod tests {
                 &mut scratch,
             ) {
                 Action::Drop(r) => r.name().to_string(),
+                Action::Held => "held".to_string(),
                 Action::Forward { to, .. } => {
                     assert_eq!(to.0, 1, "{name}: relayed upstream only");
                     "forwarded.signaling".to_string()

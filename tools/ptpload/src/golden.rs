@@ -208,6 +208,13 @@ fn fixture(rich: bool) -> Report {
         stopped_by_max_frames: rich,
         negative: if rich { 3 } else { 0 },
         flood,
+        master: crate::results::MasterReport {
+            capacity: pick(4000.0),
+            delay_req_seen: g.n(10000),
+            refused: g.n(100),
+            per_10ms_max: g.n(600),
+            per_10ms_p99: g.n(60),
+        },
     }
 }
 

@@ -103,6 +103,21 @@ pub struct Report {
     pub negative: u64,
     /// One per `--flood`.
     pub flood: Vec<FloodReport>,
+    /// The master's load.
+    pub master: MasterReport,
+}
+
+/// The Delay_Req the emulated master read: how many, the most in one 10 ms window (and the 99th
+/// percentile over the windows from the first to the last), and those it did not answer for
+/// `--master-capacity`.
+#[derive(Default, Clone)]
+pub struct MasterReport {
+    /// Delay_Req answered per second (0: all).
+    pub capacity: f64,
+    pub delay_req_seen: u64,
+    pub refused: u64,
+    pub per_10ms_max: u64,
+    pub per_10ms_p99: u64,
 }
 
 /// What the `--flood` senders did and what of it reached the master.

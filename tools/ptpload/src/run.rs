@@ -8,6 +8,7 @@
 //! itself.
 
 mod flood_tx;
+mod master_load;
 mod meter;
 mod receive;
 mod schedule;
@@ -233,6 +234,7 @@ impl Run {
             stopped_by_max_frames: stop.by_max,
             negative: m.negative,
             flood,
+            master: m.master_load.report(),
         }
     }
 }

@@ -116,6 +116,17 @@ fn flows_json(r: &Report) -> String {
         .obj()
 }
 
+fn master_json(r: &Report) -> String {
+    let m = &r.master;
+    Fields::default()
+        .add("capacity_per_s", fixed(m.capacity, 1))
+        .add("delay_req_seen", m.delay_req_seen)
+        .add("refused", m.refused)
+        .add("per_10ms_max", m.per_10ms_max)
+        .add("per_10ms_p99", m.per_10ms_p99)
+        .obj()
+}
+
 fn foreign_json(r: &Report) -> String {
     let (req, resp) = (&r.foreign_req, &r.foreign_resp);
     Fields::default()
@@ -258,6 +269,7 @@ pub fn json(r: &Report) -> String {
             array(r.ports.iter().enumerate().map(|(i, p)| port_json(i, p))),
         ),
         Fields::default().add("flood", array(floods.map(|(f, fl)| flood_json(f, fl)))),
+        Fields::default().add("master", master_json(r)),
         Fields::default().add("generator", generator_json(r)),
         Fields::default().add("clients", clients_json(r)),
     ];

@@ -90,6 +90,7 @@ pub fn table(r: &Report) -> String {
     flow_row(&mut out, "ALL", "up", &up(r));
     flow_row(&mut out, "ALL", "down", &down(r));
     foreign_and_clients(&mut out, r);
+    master_line(&mut out, r);
     ports(&mut out, r);
     gaps(&mut out, r);
     for (f, fl) in r.flood.iter().zip(&r.opts.flood) {
@@ -119,6 +120,20 @@ fn headline(out: &mut String, r: &Report) {
         } else {
             ""
         }
+    );
+}
+
+fn master_line(out: &mut String, r: &Report) {
+    let m = &r.master;
+    let capacity = if m.capacity > 0.0 {
+        format!("capacity {:.0}/s, {} not answered", m.capacity, m.refused)
+    } else {
+        "answers all".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "master: {} Delay_Req read, per 10 ms max {} p99 {}; {capacity}",
+        m.delay_req_seen, m.per_10ms_max, m.per_10ms_p99
     );
 }
 

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use ptpproxy::wire::{MessageType, PortIdentity};
 
+use super::master_load::MasterLoad;
 use super::BUDGET;
 use crate::args::{Options, MAX_DOWN};
 use crate::flood::Flood;
@@ -70,6 +71,8 @@ pub(super) struct Meter {
     /// Per `--flood` source: its Delay_Req at the master and the identities they came from.
     pub(super) flood_req_at_master: Vec<u64>,
     pub(super) flood_ids_at_master: Vec<HashSet<u32>>,
+    /// What the master reads per window, and what its capacity lets it answer.
+    pub(super) master_load: MasterLoad,
 }
 
 /// Where the master's messages sit in `master` and `master_flows`: Sync, Follow_Up, Announce.
@@ -118,6 +121,7 @@ impl Meter {
             gap_ns: o.gap_ns,
             flood_req_at_master: vec![0; o.flood.len()],
             flood_ids_at_master: vec![HashSet::new(); o.flood.len()],
+            master_load: MasterLoad::new(o.master_capacity),
         }
     }
 

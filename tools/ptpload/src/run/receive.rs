@@ -51,6 +51,10 @@ pub(super) fn answer(
     let answers = std::mem::take(&mut m.answer);
     let up = &mut ports[0];
     for &(id, seq, rx_ts) in &answers {
+        // A grandmaster of bounded capacity leaves the rest unanswered.
+        if !m.master_load.admit(if rx_ts != 0 { rx_ts } else { wall }) {
+            continue;
+        }
         m.delay_resp_sent(&id, seq);
         if let Who::Flood(n) = Who::of(&id) {
             if let Some(fs) = flood.get_mut(Flood::source_of(n)) {
