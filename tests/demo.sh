@@ -125,7 +125,6 @@ run_forwarder() {
 }
 
 setup
-CHECK_VERBOSE=0
 require_ptpproxy # PTPPROXY, or target/release/ptpproxy built here
 
 RUN=$(mktemp -d /tmp/ptpproxy-demo.XXXXXX)
