@@ -103,8 +103,9 @@ rust_ensure() {
 		PATH="$HOME/.cargo/bin:$PATH" rustup default stable
 	else
 		apt_ensure "${RUSTUP_PACKAGES[@]}"
+		# (its closing advice to restart the shell goes: callers put ~/.cargo/bin on PATH)
 		curl --proto '=https' --tlsv1.2 -sSf --retry 3 "$RUSTUP_INIT_URL" |
-			timeout 1800 sh -s -- -y -q --profile minimal --default-toolchain stable
+			timeout 1800 sh -s -- -y -q --profile minimal --default-toolchain stable >/dev/null
 	fi
 	have=$(rust_ok) || {
 		echo "install-deps.sh: still no cargo >= $(rust_min) in $HOME/.cargo/bin" >&2

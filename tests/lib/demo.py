@@ -24,6 +24,7 @@ pcap reader and ptp4l log parser. Standard library only.
 
 import argparse
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -68,27 +69,56 @@ def client_row(run, node):
     }
 
 
-def us(v, width=7):
-    return f"{'—':>{width}}" if v is None else f"{v / 1000:{width}.1f}"
+def us(v):
+    return "—" if v is None else f"{v / 1000:.1f}"
 
 
-HEADER = [
-    "          path delay (µs)        offset from gm (µs)   Delay_Req  Delay_Resp received",
-    "client    mean    std    max      rms     max    n     sent       own  neighbour's  other port's",
-]
+# (heading, width) of each column; the data rows use the same widths
+COLUMNS = [("client", 6), ("port", 4), ("mean", 6), ("std", 5), ("max", 6), ("rms", 6), ("max", 6),
+           ("n", 4), ("sent", 9), ("own", 7), ("neighbour's", 11), ("other port's", 12)]
+# headings over several columns: (text, first column, last column)
+GROUPS = [("path delay (µs)", 2, 4), ("offset from gm (µs)", 5, 7), ("Delay_Req", 8, 8),
+          ("Delay_Resp received", 9, 11)]
+
+
+def groups():
+    """The line of GROUPS, each centred over its columns."""
+    starts, pos = [], 0
+    for _, w in COLUMNS:
+        starts.append(pos)
+        pos += w + 2
+    line = ""
+    for text, first, last in GROUPS:
+        left, right = starts[first], starts[last] + COLUMNS[last][1]
+        line = line.ljust(left) + text.center(right - left).rstrip()
+    return line
+
+
+def cells(values):
+    return "  ".join(f"{v:<{w}}" if i < 2 else f"{v:>{w}}" for i, ((_, w), v) in enumerate(zip(COLUMNS, values)))
 
 
 def table(name, rows):
-    lines = [f"{TITLES.get(name, name)}:"] + HEADER
+    lines = [f"{TITLES.get(name, name)}:", groups(), cells([h for h, _ in COLUMNS])]
     for r in rows:
         d = r["delay"]
-        lines.append(
-            f"{r['node']} {port_of(r['node'])} {us(d.get('mean'), 6)} {us(d.get('std'), 6)} {us(d.get('max'), 6)}"
-            f"  {us(r['offset_rms'])} {us(r['offset_max'])} {r['offset_n']:4d}   {r['sent']:6d}"
-            f"   {r['own']:7d}  {r['neighbour']:11d}  {r['other_port']:12d}"
-            + (f"  (+{r['unknown']} unknown)" if r["unknown"] else "")
-        )
+        lines.append(cells([r["node"], port_of(r["node"]), us(d.get("mean")), us(d.get("std")), us(d.get("max")),
+                            us(r["offset_rms"]), us(r["offset_max"]), r["offset_n"], r["sent"], r["own"],
+                            r["neighbour"], r["other_port"]])
+                     + (f"  (+{r['unknown']} for unknown clients)" if r["unknown"] else ""))
     return lines
+
+
+def in_short(name, rows):
+    """One line per forwarder: others' Delay_Resp per own, the median client's offset rms, path delay."""
+    own = sum(r["own"] for r in rows)
+    others = sum(r["neighbour"] + r["other_port"] + r["unknown"] for r in rows)
+    rms = sorted(r["offset_rms"] for r in rows if r["offset_rms"] is not None)
+    delay = [r["delay"]["mean"] for r in rows if r["delay"]["n"]]
+    per_own = f"{others / own:.1f}" if own else "—"
+    return (f"{TITLES.get(name, name).split(' (')[0]:<12} {per_own} Delay_Resp for other clients per own, "
+            f"offset rms {us(statistics.median(rms)) if rms else '—'} µs (median client), "
+            f"path delay {us(statistics.fmean(delay)) if delay else '—'} µs (mean)")
 
 
 def problems(name, rows):
@@ -103,6 +133,8 @@ def problems(name, rows):
             out.append(f"{name}: {c}: received none of its own Delay_Resp")
         if name == "ptpproxy" and r["other_port"]:
             out.append(f"{name}: {c}: received {r['other_port']} Delay_Resp meant for the other port's clients")
+        if name == "bridge" and not r["other_port"]:
+            out.append(f"{name}: {c}: received none of the other port's clients' Delay_Resp (a bridge floods them)")
     return out
 
 
@@ -118,6 +150,9 @@ def main():
     for f, rows in every.items():
         print()
         print("\n".join(table(f, rows)))
+    print()
+    for f, rows in every.items():
+        print(in_short(f, rows))
     print()
     print("offset: ptp4l's measurement error (one shared clock: the true offset is 0); neighbour's: the other")
     print("client behind the same switch, which floods multicast; other port's: clients behind the other port.")
