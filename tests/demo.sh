@@ -5,13 +5,15 @@
 # network namespaces, and ends with a table per client: its path delay and its offset from the
 # grandmaster as ptp4l computed them, and the Delay_Resp it received, its own and other clients'.
 #
-#   tests/demo.sh [--compare] [--seconds N] [--udp4] [--keep]
+#   tests/demo.sh [--compare] [--seconds N] [--udp4] [--unicast] [--keep]
 #
 #   --compare     then the same with a Linux bridge in ptpproxy's place (as many seconds), and
 #                 both tables: what a client receives through a bridge, others' Delay_Resp included
 #   --seconds N   how long each forwarder runs (default 40, 10..3600); `ptpproxy status` is
 #                 printed every 20 s
 #   --udp4        PTP over UDPv4 instead of layer 2 (Ethernet)
+#   --unicast     ptpproxy with "delay_resp": "unicast" (each Delay_Resp also addressed to its
+#                 client's MAC, so the segment's learning switch delivers it to that client alone)
 #   --keep        keep the logs and captures (kept anyway if something went wrong)
 #
 #   grandmaster ── up [ptpproxy] dn1 ── switch ── c11, c12
@@ -36,11 +38,13 @@ TOPO_CLIENT_EXTRA=$'freq_est_interval 0\nsummary_interval -3'
 STATUS_EVERY=20
 
 TRANSPORT=l2
+MODE=steer
 WATCH=40
 COMPARE=0
 KEEP=0
 arg_flag --udp4 TRANSPORT udp4
 arg_flag --compare COMPARE 1
+arg_flag --unicast MODE unicast
 arg_flag --keep KEEP 1
 arg_value --seconds WATCH "--seconds needs a value"
 args_parse "$@"
@@ -100,8 +104,8 @@ run_forwarder() {
 	mkdir -p "$TOPO_RUN"
 	echo
 	if [[ $name == ptpproxy ]]; then
-		echo "== ptpproxy (delay_resp steer, correction residence) between up and dn1, dn2; PTP over ${TRANSPORT^^}, $WATCH s"
-		proxy_start steer "$PTPPROXY"
+		echo "== ptpproxy (delay_resp $MODE, correction residence) between up and dn1, dn2; PTP over ${TRANSPORT^^}, $WATCH s"
+		proxy_start "$MODE" "$PTPPROXY"
 	else
 		echo "== a Linux bridge over up, dn1, dn2 in ptpproxy's place; PTP over ${TRANSPORT^^}, $WATCH s"
 		px_bridge_start
@@ -138,7 +142,7 @@ topo_destroy
 
 echo
 rc=0
-python3 "$HERE/lib/demo.py" --run "$RUN" --seconds "$WATCH" "${FORWARDERS[@]}" || rc=$?
+python3 "$HERE/lib/demo.py" --run "$RUN" --seconds "$WATCH" --mode "$MODE" "${FORWARDERS[@]}" || rc=$?
 if ((rc != 0 || KEEP)); then
 	echo "logs and captures kept in $RUN (ptpproxy/, bridge/: ptpproxy.log, gm.log, c11.log, c11.pcap ...)"
 else

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The demo's closing table (tests/demo.sh): per client, what ptp4l and the wire say.
 
-  demo.py --run RUN [--seconds N] FORWARDER...      FORWARDER: ptpproxy, bridge (RUN/FORWARDER/)
+  demo.py --run RUN [--seconds N] [--mode steer|unicast] FORWARDER...   FORWARDER: ptpproxy, bridge
+                                                                        (files in RUN/FORWARDER/)
 
 Reads, per forwarder and client cNM, RUN/FORWARDER/cNM.log (ptp4l at debug level, free_running,
 printing "master offset N sK freq F path delay D" once a second and "delay filtered N raw M" for
@@ -33,9 +34,13 @@ import timing  # noqa: E402  (tests/lib/timing.py: pcap and ptp4l log parsing)
 
 CLIENTS = ["c11", "c12", "c21", "c22"]
 TITLES = {
-    "ptpproxy": "ptpproxy (delay_resp steer, correction residence)",
+    "ptpproxy": "ptpproxy (delay_resp {mode}, correction residence)",
     "bridge": "Linux bridge",
 }
+
+
+def title(name, mode):
+    return TITLES.get(name, name).format(mode=mode)
 
 
 def identity(node):
@@ -98,8 +103,8 @@ def cells(values):
     return "  ".join(f"{v:<{w}}" if i < 2 else f"{v:>{w}}" for i, ((_, w), v) in enumerate(zip(COLUMNS, values)))
 
 
-def table(name, rows):
-    lines = [f"{TITLES.get(name, name)}:", groups(), cells([h for h, _ in COLUMNS])]
+def table(name, rows, mode):
+    lines = [f"{title(name, mode)}:", groups(), cells([h for h, _ in COLUMNS])]
     for r in rows:
         d = r["delay"]
         lines.append(cells([r["node"], port_of(r["node"]), us(d.get("mean")), us(d.get("std")), us(d.get("max")),
@@ -109,14 +114,14 @@ def table(name, rows):
     return lines
 
 
-def in_short(name, rows):
+def in_short(name, rows, mode):
     """One line per forwarder: others' Delay_Resp per own, the median client's offset rms, path delay."""
     own = sum(r["own"] for r in rows)
     others = sum(r["neighbour"] + r["other_port"] + r["unknown"] for r in rows)
     rms = sorted(r["offset_rms"] for r in rows if r["offset_rms"] is not None)
     delay = [r["delay"]["mean"] for r in rows if r["delay"]["n"]]
     per_own = f"{others / own:.1f}" if own else "—"
-    return (f"{TITLES.get(name, name).split(' (')[0]:<12} {per_own} Delay_Resp for other clients per own, "
+    return (f"{title(name, mode).split(' (')[0]:<12} {per_own} Delay_Resp for other clients per own, "
             f"offset rms {us(statistics.median(rms)) if rms else '—'} µs (median client), "
             f"path delay {us(statistics.fmean(delay)) if delay else '—'} µs (mean)")
 
@@ -142,17 +147,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--seconds", type=int)
+    ap.add_argument("--mode", default="steer", help="ptpproxy's delay_resp")
     ap.add_argument("forwarders", nargs="+")
     args = ap.parse_args()
     every = {f: [client_row(args.run / f, c) for c in CLIENTS] for f in args.forwarders}
-    span = f", {args.seconds} s each" if args.seconds else ""
+    span = f", {args.seconds} s" + (" each" if len(every) > 1 else "") if args.seconds else ""
     print(f"== per client: ptp4l's path delay and offset from the grandmaster, and the Delay_Resp on its interface{span}")
     for f, rows in every.items():
         print()
-        print("\n".join(table(f, rows)))
+        print("\n".join(table(f, rows, args.mode)))
     print()
     for f, rows in every.items():
-        print(in_short(f, rows))
+        print(in_short(f, rows, args.mode))
     print()
     print("offset: ptp4l's measurement error (one shared clock: the true offset is 0); neighbour's: the other")
     print("client behind the same switch, which floods multicast; other port's: clients behind the other port.")
