@@ -131,8 +131,19 @@ run_forwarder() {
 setup
 require_ptpproxy # PTPPROXY, or target/release/ptpproxy built here
 
+# demo_exit: at any exit, the namespaces go; the run directory stays unless the table was printed
+# and nothing went wrong
+# shellcheck disable=SC2317 # run by the EXIT trap
+demo_exit() {
+	topo_destroy
+	if [[ -d $RUN ]]; then
+		echo "logs and captures kept in $RUN (ptpproxy/, bridge/: ptpproxy.log, gm.log, c11.log, c11.pcap ...)"
+	fi
+}
+
 RUN=$(mktemp -d /tmp/ptpproxy-demo.XXXXXX)
 topo_init "$RUN"
+trap demo_exit EXIT
 echo "== creating namespaces ${NETNS_PREFIX}* (logs and captures in $RUN)"
 topo_create ptpproxy
 for fwd in "${FORWARDERS[@]}"; do
@@ -143,9 +154,5 @@ topo_destroy
 echo
 rc=0
 python3 "$HERE/lib/demo.py" --run "$RUN" --seconds "$WATCH" --mode "$MODE" "${FORWARDERS[@]}" || rc=$?
-if ((rc != 0 || KEEP)); then
-	echo "logs and captures kept in $RUN (ptpproxy/, bridge/: ptpproxy.log, gm.log, c11.log, c11.pcap ...)"
-else
-	rm -rf "$RUN"
-fi
+((rc != 0 || KEEP)) || rm -rf "$RUN"
 exit "$rc"
