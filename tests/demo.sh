@@ -62,6 +62,8 @@ setup() {
 		echo "tests/demo.sh: run as root (it installs packages, creates network namespaces)" >&2
 		exit 1
 	fi
+	# ptp4l, sysctl live in /usr/sbin, which a root shell from plain `su` lacks
+	PATH=$PATH:/usr/sbin:/sbin
 	# rustup's toolchain (~/.cargo/bin) before any older cargo on PATH
 	[[ -d $HOME/.cargo/bin ]] && PATH=$HOME/.cargo/bin:$PATH
 	echo "== set-up: tests/install-deps.sh --demo"
