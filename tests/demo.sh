@@ -25,7 +25,8 @@
 # the other port's clients. All namespaces share this machine's one clock and the clients run
 # free_running (they measure, never steer it): their true offset is 0, so the offset ptp4l reports
 # is its measurement error. Exit status 0 if every client measured and got its own Delay_Resp
-# (and, through ptpproxy, none of the other port's). Everything is removed on exit (also Ctrl-C).
+# (through ptpproxy none of the other port's, through the bridge some). Everything is removed on
+# exit (also Ctrl-C).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
