@@ -23,6 +23,7 @@ step() {
 }
 
 tests/install-deps.sh
+[[ -d $HOME/.cargo/bin ]] && PATH=$HOME/.cargo/bin:$PATH # where install-deps.sh puts rustup's Rust
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 step "cargo fmt" cargo fmt --all -- --check
@@ -50,6 +51,7 @@ step "shellcheck" shellcheck tests/*.sh tests/lib/*.sh tests/data/*.sh tests/qem
     cross/*.sh cross/yocto/*.sh cross/openwrt/ptpproxy/files/ptpproxy.init .ci/run
 step "shellcheck (POSIX sh init script)" shellcheck -s sh rootfs-overlay/etc/init.d/ptpproxy
 step "end to end (ptp4l in namespaces)" tests/e2e.sh
+step "demo (README's first command: ptpproxy, then a Linux bridge, 15 s each)" tests/demo.sh --compare --seconds 15
 step "timing fidelity (residence correction vs bridge, ptp4l clients, L2/UDPv4/UDPv6 checksums)" tests/timing.sh --check
 step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least privilege)" tests/hardening.sh
 step "identity ownership (a spoofed clockIdentity, a moved client; ptp4l in namespaces)" tests/identity.sh
