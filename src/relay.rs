@@ -424,6 +424,7 @@ mod tests {
             user: None,
             realtime_priority: 0,
             cpu_latency_us: None,
+            dump: None,
         }
     }
 

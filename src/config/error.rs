@@ -13,6 +13,7 @@ use super::schema::{
     MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE, PATH_MAX,
     REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE,
 };
+use super::dump::DumpError;
 use core::fmt;
 
 /// `field` of errors about the file as a whole (syntax, truncation, not an object).
@@ -65,6 +66,8 @@ pub enum ConfigError {
     StatusFile(PathError),
     /// `user` is not a login name as useradd accepts it.
     User,
+    /// The `"dump"` object or one of its keys (`dump.<key>`).
+    Dump(DumpError),
 }
 
 /// What is wrong with the file as a whole (its `field` is [`FILE_FIELD`]).
@@ -142,6 +145,7 @@ impl ConfigError {
             | ConfigError::DomainTwice(_) => Some(Key::Domains),
             ConfigError::StatusFile(_) => Some(Key::StatusFile),
             ConfigError::User => Some(Key::User),
+            ConfigError::Dump(_) => Some(Key::Dump),
         }
     }
 
@@ -149,6 +153,7 @@ impl ConfigError {
     pub fn field(&self) -> &'static str {
         match (self, self.key()) {
             (ConfigError::UnknownKey, _) => UNKNOWN_KEY_FIELD,
+            (ConfigError::Dump(e), _) => e.field(),
             (_, Some(key)) => key.name(),
             (_, None) => FILE_FIELD,
         }
@@ -168,7 +173,7 @@ impl ConfigError {
             ConfigError::UnknownKey => {
                 "remove it; valid keys: upstream, downstream, domains, sdo_id, delay_resp, \
                  correction, max_hold_us, allow_downstream_masters, client_timeout_s, \
-                 max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us"
+                 max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, cpu_latency_us, dump"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -195,6 +200,7 @@ impl ConfigError {
                 "name an existing system user such as \"nobody\", or leave \"user\" out to stay \
                  root with only CAP_NET_RAW"
             }
+            ConfigError::Dump(e) => e.fix(),
         }
     }
 }
@@ -240,6 +246,7 @@ impl fmt::Display for Problem<'_> {
             }
             ConfigError::StatusFile(e) => e.write_problem(f),
             ConfigError::User => f.write_str("not a valid user name"),
+            ConfigError::Dump(e) => e.write_problem(f),
         }
     }
 }
@@ -356,6 +363,7 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )
         }
         Key::User => f.write_str("not a user name in quotes"),
+        Key::Dump => DumpError::WrongType(None).write_problem(f),
     }
 }
 
@@ -380,6 +388,7 @@ fn wrong_type_fix(key: Key) -> &'static str {
         }
         Key::MaxHoldUs => "write e.g. 2000 (no quotes, no fraction)",
         Key::User => "write e.g. \"user\": \"nobody\"",
+        Key::Dump => DumpError::WrongType(None).fix(),
     }
 }
 
@@ -475,7 +484,7 @@ impl InterfaceError {
 }
 
 impl PathError {
-    fn write_problem(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    pub(super) fn write_problem(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PathError::NotAbsolute => "not an absolute path (it must start with '/')",
             PathError::Directory => "names a directory, not a file",
@@ -576,7 +585,7 @@ mod tests {
         let valid_keys = "upstream, downstream, domains, sdo_id, delay_resp, correction, \
                           max_hold_us, allow_downstream_masters, client_timeout_s, max_delay_req_rate, \
                           max_identities_per_mac, status_file, status_interval_s, promiscuous, user, realtime_priority, \
-                          cpu_latency_us";
+                          cpu_latency_us, dump";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -71,10 +71,12 @@ pub struct Config {
     /// request, /dev/cpu_dma_latency): idle CPUs then stay in states they leave that fast.
     /// `None`: the system's idle policy is left alone.
     pub cpu_latency_us: Option<u32>,
+    /// A pcapng dump of the frames handled, with what was done with each; `None`: none.
+    pub dump: Option<super::dump::DumpConfig>,
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 18] = [
     "upstream",
     "downstream",
     "domains",
@@ -92,6 +94,7 @@ pub const KEYS: [&str; 17] = [
     "user",
     "realtime_priority",
     "cpu_latency_us",
+    "dump",
 ];
 
 /// The keys, as an enum; the discriminant indexes [`KEYS`].
@@ -114,6 +117,7 @@ pub enum Key {
     User,
     RealtimePriority,
     CpuLatencyUs,
+    Dump,
 }
 
 impl Key {
@@ -135,6 +139,7 @@ impl Key {
         Key::User,
         Key::RealtimePriority,
         Key::CpuLatencyUs,
+        Key::Dump,
     ];
 
     /// The key as written in the file.

@@ -85,6 +85,10 @@ impl<'a> Raw<'a> {
                 .cpu_latency_us
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
+            dump: self
+                .dump
+                .map(|d| super::dump::validate(d, path_checked))
+                .transpose()?,
         })
     }
 }
@@ -213,7 +217,7 @@ fn path(file: &str) -> Result<heapless::String<PATH_MAX>, ConfigRejection<'_>> {
     path_checked(file).map_err(|e| quoting(ConfigError::StatusFile(e), file))
 }
 
-fn path_checked(file: &str) -> Result<heapless::String<PATH_MAX>, PathError> {
+pub(super) fn path_checked(file: &str) -> Result<heapless::String<PATH_MAX>, PathError> {
     let too_long = PathError::TooLong { len: file.len() };
     if !file.starts_with('/') {
         return Err(PathError::NotAbsolute);
