@@ -8,12 +8,12 @@
 //! spelled out twice. This module never reads JSON and never decides what is valid; the reader
 //! and the rules pick the variant.
 
+use super::dump::DumpError;
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
     MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE, MAX_IDENTITIES_PER_MAC_RANGE, PATH_MAX,
     REALTIME_PRIORITY_RANGE, SDO_ID_RANGE, STATUS_INTERVAL_S_RANGE,
 };
-use super::dump::DumpError;
 use core::fmt;
 
 /// `field` of errors about the file as a whole (syntax, truncation, not an object).

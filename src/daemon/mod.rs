@@ -8,9 +8,11 @@
 //! - [`event_loop`]: the one `poll()` loop that drives it;
 //! - [`notice`]: conditions named in the log (loops, rogue masters, a nearly full client table,
 //!   ring drops, a silent upstream), checked once a second;
+//! - [`dump`]: the pcapng dump of handled frames, written by a thread of its own;
 //! - [`status`], [`log`], [`privileges`], [`sys`], [`error`]: what those need.
 
 pub mod capture;
+pub mod dump;
 pub mod error;
 pub mod event_loop;
 pub mod log;
@@ -85,6 +87,8 @@ pub struct Daemon {
     io_mark: (Instant, u64),
     /// Where the kernel's CLOCK_REALTIME stamps lie on the monotonic clock, re-read each turn.
     pub clock: sys::WallClock,
+    /// The pcapng dump (`"dump"`), off when not configured.
+    pub dump: dump::Dump,
 }
 
 /// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
@@ -147,6 +151,7 @@ impl Daemon {
             cpu_latency: None,
             io: IoStats::default(),
             io_mark: (now, 0),
+            dump: dump::Dump::new(),
         }
     }
 
@@ -177,6 +182,8 @@ impl Daemon {
             )),
             Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
         }
+        // After the privileges are dropped: the writer thread inherits what is left.
+        self.apply_dump();
         self.log.notice(&format!(
             "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
             self.config.upstream,
@@ -239,8 +246,20 @@ impl Daemon {
         }
     }
 
+    /// Start, change or stop the dump as the configuration says; log what changed.
+    fn apply_dump(&mut self) {
+        match self.dump.configure(&self.config) {
+            Ok(Some(note)) => self.log.notice(&note),
+            Ok(None) => {}
+            Err(e) => self.log.err(&e),
+        }
+    }
+
     /// Name in the log what the counters say happened since the last tick ([`notice`]).
     fn log_notices(&mut self) {
+        for line in self.dump.notices() {
+            self.log.warn(&line);
+        }
         for c in &mut self.captures {
             c.update_kernel_drops();
         }
@@ -422,6 +441,7 @@ impl Daemon {
             senders: &self.senders,
             io: self.io_report(now),
             log: self.log.syslog_stats(),
+            dump: self.dump.report(),
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap));
@@ -516,6 +536,7 @@ impl Daemon {
         let map = self.proxy.reconfigure(&self.config, &new);
         self.renumber_ports(&map, &new);
         self.config = new;
+        self.apply_dump();
         self.log.notice(&format!(
             "reload: applied {}, {} clients kept",
             self.config_path,

@@ -92,7 +92,9 @@ impl Cursor<'_> {
         let len = self.at.checked_add(4)?;
         let total = u32::try_from(len).ok()?;
         self.u32(total)?;
-        self.buf.get_mut(4..8)?.copy_from_slice(&total.to_le_bytes());
+        self.buf
+            .get_mut(4..8)?
+            .copy_from_slice(&total.to_le_bytes());
         Some(len)
     }
 }
@@ -282,8 +284,14 @@ mod tests {
         let mut buf = vec![0u8; need];
         for short in 0..need {
             assert_eq!(enhanced_packet(&mut buf[..short], &p), None, "{short}");
-            assert_eq!(section_header(&mut buf[..short.min(51)], "ptpproxy 0.1.0"), None);
-            assert_eq!(interface_description(&mut buf[..short.min(35)], "ds1", 9), None);
+            assert_eq!(
+                section_header(&mut buf[..short.min(51)], "ptpproxy 0.1.0"),
+                None
+            );
+            assert_eq!(
+                interface_description(&mut buf[..short.min(35)], "ds1", 9),
+                None
+            );
         }
         assert_eq!(enhanced_packet(&mut buf, &p), Some(need));
     }

@@ -50,6 +50,8 @@ pub struct Snapshot<'a> {
     pub io: super::IoReport,
     /// Whether syslog takes the log's lines, and how many it did not.
     pub log: super::log::SyslogStats,
+    /// The pcapng dump's counters by name ([`super::dump::Dump::report`]).
+    pub dump: [(&'static str, u64); 7],
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -160,6 +162,7 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
             ("lines_dropped", s.log.dropped),
             ("lines_dropped_unreported", s.log.unreported),
         ]),
+        dump: Counters(s.dump.to_vec()),
     }
 }
 
@@ -314,6 +317,7 @@ mod tests {
                 dropped: 5,
                 unreported: 0,
             },
+            dump: crate::daemon::dump::Dump::new().report(),
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();

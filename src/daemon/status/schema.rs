@@ -72,6 +72,10 @@ pub struct Totals<'a> {
     /// the log once it takes lines again). Absent in files of older versions.
     #[serde(borrow, default)]
     pub log: Counters<'a>,
+    /// The pcapng dump: enabled, frames written and not written, bytes of the current file,
+    /// rotations, write errors. Absent in files of older versions.
+    #[serde(borrow, default)]
+    pub dump: Counters<'a>,
 }
 
 /// One element of `"client_table"`.

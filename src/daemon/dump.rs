@@ -1,0 +1,319 @@
+//! The Wireshark-ready dump (`"dump"` in the configuration): frames the core handled, in a pcapng
+//! file, each with a comment saying what ptpproxy did with it.
+//!
+//! The loop only copies: [`Dump::offer`] puts a fixed-size [`Record`] (the frame's bytes, port,
+//! capture timestamp and fate) into a fixed-capacity single-producer single-consumer queue, or
+//! counts it as not dumped when the queue is full. A writer thread of its own drains the queue,
+//! writes the pcapng blocks ([`ptpproxy::wire::pcapng`]) and rotates the file at `max_bytes`. The
+//! loop never waits on the file, never takes a lock per frame and allocates nothing per frame;
+//! the writer never decides anything about a frame.
+//!
+//! What a comment can say is what is known when the core decides: the drop reason by its
+//! status-file name (`dropped: rogue_master`), or the egress ports and what the residence
+//! correction will do as each copy leaves (the residence itself is measured later, per port, at
+//! the send: `correction += residence at send`).
+//!
+//! Configuration changes travel on a channel beside the queue, tagged with an epoch that every
+//! record carries, so the writer switches files and port names exactly between the frames of two
+//! configurations.
+
+use super::capture::Received;
+use ptpproxy::board;
+use ptpproxy::config::{Config, DumpConfig, DumpFrames};
+use ptpproxy::correction::Timing;
+use ptpproxy::port::PortSet;
+use ptpproxy::proxy::Action;
+use ptpproxy::stats::DropReason;
+use ptpproxy::time::Timestamp;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Mutex};
+
+mod writer;
+
+/// Records the queue holds: enough for the writer's sleep ([`writer::TICK`]) at some 10 000
+/// frames per second, in 256 * (SNAPLEN + 32) bytes (about 120 KiB with the generic board).
+const QUEUE: usize = 256;
+/// Queued records after which the loop wakes the writer before its tick.
+const WAKE_AT: usize = QUEUE / 4;
+
+type Queue = heapless::spsc::Queue<Record, QUEUE>;
+
+/// What the core did with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Dropped(DropReason),
+    Forwarded { to: PortSet, correction: Correction },
+}
+
+/// What the residence correction does to a forwarded frame as it leaves ([`Timing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// Sent as it is.
+    Unchanged,
+    /// One-step Sync: its residence is added to its own correctionField.
+    OneStep,
+    /// Two-step Sync or Delay_Req: its residence is measured and added to the Follow_Up or
+    /// Delay_Resp that comes next.
+    Remembered,
+    /// Follow_Up or Delay_Resp: the residence of its Sync or Delay_Req is added.
+    Applied,
+    /// An event captured while the wall clock stepped: not sent.
+    Untimed,
+}
+
+impl Correction {
+    fn of(timing: &Timing) -> Correction {
+        match timing {
+            Timing::None => Correction::Unchanged,
+            Timing::OneStep { .. } => Correction::OneStep,
+            Timing::Remember { .. } => Correction::Remembered,
+            Timing::Apply { .. } => Correction::Applied,
+            Timing::Untimed => Correction::Untimed,
+        }
+    }
+}
+
+/// One frame on its way to the writer: fixed size, so the queue never allocates.
+pub struct Record {
+    /// The configuration it was taken under ([`Control::epoch`]).
+    epoch: u32,
+    port: u8,
+    fate: Fate,
+    /// The kernel's capture timestamp, nanoseconds since the Unix epoch.
+    captured: Timestamp,
+    wire_len: u32,
+    len: u16,
+    data: [u8; board::SNAPLEN],
+}
+
+/// What the writer is told besides frames: from the frames of `epoch` on, write this dump with
+/// these port names (a new file, the one before kept as `<file>.1`), or none.
+pub struct Control {
+    epoch: u32,
+    dump: Option<(DumpConfig, Vec<String>)>,
+}
+
+/// The writer's counters, read by the status file.
+#[derive(Default)]
+pub struct Shared {
+    pub written: AtomicU64,
+    /// Records not written: of an earlier configuration (they reached the writer after it
+    /// switched), or while no file could be opened.
+    pub lost: AtomicU64,
+    /// Bytes in the current file.
+    pub bytes: AtomicU64,
+    pub rotations: AtomicU64,
+    pub write_errors: AtomicU64,
+    /// The last failure, for the log (the loop reports it once).
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// The loop's end of the dump.
+pub struct Dump {
+    link: Option<Link>,
+    /// What is dumped now; `None`: nothing.
+    frames: Option<DumpFrames>,
+    /// The configuration the dump runs with, to tell whether a reload changes it.
+    running: Option<(DumpConfig, Vec<String>)>,
+    epoch: u32,
+    /// Frames not dumped because the queue was full.
+    pub queue_full: u64,
+    queued_this_turn: usize,
+    /// Write errors and rotations already named in the log.
+    reported: (u64, u64),
+}
+
+/// The writer thread and the loop's ends of its queue and channel (made once, at the first
+/// dump; the thread then lives as long as the daemon).
+struct Link {
+    producer: heapless::spsc::Producer<'static, Record>,
+    control: mpsc::Sender<Control>,
+    thread: std::thread::Thread,
+    shared: Arc<Shared>,
+}
+
+impl Dump {
+    pub fn new() -> Dump {
+        Dump {
+            link: None,
+            frames: None,
+            running: None,
+            epoch: 0,
+            queue_full: 0,
+            queued_this_turn: 0,
+            reported: (0, 0),
+        }
+    }
+
+    /// Start, change or stop the dump as `config` says (at start and at each reload). A
+    /// string for the log when something changed. Only a changed `"dump"` or port list starts
+    /// a new file.
+    pub fn configure(&mut self, config: &Config) -> Result<Option<String>, String> {
+        let ports: Vec<String> = config.port_names().map(str::to_owned).collect();
+        let wanted = config.dump.clone().map(|d| (d, ports));
+        if wanted == self.running {
+            return Ok(None);
+        }
+        let note = match &wanted {
+            Some((d, _)) => format!(
+                "dump: {} frames to {} (rotated to {}.1 at {} bytes)",
+                frames_name(d.frames),
+                d.file,
+                d.file,
+                d.max_bytes
+            ),
+            None => "dump: stopped".to_owned(),
+        };
+        let epoch = self.epoch.wrapping_add(1);
+        let control = Control {
+            epoch,
+            dump: wanted.clone(),
+        };
+        if self.link.is_none() {
+            if wanted.is_none() {
+                self.running = None;
+                return Ok(None);
+            }
+            self.link = Some(Link::spawn().map_err(|e| format!("dump: no writer thread: {e}"))?);
+        }
+        let link = self.link.as_ref().ok_or("dump: no writer")?;
+        link.control
+            .send(control)
+            .map_err(|_| "dump: the writer thread ended".to_owned())?;
+        link.thread.unpark();
+        self.epoch = epoch;
+        self.frames = wanted.as_ref().map(|(d, _)| d.frames);
+        self.running = wanted;
+        Ok(Some(note))
+    }
+
+    /// The hot path: queue a copy of `frame`, as received on `port` (not as rewritten), if the
+    /// configuration dumps frames with the fate `action`; count it when the queue is full.
+    /// Never blocks, never allocates.
+    pub fn offer(&mut self, port: usize, frame: &Received<'_>, action: &Action<'_>) {
+        let Some(frames) = self.frames else {
+            return;
+        };
+        let fate = match action {
+            Action::Drop(reason) => Fate::Dropped(*reason),
+            Action::Forward { .. } if frames == DumpFrames::Dropped => return,
+            Action::Forward { to, timing, .. } => Fate::Forwarded {
+                to: *to,
+                correction: Correction::of(timing),
+            },
+        };
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let data = frame.data;
+        let len = data.len().min(board::SNAPLEN);
+        let mut record = Record {
+            epoch: self.epoch,
+            port: port as u8,
+            fate,
+            captured: frame.captured,
+            wire_len: frame.wire_len,
+            len: len as u16,
+            data: [0; board::SNAPLEN],
+        };
+        record.data[..len].copy_from_slice(&data[..len]);
+        if link.producer.enqueue(record).is_err() {
+            self.queue_full += 1;
+        } else {
+            self.queued_this_turn += 1;
+        }
+    }
+
+    /// After a loop turn: wake the writer early if the queue filled up (otherwise it wakes on
+    /// its own tick, so that a light load costs no wake-up per turn).
+    pub fn end_turn(&mut self) {
+        if let Some(link) = &self.link {
+            if link.producer.len() >= WAKE_AT && self.queued_this_turn > 0 {
+                link.thread.unpark();
+            }
+        }
+        self.queued_this_turn = 0;
+    }
+
+    /// The status file's `dump` counters.
+    pub fn report(&self) -> [(&'static str, u64); 7] {
+        let get = |f: fn(&Shared) -> &AtomicU64| {
+            self.link.as_ref().map_or(0, |l| f(&l.shared).load(Relaxed))
+        };
+        [
+            ("enabled", u64::from(self.frames.is_some())),
+            ("frames_written", get(|s| &s.written)),
+            ("frames_dropped", self.queue_full + get(|s| &s.lost)),
+            ("bytes", get(|s| &s.bytes)),
+            (
+                "max_bytes",
+                self.running
+                    .as_ref()
+                    .map_or(0, |(d, _)| u64::from(d.max_bytes)),
+            ),
+            ("rotations", get(|s| &s.rotations)),
+            ("write_errors", get(|s| &s.write_errors)),
+        ]
+    }
+
+    /// Lines for the log since the last call: write failures (the last one's text) and
+    /// rotations at `max_bytes`.
+    pub fn notices(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let (Some(link), Some((d, _))) = (&self.link, &self.running) else {
+            return out;
+        };
+        let errors = link.shared.write_errors.load(Relaxed);
+        if errors > self.reported.0 {
+            let last = link.shared.last_error.lock().ok().and_then(|e| e.clone());
+            out.push(format!(
+                "dump: {} write errors, the last: {}",
+                errors - self.reported.0,
+                last.as_deref().unwrap_or("?")
+            ));
+        }
+        let rotations = link.shared.rotations.load(Relaxed);
+        if rotations > self.reported.1 {
+            out.push(format!(
+                "dump: {} reached max_bytes {}; rotated to {}.1 ({} rotations)",
+                d.file, d.max_bytes, d.file, rotations
+            ));
+        }
+        self.reported = (errors, rotations);
+        out
+    }
+}
+
+impl Default for Dump {
+    fn default() -> Self {
+        Dump::new()
+    }
+}
+
+impl Link {
+    fn spawn() -> std::io::Result<Link> {
+        // Made once per process (the thread lives as long as it): leaked, so that both ends
+        // are 'static without a lock or a reference count per frame.
+        let queue: &'static mut Queue = Box::leak(Box::new(Queue::new()));
+        let (producer, consumer) = queue.split();
+        let (control, controls) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let theirs = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("ptpproxy-dump".into())
+            .spawn(move || writer::run(consumer, controls, &theirs))?;
+        Ok(Link {
+            producer,
+            control,
+            thread: handle.thread().clone(),
+            shared,
+        })
+    }
+}
+
+pub fn frames_name(f: DumpFrames) -> &'static str {
+    match f {
+        DumpFrames::Dropped => "dropped",
+        DumpFrames::All => "all",
+    }
+}
