@@ -317,3 +317,140 @@ pub fn frames_name(f: DumpFrames) -> &'static str {
         DumpFrames::All => "all",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptpproxy::port::PortId;
+
+    /// (block type, body) of every block of a pcapng file, checking each block's framing.
+    fn blocks(bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let (mut at, mut out) = (0, Vec::new());
+        while at < bytes.len() {
+            let len = u32_at(at + 4) as usize;
+            assert_eq!(u32_at(at + len - 4) as usize, len, "block at {at}");
+            out.push((u32_at(at), bytes[at + 8..at + len - 4].to_vec()));
+            at += len;
+        }
+        out
+    }
+
+    /// The comment of an Enhanced Packet Block's body (its only option).
+    fn comment_of(body: &[u8]) -> String {
+        let caplen = u32::from_le_bytes(body[12..16].try_into().unwrap()) as usize;
+        let at = 20 + pcapng_pad(caplen);
+        let len = u16::from_le_bytes(body[at + 2..at + 4].try_into().unwrap()) as usize;
+        String::from_utf8(body[at + 4..at + 4 + len].to_vec()).unwrap()
+    }
+
+    fn pcapng_pad(n: usize) -> usize {
+        ptpproxy::wire::pcapng::pad4(n)
+    }
+
+    fn config(dir: &std::path::Path, dump: &str) -> Config {
+        let json = format!(
+            r#"{{"upstream": "up", "downstream": ["dn1", "dn2"], "dump": {{"file": "{}/d.pcapng", {dump}}}}}"#,
+            dir.display()
+        );
+        Config::parse(json.as_bytes()).unwrap()
+    }
+
+    /// Wait (bounded) until the writer wrote `n` frames in all.
+    fn wait_written(d: &Dump, n: u64) {
+        for _ in 0..200 {
+            if d.report()[1].1 >= n {
+                return;
+            }
+            d.link.as_ref().unwrap().thread.unpark();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("written {:?}, wanted {n}", d.report());
+    }
+
+    fn frame(k: u8) -> [u8; 60] {
+        let mut f = [k; 60];
+        f[12..14].copy_from_slice(&[0x88, 0xF7]);
+        f
+    }
+
+    fn offer(d: &mut Dump, port: usize, data: &[u8], action: &Action<'_>) {
+        let r = Received {
+            data,
+            captured: Timestamp(1_780_000_000_000_000_000),
+            wire_len: data.len() as u32,
+        };
+        d.offer(port, &r, action);
+    }
+
+    #[test]
+    fn frames_reach_the_file_with_their_fate_and_rotate_at_max_bytes() {
+        let dir = std::env::temp_dir().join(format!("ptpproxy-dump-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Dump::new();
+        let all = config(&dir, r#""frames": "all", "max_bytes": 65536"#);
+        assert!(d.configure(&all).unwrap().is_some());
+        assert_eq!(d.configure(&all).unwrap(), None, "unchanged: no new file");
+        let f = frame(1);
+        let to = PortSet::single(PortId(1)).with(PortId(2));
+        let forward = Action::Forward {
+            to,
+            frame: &f,
+            timing: Timing::None,
+        };
+        offer(&mut d, 0, &f, &forward);
+        offer(&mut d, 1, &f, &Action::Drop(DropReason::RogueMaster));
+        wait_written(&d, 2);
+        let path = dir.join("d.pcapng");
+        // Flushed each tick: the file is complete while the dump runs.
+        let b = blocks(&std::fs::read(&path).unwrap());
+        let kinds: Vec<u32> = b.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, [0x0A0D_0D0A, 1, 1, 1, 6, 6]);
+        assert_eq!(
+            comment_of(&b[4].1),
+            "forwarded to dn1,dn2; correction unchanged"
+        );
+        assert_eq!(comment_of(&b[5].1), "dropped: rogue_master");
+        assert_eq!(u32::from_le_bytes(b[5].1[0..4].try_into().unwrap()), 1);
+
+        // "dropped": a forwarded frame is not queued.
+        d.end_turn();
+        d.configure(&config(&dir, r#""max_bytes": 65536"#)).unwrap();
+        offer(&mut d, 0, &f, &forward);
+        assert_eq!(d.queued_this_turn, 0);
+
+        // The size bound: each file stays within max_bytes, the full one is kept as .1.
+        let mut written = d.report()[1].1;
+        for _ in 0..8 {
+            for _ in 0..100 {
+                offer(&mut d, 2, &f, &Action::Drop(DropReason::Truncated));
+            }
+            d.end_turn();
+            written += 100;
+            wait_written(&d, written);
+        }
+        let report = d.report();
+        assert_eq!(report[2], ("frames_dropped", 0), "{report:?}");
+        assert!(report[5].1 >= 1, "rotated: {report:?}");
+        for (p, full) in [(path.clone(), false), (dir.join("d.pcapng.1"), true)] {
+            let len = std::fs::metadata(&p).unwrap().len();
+            assert!(
+                len <= 65536 && (!full || len > 65000),
+                "{}: {len}",
+                p.display()
+            );
+            assert!(blocks(&std::fs::read(&p).unwrap()).len() > 4);
+        }
+
+        // Off: nothing more is queued or written.
+        let off = Config {
+            dump: None,
+            ..all.clone()
+        };
+        assert_eq!(d.configure(&off).unwrap().as_deref(), Some("dump: stopped"));
+        offer(&mut d, 1, &f, &Action::Drop(DropReason::Loop));
+        assert_eq!(d.queued_this_turn, 0);
+        assert_eq!(d.report()[0], ("enabled", 0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
