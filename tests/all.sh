@@ -54,6 +54,7 @@ step "timing fidelity (residence correction vs bridge, ptp4l clients, L2/UDPv4/U
 step "hardening (floods, rogue masters, malformed frames, flaps, reloads, least privilege)" tests/hardening.sh
 step "identity ownership (a spoofed clockIdentity, a moved client; ptp4l in namespaces)" tests/identity.sh
 step "field faults (a cabling loop, a rogue master, a silent grandmaster; ptp4l in namespaces)" tests/field.sh
+step "pcapng dump (rogue and malformed frames, all frames, max_bytes, reloads; read by tshark)" tests/dump.sh
 step "benchmark smoke (ptpproxy vs Linux bridge and naive relay, 11 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh

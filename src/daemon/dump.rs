@@ -128,7 +128,7 @@ pub struct Dump {
 struct Link {
     producer: heapless::spsc::Producer<'static, Record>,
     control: mpsc::Sender<Control>,
-    thread: std::thread::Thread,
+    thread: std::thread::JoinHandle<()>,
     shared: Arc<Shared>,
 }
 
@@ -180,7 +180,7 @@ impl Dump {
         link.control
             .send(control)
             .map_err(|_| "dump: the writer thread ended".to_owned())?;
-        link.thread.unpark();
+        link.thread.thread().unpark();
         self.epoch = epoch;
         self.frames = wanted.as_ref().map(|(d, _)| d.frames);
         self.running = wanted;
@@ -229,10 +229,27 @@ impl Dump {
     pub fn end_turn(&mut self) {
         if let Some(link) = &self.link {
             if link.producer.len() >= WAKE_AT && self.queued_this_turn > 0 {
-                link.thread.unpark();
+                link.thread.thread().unpark();
             }
         }
         self.queued_this_turn = 0;
+    }
+
+    /// At exit: let the writer write what is queued and close the file, waiting at most
+    /// `limit` (a stalled file system must not hold up the exit).
+    pub fn shutdown(&mut self, limit: std::time::Duration) {
+        self.frames = None;
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        // The writer drains the queue, finds the channel closed (its one sender replaced),
+        // closes the file and returns.
+        link.control = mpsc::channel().0;
+        link.thread.thread().unpark();
+        let t0 = std::time::Instant::now();
+        while !link.thread.is_finished() && t0.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// The status file's `dump` counters.
@@ -305,7 +322,7 @@ impl Link {
         Ok(Link {
             producer,
             control,
-            thread: handle.thread().clone(),
+            thread: handle,
             shared,
         })
     }
@@ -362,7 +379,7 @@ mod tests {
             if d.report()[1].1 >= n {
                 return;
             }
-            d.link.as_ref().unwrap().thread.unpark();
+            d.link.as_ref().unwrap().thread.thread().unpark();
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("written {:?}, wanted {n}", d.report());
@@ -451,6 +468,8 @@ mod tests {
         offer(&mut d, 1, &f, &Action::Drop(DropReason::Loop));
         assert_eq!(d.queued_this_turn, 0);
         assert_eq!(d.report()[0], ("enabled", 0));
+        d.shutdown(std::time::Duration::from_secs(2));
+        assert!(d.link.as_ref().unwrap().thread.is_finished());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

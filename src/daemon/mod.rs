@@ -197,6 +197,7 @@ impl Daemon {
     /// SIGTERM/SIGINT: the counters and a last status file.
     pub fn stop(&mut self) {
         self.log.notice("stopping");
+        self.dump.shutdown(StdDuration::from_secs(1));
         self.log_counters();
         self.write_status(monotonic());
     }
