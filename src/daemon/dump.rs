@@ -273,9 +273,9 @@ impl Dump {
         ]
     }
 
-    /// Lines for the log since the last call: write failures (the last one's text) and
-    /// rotations at `max_bytes`.
-    pub fn notices(&mut self) -> Vec<String> {
+    /// Lines for the log since the last call, each with whether it is a warning: write
+    /// failures (the last one's text) and rotations at `max_bytes`.
+    pub fn notices(&mut self) -> Vec<(bool, String)> {
         let mut out = Vec::new();
         let (Some(link), Some((d, _))) = (&self.link, &self.running) else {
             return out;
@@ -283,17 +283,23 @@ impl Dump {
         let errors = link.shared.write_errors.load(Relaxed);
         if errors > self.reported.0 {
             let last = link.shared.last_error.lock().ok().and_then(|e| e.clone());
-            out.push(format!(
-                "dump: {} write errors, the last: {}",
-                errors - self.reported.0,
-                last.as_deref().unwrap_or("?")
+            out.push((
+                true,
+                format!(
+                    "dump: {} write errors, the last: {}",
+                    errors - self.reported.0,
+                    last.as_deref().unwrap_or("?")
+                ),
             ));
         }
         let rotations = link.shared.rotations.load(Relaxed);
         if rotations > self.reported.1 {
-            out.push(format!(
-                "dump: {} reached max_bytes {}; rotated to {}.1 ({} rotations)",
-                d.file, d.max_bytes, d.file, rotations
+            out.push((
+                false,
+                format!(
+                    "dump: {} reached max_bytes {}; rotated to {}.1 ({} rotations)",
+                    d.file, d.max_bytes, d.file, rotations
+                ),
             ));
         }
         self.reported = (errors, rotations);
@@ -471,5 +477,27 @@ mod tests {
         d.shutdown(std::time::Duration::from_secs(2));
         assert!(d.link.as_ref().unwrap().thread.is_finished());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_counted_and_named_once() {
+        let dir = std::env::temp_dir().join(format!("ptpproxy-dump-none-{}", std::process::id()));
+        let mut d = Dump::new();
+        d.configure(&config(&dir, r#""frames": "all""#)).unwrap();
+        offer(&mut d, 1, &frame(2), &Action::Drop(DropReason::Loop));
+        for _ in 0..200 {
+            if d.report()[6].1 > 0 && d.report()[2].1 > 0 {
+                break;
+            }
+            d.link.as_ref().unwrap().thread.thread().unpark();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(d.report()[6], ("write_errors", 1));
+        assert_eq!(d.report()[2], ("frames_dropped", 1), "not written: counted");
+        let lines = d.notices();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].0 && lines[0].1.contains("d.pcapng: No such file or directory"));
+        assert!(d.notices().is_empty(), "named once");
+        d.shutdown(std::time::Duration::from_secs(2));
     }
 }

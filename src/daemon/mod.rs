@@ -258,8 +258,12 @@ impl Daemon {
 
     /// Name in the log what the counters say happened since the last tick ([`notice`]).
     fn log_notices(&mut self) {
-        for line in self.dump.notices() {
-            self.log.warn(&line);
+        for (warning, line) in self.dump.notices() {
+            if warning {
+                self.log.warn(&line);
+            } else {
+                self.log.notice(&line);
+            }
         }
         for c in &mut self.captures {
             c.update_kernel_drops();
