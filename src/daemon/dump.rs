@@ -86,6 +86,9 @@ pub struct Record {
     data: [u8; board::SNAPLEN],
 }
 
+// The queue's memory, as README.md gives it: 256 * (snap length + 32) bytes at most.
+const _: () = assert!(core::mem::size_of::<Record>() <= board::SNAPLEN + 32);
+
 /// What the writer is told besides frames: from the frames of `epoch` on, write this dump with
 /// these port names (a new file, the one before kept as `<file>.1`), or none.
 pub struct Control {
