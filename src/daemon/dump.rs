@@ -30,8 +30,9 @@ use std::sync::{mpsc, Arc, Mutex};
 
 mod writer;
 
-/// Records the queue holds: enough for the writer's sleep ([`writer::TICK`]) at some 10 000
-/// frames per second, in 256 * (SNAPLEN + 32) bytes (about 120 KiB with the generic board).
+/// The queue's slots (it holds one record fewer): enough for the writer's sleep
+/// ([`writer::TICK`]) at some 10 000 frames per second, in 256 * (SNAPLEN + 32) bytes (about
+/// 120 KiB with the generic board).
 const QUEUE: usize = 256;
 /// Queued records after which the loop wakes the writer before its tick.
 const WAKE_AT: usize = QUEUE / 4;
@@ -261,7 +262,7 @@ impl Dump {
             self.link.as_ref().map_or(0, |l| f(&l.shared).load(Relaxed))
         };
         [
-            ("enabled", u64::from(self.frames.is_some())),
+            ("enabled", u64::from(self.running.is_some())),
             ("frames_written", get(|s| &s.written)),
             ("frames_dropped", self.queue_full + get(|s| &s.lost)),
             ("bytes", get(|s| &s.bytes)),
