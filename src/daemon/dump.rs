@@ -31,8 +31,8 @@ use std::sync::{mpsc, Arc, Mutex};
 mod writer;
 
 /// The queue's slots (it holds one record fewer): enough for the writer's sleep
-/// ([`writer::TICK`]) at some 10 000 frames per second, in 256 * (SNAPLEN + 32) bytes (about
-/// 120 KiB with the generic board).
+/// ([`writer::TICK`]) at some 10 000 frames per second, in 256 * (SNAPLEN + 40) bytes at most
+/// (118 KiB with the generic board).
 const QUEUE: usize = 256;
 /// Queued records after which the loop wakes the writer before its tick.
 const WAKE_AT: usize = QUEUE / 4;
@@ -87,8 +87,9 @@ pub struct Record {
     data: [u8; board::SNAPLEN],
 }
 
-// The queue's memory, as README.md gives it: 256 * (snap length + 32) bytes at most.
-const _: () = assert!(core::mem::size_of::<Record>() <= board::SNAPLEN + 32);
+// The queue's memory, as README.md gives it: 256 * (snap length + 40) bytes at most (the
+// header fields and the padding to 8 bytes).
+const _: () = assert!(core::mem::size_of::<Record>() <= board::SNAPLEN + 40);
 
 /// What the writer is told besides frames: from the frames of `epoch` on, write this dump with
 /// these port names (a new file, the one before kept as `<file>.1`), or none.
