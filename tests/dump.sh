@@ -7,9 +7,10 @@
 #   tests/dump.sh [--keep]
 #
 #   1  "frames": "dropped": a rogue master (Sync, Follow_Up, Announce) and 14 kinds of malformed
-#      frames on dn1, with well-behaved clients: tshark opens the file; each frame's comment is
-#      "dropped: <reason>", per reason as many as the status file counts dropped, rogue_master
-#      only for Sync/Follow_Up/Announce from dn1; nothing relayed is in it
+#      frames on dn1, with well-behaved clients, ptpproxy as "nobody" under SCHED_FIFO (its
+#      writer thread: uid 65534, no capabilities, SCHED_OTHER): tshark opens the file; each
+#      frame's comment is "dropped: <reason>", per reason as many as the status file counts
+#      dropped, rogue_master only for Sync/Follow_Up/Announce from dn1; nothing relayed is in it
 #   2  "frames": "all" with the residence correction: every frame received is in the file (the
 #      status file's rx), Sync/Follow_Up from up say "forwarded to dn1,dn2", Delay_Req "forwarded
 #      to up", each Delay_Resp names the one port of its client
@@ -55,20 +56,46 @@ run() {
 	cp "$status" "$HZ_RUN/$label.status.json"
 }
 
+# writer_thread PID: the privileges and scheduling of ptpproxy's dump writer thread against its
+# loop's (the writer must hold no more than the loop, and never run SCHED_FIFO)
+writer_thread() {
+	local pid=$1 tid="" t main writer
+	for t in /proc/"$pid"/task/*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == ptpproxy-dump ]] && tid=${t##*/}
+	done
+	[[ -n $tid ]] || {
+		fail "a thread named ptpproxy-dump in ptpproxy ($pid)"
+		return 0
+	}
+	ids() { awk '/^(Uid|CapEff):/ { $1 = $1; printf "%s; ", $0 }' "$1"; }
+	main="$(ids "/proc/$pid/status")$(chrt -p "$pid" | tr '\n' ' ')"
+	writer="$(ids "/proc/$pid/task/$tid/status")$(chrt -p "$tid" | tr '\n' ' ')"
+	if [[ $writer == "Uid: 65534 65534 65534 65534; CapEff: 0000000000000000; "*"policy: SCHED_OTHER"* &&
+		$main == *"policy: SCHED_FIFO"* ]]; then
+		pass "\"user\": \"nobody\", realtime_priority 10: the writer thread $tid: $writer (the loop: $main)"
+	else
+		fail "the writer thread: $writer; the loop: $main (want uid 65534, no capabilities, SCHED_OTHER)"
+	fi
+}
+
 scenario_dropped() {
-	echo "== 1. \"frames\": \"dropped\": a rogue master and malformed frames on dn1"
-	local cfg=$HZ_RUN/dropped.json dump=$HZ_RUN/dropped.pcapng
-	hz_config "$cfg" "dump={\"file\": \"$dump\", \"frames\": \"dropped\"}" 'correction="residence"'
+	echo "== 1. \"frames\": \"dropped\": a rogue master and malformed frames on dn1, as nobody, SCHED_FIFO"
+	local cfg=$HZ_RUN/dropped.json dir=$HZ_RUN/nobody dump=$HZ_RUN/nobody/dropped.pcapng
+	mkdir -p "$dir"
+	chmod 777 "$dir"
+	hz_config "$cfg" "dump={\"file\": \"$dump\", \"frames\": \"dropped\"}" 'correction="residence"' \
+		'user="nobody"' 'realtime_priority=10' "status_file=\"$dir/status.json\""
 	hz_proxy_start "$cfg" "$HZ_RUN/dropped.ptpproxy.log" || {
 		fail "dropped: ptpproxy did not start"
 		return 0
 	}
+	writer_thread "$HZ_PROXY_PID"
 	hz_load rogue 2 --flood "$CL:cl1:300" --flood-msg rogue --flood-identities 1 ||
 		fail "rogue: ptpload failed"
 	hz_load malformed 2 --flood "$CL:cl1:1400" --flood-msg malformed ||
 		fail "malformed: ptpload failed"
 	hz_proxy_stop
-	cp "$HZ_RUN/status.json" "$HZ_RUN/dropped.status.json"
+	cp "$dir/status.json" "$HZ_RUN/dropped.status.json"
 	judge dropped "$dump" "$HZ_RUN/dropped.status.json"
 }
 
@@ -149,6 +176,8 @@ main() {
 	}
 	HZ_RUN=$(mktemp -d /tmp/ptpproxy-dump.XXXXXX)
 	netns_init "dump$$-" "$HZ_RUN" hz_destroy "network namespaces, raw sockets"
+	# ptpproxy as "nobody" (scenario 1) reads its configuration here.
+	chmod 755 "$HZ_RUN"
 	echo "== run directory $HZ_RUN; $(tshark --version 2>/dev/null | head -n 1)"
 	hz_topo_create
 	CL=$(netns_name cl)

@@ -150,6 +150,18 @@ impl Dump {
         }
     }
 
+    /// Create the writer thread and its queue now, before the daemon takes its scheduling
+    /// policy and drops its privileges: the thread then stays under the normal scheduler
+    /// (`realtime_priority` is set on the loop's thread alone), and its stack and buffers are
+    /// in place before `mlockall` would refuse new memory to an unprivileged process. It drops
+    /// its capabilities at the first configuration ([`Dump::configure`], after the drop).
+    pub fn spawn_writer(&mut self) -> Result<(), String> {
+        if self.link.is_none() {
+            self.link = Some(Link::spawn().map_err(|e| format!("dump: no writer thread: {e}"))?);
+        }
+        Ok(())
+    }
+
     /// Start, change or stop the dump as `config` says (at start and at each reload). A
     /// string for the log when something changed. Only a changed `"dump"` or port list starts
     /// a new file.
@@ -174,13 +186,11 @@ impl Dump {
             epoch,
             dump: wanted.clone(),
         };
-        if self.link.is_none() {
-            if wanted.is_none() {
-                self.running = None;
-                return Ok(None);
-            }
-            self.link = Some(Link::spawn().map_err(|e| format!("dump: no writer thread: {e}"))?);
+        if self.link.is_none() && wanted.is_none() {
+            self.running = None;
+            return Ok(None);
         }
+        self.spawn_writer()?;
         let link = self.link.as_ref().ok_or("dump: no writer")?;
         link.control
             .send(control)
@@ -327,9 +337,11 @@ impl Link {
         let (control, controls) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let theirs = Arc::clone(&shared);
+        let buffers = writer::Buffers::new();
         let handle = std::thread::Builder::new()
             .name("ptpproxy-dump".into())
-            .spawn(move || writer::run(consumer, controls, &theirs))?;
+            .stack_size(writer::STACK)
+            .spawn(move || writer::run(consumer, controls, buffers, &theirs))?;
         Ok(Link {
             producer,
             control,

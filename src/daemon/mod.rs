@@ -158,6 +158,10 @@ impl Daemon {
     /// Open the ports, then take what needs root (scheduling, the CPU latency request) and drop
     /// every privilege but CAP_NET_RAW. Failures are logged: the relay runs with what it got.
     pub fn start(&mut self) {
+        // Before the scheduling and the privileges change: see `Dump::spawn_writer`.
+        if let Err(e) = self.dump.spawn_writer() {
+            self.log.err(&e);
+        }
         self.open_ports();
         if self.config.realtime_priority > 0 {
             match privileges::set_realtime(self.config.realtime_priority) {
@@ -182,7 +186,7 @@ impl Daemon {
             )),
             Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
         }
-        // After the privileges are dropped: the writer thread inherits what is left.
+        // After the privileges are dropped: the writer thread then drops its capabilities.
         self.apply_dump();
         self.log.notice(&format!(
             "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",

@@ -2,10 +2,12 @@
 //! with their comments, and starts a new file at `max_bytes` (the full one renamed to
 //! `<file>.1`, replacing the one before).
 //!
-//! It runs at the normal scheduler's priority whatever the loop's, sleeps between ticks, and
-//! owns the file alone; it never touches the loop's state but the counters in [`Shared`]. A
-//! failed write closes the file (counted, its text kept for the log) and a new one is tried
-//! after [`RETRY`].
+//! It runs under the normal scheduler whatever the loop's (it is created before the loop's
+//! thread takes SCHED_FIFO) and without capabilities (dropped at its first configuration),
+//! sleeps between ticks, and owns the file alone; it never touches the loop's state but the
+//! counters in [`Shared`]. Its buffers are made once, by the thread that creates it. A failed
+//! write closes the file (counted, its text kept for the log) and a new one is tried after
+//! [`RETRY`].
 
 use super::{Control, Correction, Fate, Record, Shared};
 use ptpproxy::board;
@@ -13,7 +15,7 @@ use ptpproxy::config::DumpConfig;
 use ptpproxy::wire::pcapng;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -27,6 +29,27 @@ const RETRY: Duration = Duration::from_secs(10);
 pub const COMMENT_MAX: usize = 256;
 /// The write buffer: a few dozen frames per system call.
 const BUFFER: usize = 64 * 1024;
+/// The thread's stack: it holds a record and a comment at most (blocks and the write buffer
+/// are on the heap), far from the 2 MiB a thread gets by default (all of it locked with
+/// `realtime_priority`).
+pub const STACK: usize = 128 * 1024;
+
+/// The writer's memory, allocated once before the thread starts.
+pub struct Buffers {
+    /// One block, encoded before it is buffered.
+    block: Vec<u8>,
+    /// What waits for the next write(2), at most BUFFER bytes (never grown).
+    out: Vec<u8>,
+}
+
+impl Buffers {
+    pub fn new() -> Buffers {
+        Buffers {
+            block: vec![0; pcapng::enhanced_packet_len(board::SNAPLEN, COMMENT_MAX)],
+            out: Vec::with_capacity(BUFFER),
+        }
+    }
+}
 
 pub type Comment = heapless::String<COMMENT_MAX>;
 
@@ -34,15 +57,15 @@ pub type Comment = heapless::String<COMMENT_MAX>;
 pub fn run(
     mut queue: heapless::spsc::Consumer<'static, Record>,
     controls: Receiver<Control>,
+    buffers: Buffers,
     shared: &Shared,
 ) {
-    normal_scheduling();
     let mut w = Writer {
         epoch: 0,
         out: None,
         wanted: None,
         retry_at: None,
-        block: vec![0; pcapng::enhanced_packet_len(board::SNAPLEN, COMMENT_MAX)],
+        buffers,
         comment: Comment::new(),
         shared,
     };
@@ -76,9 +99,10 @@ pub fn run(
     }
 }
 
-/// The open file and what it is written with.
+/// The open file.
 struct Out {
-    file: BufWriter<File>,
+    file: File,
+    /// Its length once the buffer is written.
     bytes: u64,
 }
 
@@ -90,14 +114,18 @@ struct Writer<'s> {
     wanted: Option<(DumpConfig, Vec<String>)>,
     /// After a failure: when to try a new file.
     retry_at: Option<Instant>,
-    /// One block, encoded before it is written.
-    block: Vec<u8>,
+    buffers: Buffers,
     comment: Comment,
     shared: &'s Shared,
 }
 
 impl Writer<'_> {
     fn apply(&mut self, control: Control) {
+        // The daemon configures the dump only once its privileges are dropped; this thread
+        // needs none to write a file (repeated: cheap, and a reload is rare).
+        if let Err(e) = super::super::privileges::drop_thread_capabilities() {
+            self.failed(&format!("capabilities not dropped: {e}"));
+        }
         self.close();
         self.epoch = control.epoch;
         self.wanted = control.dump;
@@ -110,7 +138,7 @@ impl Writer<'_> {
             return;
         };
         let file = config.file.as_str();
-        match new_file(file, ports, &mut self.block) {
+        match new_file(file, ports, &mut self.buffers) {
             Ok(out) => {
                 self.shared.bytes.store(out.bytes, Relaxed);
                 self.out = Some(out);
@@ -125,10 +153,29 @@ impl Writer<'_> {
         self.out = None;
     }
 
+    /// Write what the buffer holds.
     fn flush(&mut self) {
-        let flushed = self.out.as_mut().map(|o| o.file.flush());
-        if let Some(Err(e)) = flushed {
+        let out = &mut self.buffers.out;
+        let written = match self.out.as_mut() {
+            Some(o) if !out.is_empty() => o.file.write_all(out),
+            _ => Ok(()),
+        };
+        out.clear();
+        if let Err(e) = written {
             self.failed(&e.to_string());
+        }
+    }
+
+    /// Add `n` bytes of the block buffer to the file's (written first if they would not fit).
+    fn buffer(&mut self, n: usize) {
+        if self.buffers.out.len() + n > BUFFER {
+            self.flush();
+        }
+        let b = &mut self.buffers;
+        b.out.extend_from_slice(&b.block[..n]);
+        if let Some(o) = self.out.as_mut() {
+            o.bytes += n as u64;
+            self.shared.bytes.store(o.bytes, Relaxed);
         }
     }
 
@@ -169,27 +216,19 @@ impl Writer<'_> {
             wire_len: record.wire_len,
             comment: &self.comment,
         };
-        let (Some(out), Some(n)) = (
-            self.out.as_mut(),
-            pcapng::enhanced_packet(&mut self.block, &packet),
-        ) else {
+        let encoded = pcapng::enhanced_packet(&mut self.buffers.block, &packet);
+        let (Some(n), true) = (encoded, self.out.is_some()) else {
             bump(&self.shared.lost);
             return;
         };
-        match out.file.write_all(&self.block[..n]) {
-            Ok(()) => {
-                out.bytes += n as u64;
-                self.shared.bytes.store(out.bytes, Relaxed);
-                bump(&self.shared.written);
-            }
-            Err(e) => self.failed(&e.to_string()),
-        }
+        self.buffer(n);
+        bump(&self.shared.written);
     }
 }
 
-/// Create `path` (renaming a file already there to `<path>.1`) with its section header and
-/// one interface per port, in port order (the interface index is the port number).
-fn new_file(path: &str, ports: &[String], block: &mut [u8]) -> std::io::Result<Out> {
+/// Create `path` (renaming a file already there to `<path>.1`) and write its section header
+/// and one interface per port, in port order (the interface index is the port number).
+fn new_file(path: &str, ports: &[String], buffers: &mut Buffers) -> std::io::Result<Out> {
     let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
     if exists {
         std::fs::rename(path, format!("{path}.1"))?;
@@ -200,22 +239,20 @@ fn new_file(path: &str, ports: &[String], block: &mut [u8]) -> std::io::Result<O
         .truncate(true)
         .mode(0o640)
         .open(path)?;
-    let mut out = Out {
-        file: BufWriter::with_capacity(BUFFER, file),
-        bytes: 0,
-    };
+    let Buffers { block, out } = buffers;
+    out.clear();
     let too_small = || std::io::Error::other("pcapng header larger than its buffer");
     let app = concat!("ptpproxy ", env!("CARGO_PKG_VERSION"));
     let n = pcapng::section_header(block, app).ok_or_else(too_small)?;
-    out.file.write_all(&block[..n])?;
-    out.bytes += n as u64;
+    out.extend_from_slice(&block[..n]);
     for name in ports {
         let n = pcapng::interface_description(block, name, board::SNAPLEN as u32)
             .ok_or_else(too_small)?;
-        out.file.write_all(&block[..n])?;
-        out.bytes += n as u64;
+        out.extend_from_slice(&block[..n]);
     }
-    Ok(out)
+    // At most 9 interfaces of ~40 bytes: far within the buffer, written at the next flush.
+    let bytes = out.len() as u64;
+    Ok(Out { file, bytes })
 }
 
 /// What ptpproxy did with a frame, as its pcapng comment says it: `dropped: <reason>` (the
@@ -248,25 +285,6 @@ pub fn comment(out: &mut Comment, fate: Fate, ports: &[String]) {
 
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Relaxed);
-}
-
-/// The writer runs under the normal scheduler even when the loop runs SCHED_FIFO (threads
-/// inherit it): file I/O must never hold up the loop on its CPU.
-fn normal_scheduling() {
-    // SAFETY: sched_param is plain integers; all-zero is valid (priority 0, as SCHED_OTHER
-    // requires).
-    let param: libc::sched_param = unsafe { core::mem::zeroed() };
-    // The system call itself (musl's wrapper fails with ENOSYS); pid 0 is the calling thread.
-    // SAFETY: sched_setscheduler(2) with a valid sched_param that outlives the call. Lowering
-    // one's own policy needs no privilege; a failure leaves the inherited one.
-    let _ = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setscheduler,
-            0,
-            libc::SCHED_OTHER,
-            &param as *const libc::sched_param,
-        )
-    };
 }
 
 #[cfg(test)]
