@@ -451,6 +451,7 @@ mod tests {
             realtime_priority: 0,
             cpu_latency_us: None,
             bridge_ports: crate::config::BridgePorts::Filter,
+            dump: None,
         }
     }
 

@@ -59,6 +59,7 @@ step "operations (upstream health, metrics file, a new grandmaster; ptp4l in nam
 step "bridged ports (switch and router shapes, nftables filter; ptp4l in namespaces)" tests/switch.sh
 step "field faults (a cabling loop, a rogue master, a silent grandmaster; ptp4l in namespaces)" tests/field.sh
 step "upstream pacing (1000 clients bursting at a ptp4l grandmaster, without and with pacing)" tests/pacing.sh --check
+step "pcapng dump (rogue and malformed frames, all frames, max_bytes, reloads; read by tshark)" tests/dump.sh
 step "benchmark smoke (ptpproxy vs Linux bridge and naive relay, 11 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh

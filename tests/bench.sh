@@ -8,7 +8,7 @@
 #                  [--max-hold US]
 #                  [--cpu-latency US]
 #                  [--nice N] [--rt PRIO] [--pin] [--perf] [--callgrind] [--tx-path]
-#                  [--soak SECONDS] [--keep]
+#                  [--soak SECONDS] [--dump all|dropped] [--keep]
 #
 # Topology (namespaces with a unique prefix, veth only, removed on exit):
 #
@@ -83,6 +83,8 @@
 #                  kernel): CPU per frame of sendmmsg(2) batches against a PACKET_TX_RING, each
 #                  with and without PACKET_QDISC_BYPASS, 3 x 1,000,000 frames each
 #   --soak S       also run (a) through ptpproxy for S seconds, sampling its RSS every 10 s
+#   --dump F       ptpproxy (both configurations) also writes a pcapng dump of F frames ("all" or
+#                  "dropped") to the run directory, 64 MiB per file: its cost beside a run without
 #   --keep         keep the run directory
 # Binaries: $PTPPROXY / $PTPLOAD, else built here with `cargo build --release`.
 # Ends with "N passed, N failed" (checks: the tools ran, frames got through, the relays exited
@@ -131,6 +133,8 @@ arg_flag --callgrind CALLGRIND 1
 arg_flag --tx-path TX_PATH 1
 arg_value --soak SOAK
 arg_flag --keep KEEP 1
+DUMP_FRAMES=
+arg_value --dump DUMP_FRAMES
 args_parse "$@"
 for v in RUNS SECONDS_PER_RUN RAMP_SECONDS TOP_RATE CLIENTS SOAK MAX_HOLD BURST_CAPACITY PACE_RATE; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || {
@@ -236,8 +240,11 @@ fi
 # ---- forwarders ----
 # proxy_config FILE CORRECTION: ptpproxy's configuration for the bench
 proxy_config() { # FILE CORRECTION [MORE JSON MEMBERS]
+	local dump=""
+	[[ -z $DUMP_FRAMES ]] ||
+		dump="\"dump\": {\"file\": \"$RUN/dump.pcapng\", \"frames\": \"$DUMP_FRAMES\", \"max_bytes\": 67108864},"
 	cat >"$1" <<EOF
-{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0],
+{"upstream": "up", "downstream": ["dn1", "dn2"], "domains": [0], $dump
  "delay_resp": "steer", "correction": "$2", "max_hold_us": $MAX_HOLD, "allow_downstream_masters": false,
  "client_timeout_s": 60, "max_delay_req_rate": 1024,
  "status_file": "$RUN/status.json", "status_interval_s": 1, "promiscuous": false${3:-}}

@@ -8,6 +8,7 @@
 //! spelled out twice. This module never reads JSON and never decides what is valid; the reader
 //! and the rules pick the variant.
 
+use super::dump::DumpError;
 use super::schema::{
     Key, CLIENT_TIMEOUT_S_RANGE, CPU_LATENCY_US_RANGE, DOMAIN_MAX, IFNAME_MAX,
     MAX_DELAY_REQ_HOLD_MS_RANGE, MAX_DELAY_REQ_RATE_RANGE, MAX_HOLD_US_RANGE,
@@ -71,6 +72,8 @@ pub enum ConfigError {
     /// `upstream_max_delay_req_rate` with `"correction": "none"`: the clients would take the
     /// pacing wait for path delay.
     PacingWithoutResidence,
+    /// The `"dump"` object or one of its keys (`dump.<key>`).
+    Dump(DumpError),
 }
 
 /// What is wrong with the file as a whole (its `field` is [`FILE_FIELD`]).
@@ -152,6 +155,7 @@ impl ConfigError {
             ConfigError::MetricsFile(_) => Some(Key::MetricsFile),
             ConfigError::User => Some(Key::User),
             ConfigError::PacingWithoutResidence => Some(Key::UpstreamMaxDelayReqRate),
+            ConfigError::Dump(_) => Some(Key::Dump),
         }
     }
 
@@ -159,6 +163,7 @@ impl ConfigError {
     pub fn field(&self) -> &'static str {
         match (self, self.key()) {
             (ConfigError::UnknownKey, _) => UNKNOWN_KEY_FIELD,
+            (ConfigError::Dump(e), _) => e.field(),
             (_, Some(key)) => key.name(),
             (_, None) => FILE_FIELD,
         }
@@ -180,7 +185,8 @@ impl ConfigError {
                  correction, max_hold_us, max_residence_us, allow_downstream_masters, \
                  client_timeout_s, max_delay_req_rate, upstream_max_delay_req_rate, \
                  max_delay_req_hold_ms, max_identities_per_mac, status_file, status_interval_s, \
-                 metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports"
+                 metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports, \
+                 dump"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -212,6 +218,7 @@ impl ConfigError {
                 "set \"correction\": \"residence\" (the Delay_Resp must carry each Delay_Req's \
                  wait), or leave \"upstream_max_delay_req_rate\" out"
             }
+            ConfigError::Dump(e) => e.fix(),
         }
     }
 }
@@ -260,6 +267,7 @@ impl fmt::Display for Problem<'_> {
             ConfigError::PacingWithoutResidence => {
                 f.write_str("pacing Delay_Req needs the residence correction")
             }
+            ConfigError::Dump(e) => e.write_problem(f),
         }
     }
 }
@@ -403,6 +411,7 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )
         }
         Key::User => f.write_str("not a user name in quotes"),
+        Key::Dump => DumpError::WrongType(None).write_problem(f),
     }
 }
 
@@ -439,6 +448,7 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::MaxHoldUs => "write e.g. 2000 (no quotes, no fraction)",
         Key::MaxResidenceUs => "write e.g. 52000 (no quotes, no fraction)",
         Key::User => "write e.g. \"user\": \"nobody\"",
+        Key::Dump => DumpError::WrongType(None).fix(),
     }
 }
 
@@ -534,7 +544,7 @@ impl InterfaceError {
 }
 
 impl PathError {
-    fn write_problem(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    pub(super) fn write_problem(self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PathError::NotAbsolute => "not an absolute path (it must start with '/')",
             PathError::Directory => "names a directory, not a file",
@@ -648,7 +658,8 @@ mod tests {
                           max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
                           max_delay_req_rate, upstream_max_delay_req_rate, max_delay_req_hold_ms, \
                           max_identities_per_mac, status_file, status_interval_s, metrics_file, \
-                          promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports";
+                          promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports, \
+                          dump";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -11,6 +11,7 @@
 //! value, or the setting near a syntax error, borrowed from the input. Nothing here touches a
 //! file or a socket: the caller hands in the bytes.
 
+mod dump;
 mod error;
 mod parse;
 mod schema;
@@ -18,6 +19,10 @@ mod schema;
 mod testing;
 mod validate;
 
+pub use dump::{
+    DumpConfig, DumpError, DumpFrames, DumpKey, DEFAULT_DUMP_FRAMES, DEFAULT_DUMP_MAX_BYTES,
+    DUMP_MAX_BYTES_RANGE,
+};
 pub use error::{
     ConfigError, ConfigRejection, Context, FileError, InterfaceError, PathError, ValueError,
     FILE_FIELD, UNKNOWN_KEY_FIELD,
@@ -93,6 +98,7 @@ mod tests {
             realtime_priority: 0,
             cpu_latency_us: None,
             bridge_ports: DEFAULT_BRIDGE_PORTS,
+            dump: None,
         }
     }
 
@@ -122,6 +128,7 @@ mod tests {
             realtime_priority: 0,
             cpu_latency_us: None,
             bridge_ports: DEFAULT_BRIDGE_PORTS,
+            dump: None,
         };
         assert_eq!(config, expected);
         // The example spells out exactly the defaults.

@@ -14,6 +14,7 @@
 //! unknown keys itself (the effect of `deny_unknown_fields`) while a [`Trace`] notes the key it
 //! is reading, so that a wrong type, a syntax error inside a value or an unknown key is named.
 
+use super::dump::{self, DumpError, DumpKey, RawDump};
 use super::error::{ConfigError, ConfigRejection, Context, FileError, ValueError};
 use super::schema::{Key, KEYS, MAX_DOMAINS, MAX_DOWNSTREAM};
 use core::fmt;
@@ -60,6 +61,7 @@ pub(super) struct Raw<'a> {
     pub max_hold_us: Option<u32>,
     pub max_residence_us: Option<u32>,
     pub bridge_ports: Option<&'a str>,
+    pub dump: Option<RawDump<'a>>,
 }
 
 /// Read `json` (not empty, byte-order mark removed) into a [`Raw`].
@@ -86,7 +88,7 @@ fn bit(key: Key) -> u32 {
 
 /// Where the reader is, so that a bare serde-json-core error can be pinned on a key.
 #[derive(Default)]
-struct Trace<'a> {
+pub(super) struct Trace<'a> {
     /// The key whose value is being read.
     reading: Option<Key>,
     /// The last key whose value was read completely.
@@ -96,11 +98,13 @@ struct Trace<'a> {
     /// Set when the reader itself stopped (unknown or repeated key, list too long); the
     /// error serde-json-core returns then is only a `CustomError`.
     rejected: Option<ConfigRejection<'a>>,
+    /// Inside `"dump"`: the key of that object whose value is being read.
+    pub(super) dump_key: Option<DumpKey>,
 }
 
 impl<'a> Trace<'a> {
     /// Stop reading: remember why and hand serde an error to unwind with.
-    fn reject<E: de::Error>(&mut self, rejection: ConfigRejection<'a>) -> E {
+    pub(super) fn reject<E: de::Error>(&mut self, rejection: ConfigRejection<'a>) -> E {
         self.rejected = Some(rejection);
         // Short: with `custom-error-messages` this lands in a 64-byte buffer that unwrap()s.
         E::custom("rejected")
@@ -113,6 +117,7 @@ impl<'a> Trace<'a> {
         }
         let error = match self.reading {
             _ if truncated(error, closed) => ConfigError::File(FileError::Truncated),
+            Some(Key::Dump) => ConfigError::Dump(DumpError::WrongType(self.dump_key)),
             Some(key) => ConfigError::Value(key, value_error(error)),
             None => ConfigError::File(file_error(error, self.last.is_none())),
         };
@@ -239,6 +244,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::MaxHoldUs => raw.max_hold_us = Some(map.next_value()?),
         Key::MaxResidenceUs => raw.max_residence_us = Some(map.next_value()?),
         Key::BridgePorts => raw.bridge_ports = Some(map.next_value()?),
+        Key::Dump => raw.dump = Some(map.next_value_seed(dump::Reader { trace })?),
     }
     Ok(())
 }

@@ -95,10 +95,12 @@ pub struct Config {
     pub cpu_latency_us: Option<u32>,
     /// Relayed ports that are members of one bridge: filter PTP out of its forwarding, or not.
     pub bridge_ports: BridgePorts,
+    /// A pcapng dump of the frames handled, with what was done with each; `None`: none.
+    pub dump: Option<super::dump::DumpConfig>,
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "upstream",
     "downstream",
     "domains",
@@ -121,6 +123,7 @@ pub const KEYS: [&str; 22] = [
     "realtime_priority",
     "cpu_latency_us",
     "bridge_ports",
+    "dump",
 ];
 
 /// The keys, as an enum; the discriminant indexes [`KEYS`].
@@ -148,6 +151,7 @@ pub enum Key {
     RealtimePriority,
     CpuLatencyUs,
     BridgePorts,
+    Dump,
 }
 
 impl Key {
@@ -174,6 +178,7 @@ impl Key {
         Key::RealtimePriority,
         Key::CpuLatencyUs,
         Key::BridgePorts,
+        Key::Dump,
     ];
 
     /// The key as written in the file.

@@ -101,6 +101,10 @@ impl<'a> Raw<'a> {
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
             bridge_ports: bridge_ports(self.bridge_ports)?,
+            dump: self
+                .dump
+                .map(|d| super::dump::validate(d, path_checked))
+                .transpose()?,
         })
     }
 }
@@ -292,7 +296,7 @@ fn metrics_path<'a>(
     checked.map_err(|e| quoting(ConfigError::MetricsFile(e), file))
 }
 
-fn path_checked(file: &str) -> Result<heapless::String<PATH_MAX>, PathError> {
+pub(super) fn path_checked(file: &str) -> Result<heapless::String<PATH_MAX>, PathError> {
     let too_long = PathError::TooLong { len: file.len() };
     if !file.starts_with('/') {
         return Err(PathError::NotAbsolute);

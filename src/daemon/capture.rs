@@ -40,6 +40,8 @@ const GROUPS: [[u8; 6]; 3] = [
 pub struct Received<'a> {
     pub data: &'a [u8],
     pub captured: Timestamp,
+    /// The frame's length on the wire (`data` stops at the snap length).
+    pub wire_len: u32,
 }
 
 pub struct Capture {
@@ -154,6 +156,7 @@ impl Capture {
         let result = cap.dispatch(Some(max), |p| {
             f(Received {
                 data: p.data,
+                wire_len: p.header.len,
                 // With nanosecond precision requested, tv_usec holds nanoseconds.
                 captured: Timestamp::from_parts(
                     p.header.ts.tv_sec as i64,

@@ -4,6 +4,7 @@
 //! it was given, in one batch each.
 
 use super::capture::Capture;
+use super::dump::Dump;
 use super::error::Error;
 use super::sender::{Hold, Sender};
 use super::sys::{monotonic, WallClock};
@@ -121,7 +122,8 @@ fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
                 batched,
                 hold,
             };
-            match drain(i, &mut captures[i], senders, &mut d.proxy, scratch, turn) {
+            let (proxy, dump) = (&mut d.proxy, &mut d.dump);
+            match drain(i, &mut captures[i], senders, proxy, dump, scratch, turn) {
                 Ok(n) => {
                     d.io.frames += n as u64;
                     d.io.dispatches += 1;
@@ -134,10 +136,11 @@ fn drain_ready(d: &mut Daemon, ready: &Ready, scratch: &mut [u8]) {
             }
         }
         if still.is_empty() {
-            return;
+            break;
         }
         busy = still;
     }
+    d.dump.end_turn();
 }
 
 /// One poll() over the signalfd and every open capture; fills `ready` with the ports that have
@@ -179,13 +182,15 @@ struct Turn<'a> {
     hold: Option<Hold>,
 }
 
-/// Hand up to RX_BATCH frames of port `i` to the core and queue what it forwards on the other
-/// ports' senders (a full queue is sent first); how many frames were read.
+/// Hand up to RX_BATCH frames of port `i` to the core, offer each with its fate to the dump,
+/// and queue what it forwards on the other ports' senders (a full queue is sent first); how
+/// many frames were read.
 fn drain(
     i: usize,
     capture: &mut Capture,
     senders: &mut [Sender],
     proxy: &mut Proxy,
+    dump: &mut Dump,
     scratch: &mut [u8],
     turn: Turn<'_>,
 ) -> Result<usize, pcap::Error> {
@@ -197,6 +202,7 @@ fn drain(
             turn.clock.to_monotonic(frame.captured),
             scratch,
         );
+        dump.offer(i, &frame, &action);
         let Action::Forward { to, frame, timing } = action else {
             return;
         };

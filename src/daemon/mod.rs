@@ -8,10 +8,12 @@
 //! - [`event_loop`]: the one `poll()` loop that drives it;
 //! - [`notice`]: conditions named in the log (loops, rogue masters, a nearly full client table,
 //!   ring drops, a silent upstream), checked once a second;
+//! - [`dump`]: the pcapng dump of handled frames, written by a thread of its own;
 //! - [`status`], [`log`], [`privileges`], [`sys`], [`error`]: what those need.
 
 pub mod bridge;
 pub mod capture;
+pub mod dump;
 pub mod error;
 pub mod event_loop;
 pub mod log;
@@ -91,6 +93,8 @@ pub struct Daemon {
     pub clock: sys::WallClock,
     /// The ports' bridging and the bridge filter installed for them.
     pub bridges: bridge::Bridges,
+    /// The pcapng dump (`"dump"`), off when not configured.
+    pub dump: dump::Dump,
 }
 
 /// The loop's batching figures by name, as [`Daemon::io_report`] gives them.
@@ -154,12 +158,17 @@ impl Daemon {
             io: IoStats::default(),
             io_mark: (now, 0),
             bridges: bridge::Bridges::new(),
+            dump: dump::Dump::new(),
         }
     }
 
     /// Open the ports, then take what needs root (scheduling, the CPU latency request) and drop
     /// every privilege but CAP_NET_RAW. Failures are logged: the relay runs with what it got.
     pub fn start(&mut self) {
+        // Before the scheduling and the privileges change: see `Dump::spawn_writer`.
+        if let Err(e) = self.dump.spawn_writer() {
+            self.log.err(&e);
+        }
         self.open_ports();
         self.start_bridges();
         if self.config.realtime_priority > 0 {
@@ -198,6 +207,8 @@ impl Daemon {
             }
             Err(e) => self.log.err(&format!("privileges not dropped: {e}")),
         }
+        // After the privileges are dropped: the writer thread then drops its capabilities.
+        self.apply_dump();
         self.log.notice(&format!(
             "started: upstream {}, {} downstream, delay_resp {}, board {} ({} clients max)",
             self.config.upstream,
@@ -212,6 +223,7 @@ impl Daemon {
     pub fn stop(&mut self) {
         self.log.notice("stopping");
         self.stop_bridges();
+        self.dump.shutdown(StdDuration::from_secs(1));
         self.log_counters();
         self.write_status(monotonic());
     }
@@ -287,8 +299,24 @@ impl Daemon {
         }
     }
 
+    /// Start, change or stop the dump as the configuration says; log what changed.
+    fn apply_dump(&mut self) {
+        match self.dump.configure(&self.config) {
+            Ok(Some(note)) => self.log.notice(&note),
+            Ok(None) => {}
+            Err(e) => self.log.err(&e),
+        }
+    }
+
     /// Name in the log what the counters say happened since the last tick ([`notice`]).
     fn log_notices(&mut self) {
+        for (warning, line) in self.dump.notices() {
+            if warning {
+                self.log.warn(&line);
+            } else {
+                self.log.notice(&line);
+            }
+        }
         for c in &mut self.captures {
             c.update_kernel_drops();
         }
@@ -507,6 +535,7 @@ impl Daemon {
             io: self.io_report(now),
             log: self.log.syslog_stats(),
             bridges: &self.bridges,
+            dump: self.dump.report(),
         };
         let written =
             status::write_atomically(&self.config.status_file, |out| status::render(out, &snap))
@@ -625,6 +654,7 @@ impl Daemon {
         let map = self.proxy.reconfigure(&self.config, &new);
         self.renumber_ports(&map, &new);
         self.config = new;
+        self.apply_dump();
         self.log.notice(&format!(
             "reload: applied {}, {} clients kept",
             self.config_path,

@@ -61,6 +61,13 @@ fn capset(effective: u32, permitted: u32, inheritable: u32) -> std::io::Result<(
     }
 }
 
+/// Drop every capability of the calling thread only (a helper thread that needs none). Call it
+/// only after [`drop_privileges`]: a thread without CAP_SETUID would fail the setuid(2) that
+/// the C library repeats in every thread.
+pub fn drop_thread_capabilities() -> std::io::Result<()> {
+    capset(0, 0, 0)
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> std::io::Result<()> {
     // SAFETY: prctl options used here (PR_CAPBSET_DROP, PR_CAP_AMBIENT) take plain integers.
     let rc = unsafe {

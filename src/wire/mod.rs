@@ -10,6 +10,7 @@
 pub mod build;
 pub mod ethernet;
 pub mod ip;
+pub mod pcapng;
 pub mod ptp;
 
 #[cfg(test)]

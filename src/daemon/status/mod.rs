@@ -54,6 +54,8 @@ pub struct Snapshot<'a> {
     pub log: super::log::SyslogStats,
     /// The ports' bridging and the bridge filter.
     pub bridges: &'a super::bridge::Bridges,
+    /// The pcapng dump's counters by name ([`super::dump::Dump::report`]).
+    pub dump: [(&'static str, u64); 7],
 }
 
 /// The largest single object written: the head (a configuration path of 255 bytes, each
@@ -182,6 +184,7 @@ fn totals<'a>(s: &'a Snapshot<'_>) -> Totals<'a> {
             ("lines_dropped_unreported", s.log.unreported),
         ]),
         upstream_pacing: Counters(pacing_counters(s.config, s.proxy)),
+        dump: Counters(s.dump.to_vec()),
     }
 }
 
@@ -390,6 +393,7 @@ mod tests {
                 unreported: 0,
             },
             bridges: &bridges,
+            dump: crate::daemon::dump::Dump::new().report(),
         };
         let mut out = String::new();
         render(&mut out, &snap).unwrap();

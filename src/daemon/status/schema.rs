@@ -85,6 +85,10 @@ pub struct Totals<'a> {
     /// without pacing; absent in files of older versions.
     #[serde(borrow, default)]
     pub upstream_pacing: Counters<'a>,
+    /// The pcapng dump: enabled, frames written and not written, bytes of the current file,
+    /// rotations, write errors. Absent in files of older versions.
+    #[serde(borrow, default)]
+    pub dump: Counters<'a>,
 }
 
 /// One element of `"client_table"`.
