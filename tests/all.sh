@@ -57,6 +57,7 @@ step "field faults (a cabling loop, a rogue master, a silent grandmaster; ptp4l 
 step "benchmark smoke (ptpproxy vs Linux bridge and naive relay, 11 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh
+step "systemd unit (exposure score <= 2.0; ptpproxy under it in a systemd-nspawn container)" tests/systemd.sh
 step "logging (busybox syslogd restarted, gone, stalled; private /dev/log)" tests/logging.sh
 step "static cross builds, every board" tests/cross.sh
 step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh

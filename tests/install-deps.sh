@@ -9,7 +9,7 @@ set -euo pipefail
 
 PACKAGES=(linuxptp tcpdump tshark iproute2 python3 libpcap-dev pkg-config shellcheck procps
 	busybox qemu-user-static qemu-system-arm flex bison make file binutils python3-venv util-linux
-	valgrind gcc)
+	valgrind gcc systemd systemd-container)
 
 if [[ $EUID -ne 0 ]]; then
 	echo "install-deps.sh: run as root" >&2
