@@ -10,7 +10,7 @@
 #    /etc/ptpproxy. One drop-in only: SystemCallErrorNumber=kill, so a system call outside the
 #    unit's filter kills ptpproxy (and fails the test) instead of returning EPERM unseen.
 #    Checked: start, the process's user, capabilities, no_new_privs, seccomp and /proc view, its
-#    status file, Delay_Resp reaching ptp4l clients through it, reload (same process, "reload:
+#    status file, Delay_Resp reaching ptp4l clients through it (L2, then UDPv4), reload (same process, "reload:
 #    applied"), no restart, a clean stop.
 #
 #   tests/systemd.sh [--score-only] [--keep]
@@ -150,11 +150,12 @@ sandbox_checks() {
 		eval '! grep -qx 1 <<<"$view" && ! grep -qx sys <<<"$view" && grep -qx self <<<"$view"'
 }
 
-relay_checks() {
-	ptp_start_gm l2
-	ptp_start_client c11 l2
-	ptp_start_client c21 l2
-	check "ptp4l clients on dn1 and dn2 get Delay_Resp through ptpproxy (path delays within 40 s)" \
+relay_checks() { # relay_checks l2|udp4: a grandmaster and a client on each downstream port
+	ptp_stop_all
+	ptp_start_gm "$1"
+	ptp_start_client c11 "$1"
+	ptp_start_client c21 "$1"
+	check "$1: ptp4l clients on dn1 and dn2 get Delay_Resp through ptpproxy (path delays within 40 s)" \
 		netns_wait_for 40 eval '[ "$(path_delay_count c11)" -ge 2 ] && [ "$(path_delay_count c21)" -ge 2 ]'
 	echo "    c11: $(path_delay_last c11)"
 }
@@ -187,7 +188,7 @@ scenario() {
 			python3 -c "import json,sys; sys.exit(json.loads(sys.argv[1])[\"pid\"] != $pid)" "$status"'
 	check "journal: ptpproxy opened its ports" eval 'journal | grep -q "port dn2 opened"'
 
-	relay_checks
+	relay_checks l2
 
 	write_config 2
 	rc=0
@@ -200,6 +201,9 @@ scenario() {
 	n1=$(path_delay_count c11)
 	check "after the reload, Delay_Resp still reach the clients" \
 		netns_wait_for 15 eval '[ "$(path_delay_count c11)" -gt "$n1" ]'
+	# UDPv4 too: ptpproxy reads and writes it on the same packet sockets (no IP socket: the unit
+	# allows none).
+	relay_checks udp4
 	n2=$(cunit NRestarts)
 	check "never restarted (NRestarts ${n2:-?}: no crash, no SIGSYS)" [ "${n2:-1}" = 0 ]
 
