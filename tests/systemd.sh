@@ -70,6 +70,7 @@ fi
 # ------------------------------------------------------------------ 2. under systemd
 
 require_ptpproxy
+# shellcheck disable=SC2119 # no run directory given: topo_init makes one
 topo_init
 TMP=$TOPO_RUN
 CONTAINER_PID= # systemd-nspawn (under timeout)
