@@ -75,7 +75,7 @@ git clone -q "$PWD" "$tmp/repo"
 ) >/dev/null
 new=$(git -C "$tmp/repo" rev-parse HEAD)
 out=$("$tmp/repo/cross/pin-source.sh" --url https://example.org/mirror/ptpproxy.git 2>&1) || true
-printf "    %s\n" "$out"
+while IFS= read -r line; do echo "    $line"; done <<<"$out"
 check "openwrt: PKG_SOURCE_VERSION = the new commit $new" [ "$(mk PKG_SOURCE_VERSION "$tmp/repo/$MAKEFILE")" = "$new" ]
 check "yocto: SRCREV_ptpproxy = the new commit" [ "$(bb SRCREV_ptpproxy "$tmp/repo/$RECIPE")" = "$new" ]
 check "--url: openwrt PKG_SOURCE_URL, yocto PTPPROXY_GIT_URI" \
