@@ -105,7 +105,9 @@ container_start() {
 	CONTAINER_PID=$!
 	netns_track "$CONTAINER_PID"
 	local nspawn=
-	netns_wait_for 20 eval 'nspawn=$(pgrep -P "$CONTAINER_PID" -x systemd-nspawn) && CINIT=$(pgrep -P "$nspawn" | head -n 1) && [ -n "$CINIT" ]' ||
+	# The container's PID 1 is nspawn's child once it has executed systemd (before that, nspawn's
+	# children are short-lived helpers).
+	netns_wait_for 20 eval 'nspawn=$(pgrep -P "$CONTAINER_PID" -x systemd-nspawn) && CINIT=$(pgrep -P "$nspawn" -x systemd | head -n 1) && [ -n "$CINIT" ]' ||
 		return 1
 	# Booting is over when is-system-running says "running", or "degraded" when some unit of the
 	# host's OS failed in the container (not ptpproxy's concern; it is checked below). Before
