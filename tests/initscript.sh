@@ -3,8 +3,9 @@
 # `busybox sh` with busybox's applets first on PATH (start-stop-daemon included), as on a busybox
 # image, against the host build target/release/ptpproxy (DAEMON=...) in a network namespace with
 # veth pairs; then `foreground`, the command of rootfs-overlay/etc/inittab.example's respawn line
-# (this shell stands in for busybox init). Needs root, iproute2, util-linux (unshare), busybox,
-# python3 (a syslog socket).
+# (this shell stands in for busybox init); then busybox init itself, PID 1 of a pid namespace,
+# with inittab.example as /etc/inittab: start and respawn. Needs root, iproute2, util-linux
+# (unshare, nsenter), busybox, python3 (a syslog socket), overlayfs.
 #
 # The scenario runs inside the namespace and a private mount namespace with its own tmpfs on
 # /run, so the script's default pidfile /var/run/ptpproxy.pid and the status file are the real
@@ -117,6 +118,42 @@ EOF
                 grep -q "\"delay_resp\"" "$tmp/fg.out" && no_ptpproxy_here'
     }
 
+    # busybox init itself, as PID 1 of a pid namespace, with rootfs-overlay/etc/inittab.example as
+    # /etc/inittab (an overlay on /etc in this mount namespace; /etc/default/ptpproxy there points
+    # the init script at the test build): it starts ptpproxy, and respawns it when it is killed.
+    ptpproxy_here() { # the pids of the daemon binary running in this network namespace
+        local p
+        for p in /proc/[0-9]*; do
+            [ "$(readlink "$p/exe" 2>/dev/null)" = "$(readlink -f "$daemon")" ] || continue
+            [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ] && echo "${p#/proc/}"
+        done
+        return 0
+    }
+    busybox_init_checks() {
+        local etc=$tmp/etc unshare_pid init_pid p1='' p2='' out rc
+        mkdir -p "$etc/up/init.d" "$etc/up/default" "$etc/work"
+        cp "$ROOT/rootfs-overlay/etc/inittab.example" "$etc/up/inittab"
+        cp "$INIT" "$etc/up/init.d/ptpproxy"
+        printf 'DAEMON=%s\nCONFIG=%s\nRESPAWN_DELAY=1\n' "$daemon" "$config" >"$etc/up/default/ptpproxy"
+        mount -t overlay ptpproxy-etc -o "lowerdir=/etc,upperdir=$etc/up,workdir=$etc/work" /etc
+        unshare --pid --fork --mount-proc busybox init </dev/null >"$tmp/init.out" 2>&1 &
+        unshare_pid=$!
+        check "busybox init with inittab.example as /etc/inittab starts ptpproxy" \
+            wait_for 5 eval 'p1=$(ptpproxy_here) && [ -n "$p1" ]'
+        init_pid=$(pgrep -P "$unshare_pid" -x busybox || true)
+        out=$(nsenter -t "$init_pid" -p -m /etc/init.d/ptpproxy status 2>&1) || true
+        check "busybox init: the init script's status sees it: $out" grep -q "is running" <<<"$out"
+        [ -n "$p1" ] && kill -TERM "$p1"
+        rc=0
+        wait_for 5 eval 'p2=$(ptpproxy_here) && [ -n "$p2" ] && [ "$p2" != "$p1" ]' || rc=1
+        check "busybox init: ptpproxy killed (pid ${p1:-none}) is respawned (pid ${p2:-none}) within 5 s" [ "$rc" -eq 0 ]
+        # Killing the namespace's PID 1 ends every process in it.
+        [ -n "$init_pid" ] && kill -KILL "$init_pid"
+        wait "$unshare_pid" 2>/dev/null || true
+        umount /etc
+        check "busybox init gone: no ptpproxy left" wait_for 5 eval '[ -z "$(ptpproxy_here)" ]'
+    }
+
     local out rc pid pid2 up1 up2
     write_config d0
 
@@ -213,6 +250,7 @@ EOF
     check "start without the binary: exit 5 (not installed): $out" [ "$rc" -eq 5 ]
 
     foreground_checks
+    busybox_init_checks
 
     echo "    syslog lines collected: $(wc -l <"$log")"
     sed -n '1,12s/^/    | /p' "$log"
