@@ -2,7 +2,10 @@
 # cross/build.sh [--probe] BOARD... | all
 #
 # Builds target/<board>/ptpproxy: a stripped, fully static musl binary for the target triple named
-# in board/<board>.json, linked against a static libpcap built here from Debian's source package.
+# in board/<board>.json, linked against a static libpcap built here from Debian's source package;
+# and target/<board>/ptpproxy-<version>-<board>.tar.gz (unpacked in target/<board>/rootfs/): the
+# binary as usr/sbin/ptpproxy, rootfs-overlay/ (configuration, init script), and the licenses in
+# usr/share/licenses/ptpproxy/ (ptpproxy's, and libpcap's: it is linked in).
 # Installs what a fresh Debian 12 machine lacks (flex, bison, python3-venv, the Rust target or a
 # nightly with rust-src for armv7, ziglang + cargo-zigbuild from PyPI in a venv), caches the
 # libpcap build under target/cross/ and is idempotent: a second run only re-runs cargo.
@@ -196,7 +199,8 @@ zig_target() {
     esac
 }
 
-# build_libpcap TARBALL: sets LIBPCAP_LIBDIR (holding only libpcap.a) and LIBPCAP_VER.
+# build_libpcap TARBALL: sets LIBPCAP_LIBDIR (holding only libpcap.a), LIBPCAP_VER and
+# LIBPCAP_LICENSE (the source's LICENSE, shipped with every binary that links it).
 build_libpcap() {
     local tarball=$1 sha dir stamp want
     sha=$(sha256sum "$tarball" | cut -d' ' -f1)
@@ -206,7 +210,8 @@ build_libpcap() {
     mkdir -p "$dir"
     (
         flock 9
-        if [ -f "$dir/lib/libpcap.a" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then
+        if [ -f "$dir/lib/libpcap.a" ] && [ -f "$dir/LICENSE" ] &&
+            [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then
             exit 0
         fi
         log "building static libpcap for $ZIG_TRIPLE in $dir"
@@ -231,10 +236,12 @@ build_libpcap() {
         )
         cp "$dir/src/libpcap.a" "$dir/lib/libpcap.a"
         cp "$dir/src/VERSION" "$dir/VERSION"
+        cp "$dir/src/LICENSE" "$dir/LICENSE"
         echo "$stamp" >"$dir/stamp"
     ) 9>"$dir/.lock"
     want=$(cat "$dir/VERSION")
     LIBPCAP_VER=${want%%[!0-9.]*}
+    LIBPCAP_LICENSE=$dir/LICENSE
 }
 
 # ---------------------------------------------------------------- the board's binary
@@ -308,8 +315,34 @@ build_board() {
     fi
     mv "$out.tmp" "$out"
     exec {lock}>&-
+    [ -n "$PROBE" ] || package_board "$board"
     log "board $board: $out, $(stat -c %s "$out") bytes, $(($(date +%s) - start)) s"
     SIZES+=("$board${PROBE:+/pcapprobe} $target $(stat -c %s "$out")")
+}
+
+# package_board BOARD: target/BOARD/rootfs/, what a firmware image gets at / (the binary, the
+# overlay's configuration and init scripts, the licenses), and the same as
+# target/BOARD/ptpproxy-<version>-BOARD.tar.gz, reproducible: sorted, owned by root, dated by the
+# last commit (or SOURCE_DATE_EPOCH).
+package_board() {
+    local board=$1 version stage tarball epoch lic
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+    stage=$ROOT/target/$board/rootfs
+    tarball=$ROOT/target/$board/ptpproxy-$version-$board.tar.gz
+    lic=$stage/usr/share/licenses/ptpproxy
+    rm -rf "$stage"
+    mkdir -p "$stage"
+    cp -R rootfs-overlay/. "$stage/"
+    install -D -m 0755 "$ROOT/target/$board/ptpproxy" "$stage/usr/sbin/ptpproxy"
+    install -D -m 0644 LICENSE-MIT "$lic/LICENSE-MIT"
+    install -D -m 0644 LICENSE-APACHE "$lic/LICENSE-APACHE"
+    install -D -m 0644 "$LIBPCAP_LICENSE" "$lic/LICENSE-libpcap"
+    chmod -R u+w,go-w,a+rX "$stage"
+    epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -C "$stage" -cf - . |
+        gzip -9n >"$tarball.tmp"
+    mv "$tarball.tmp" "$tarball"
+    log "board $board: $tarball ($(tar -tzf "$tarball" | grep -vc '/$') files)"
 }
 
 # Every libc crate built for armv7 (std's and ours) must have enabled musl's 64-bit time_t.

@@ -63,7 +63,9 @@ step "pcapng dump (rogue and malformed frames, all frames, max_bytes, reloads; r
 step "benchmark smoke (ptpproxy vs Linux bridge and naive relay, 11 s)" tests/bench.sh --smoke
 step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh
+step "systemd unit (exposure score <= 2.0; ptpproxy under it in a systemd-nspawn container)" tests/systemd.sh
 step "logging (busybox syslogd restarted, gone, stalled; private /dev/log)" tests/logging.sh
+step "packaging (licenses, LIC_FILES_CHKSUM, the pinned sources, cross/pin-source.sh)" tests/packaging.sh
 step "static cross builds, every board" tests/cross.sh
 step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
 

@@ -4,8 +4,11 @@
 # --version (naming its board and target) and --check-config on the shipped configuration (and
 # rejects a bad one with 78) under qemu user emulation (Debian's qemu-user-static); an aarch64
 # binary must stay <= 1 MiB. Prints a size table. Also checks that the Yocto recipe's crate list
-# (cross/yocto/ptpproxy-crates.inc) matches Cargo.lock. Installs binutils, file and qemu-user-static
-# when missing (root).
+# (cross/yocto/ptpproxy-crates.inc) matches Cargo.lock, and each board's tarball
+# (target/<board>/ptpproxy-<version>-<board>.tar.gz): the binary, the overlay, and the licenses
+# with libpcap's LICENSE as in its source tarball (and as cross/licenses/LICENSE-libpcap, the copy
+# the OpenWrt and Yocto packages install). Installs binutils, file and qemu-user-static when
+# missing (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +38,6 @@ fi
 
 bad=$(mktemp)
 known=$(mktemp)
-trap 'rm -f "$bad" "$known" "$known.log"' EXIT
 echo '{"upstream": "eth0", "downstream": ["lan1"], "delay_resp": "sideways"}' >"$bad"
 
 # Frames of known length and timestamp, as libpcap hands them over in pcap_pkthdr: an L2 PTP
@@ -56,6 +58,40 @@ probed=" "
 # The Yocto recipe fetches exactly the crates of Cargo.lock: its list must follow the lock file.
 if out=$(cross/yocto/update-crates.sh --check 2>&1); then pass "yocto: $out"; else fail "yocto: $out"; fi
 
+# libpcap's LICENSE in the source tarball the builds use (cross/build.sh's pinned one, or LIBPCAP_SRC)
+pcap_tarball=${LIBPCAP_SRC:-${PTPPROXY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ptpproxy-cross}/src/libpcap_1.10.3.orig.tar.gz}
+pcap_license=$(mktemp)
+trap 'rm -f "$bad" "$known" "$known.log" "$pcap_license"' EXIT
+
+# check_package BOARD: the board's tarball holds the binary, the overlay and the three licenses
+check_package() {
+    local board=$1 tarball want f list
+    tarball=$(find "target/$board" -maxdepth 1 -name "ptpproxy-*-$board.tar.gz" 2>/dev/null | head -n 1)
+    [ -n "$tarball" ] || { fail "$board: no target/$board/ptpproxy-<version>-$board.tar.gz"; return; }
+    want="./usr/sbin/ptpproxy ./etc/ptpproxy/config.json ./etc/init.d/ptpproxy
+        ./usr/share/licenses/ptpproxy/LICENSE-MIT ./usr/share/licenses/ptpproxy/LICENSE-APACHE
+        ./usr/share/licenses/ptpproxy/LICENSE-libpcap"
+    list=$(tar -tzf "$tarball")
+    for f in $want; do
+        grep -qx "$f" <<<"$list" || { fail "$board: $tarball lacks $f"; return; }
+    done
+    pass "$board: $tarball holds the binary, the overlay and usr/share/licenses/ptpproxy/"
+    if cmp -s <(tar -xzOf "$tarball" ./usr/sbin/ptpproxy) "target/$board/ptpproxy" &&
+        cmp -s <(tar -xzOf "$tarball" ./usr/share/licenses/ptpproxy/LICENSE-MIT) LICENSE-MIT &&
+        cmp -s <(tar -xzOf "$tarball" ./usr/share/licenses/ptpproxy/LICENSE-APACHE) LICENSE-APACHE; then
+        pass "$board: tarball's binary and ptpproxy licenses are the built and the repository's"
+    else
+        fail "$board: tarball's binary or licenses differ from target/$board/ptpproxy, LICENSE-*"
+    fi
+    if [ -s "$pcap_license" ] &&
+        cmp -s <(tar -xzOf "$tarball" ./usr/share/licenses/ptpproxy/LICENSE-libpcap) "$pcap_license" &&
+        cmp -s "$pcap_license" cross/licenses/LICENSE-libpcap; then
+        pass "$board: LICENSE-libpcap is the LICENSE of $(basename "$pcap_tarball") (and cross/licenses/)"
+    else
+        fail "$board: LICENSE-libpcap differs from the LICENSE in $pcap_tarball or cross/licenses/LICENSE-libpcap"
+    fi
+}
+
 rows=()
 for board in "${boards[@]}"; do
     echo "=== $board"
@@ -67,6 +103,8 @@ for board in "${boards[@]}"; do
         continue
     fi
     secs=$(($(date +%s) - start))
+    [ -s "$pcap_license" ] || tar -xzOf "$pcap_tarball" --wildcards '*/LICENSE' >"$pcap_license" 2>/dev/null || true
+    check_package "$board"
     target=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["target"])' "board/$board.json")
     size=$(stat -c %s "$bin")
     pass "$board: built $bin ($size bytes, ${secs}s)"

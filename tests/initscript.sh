@@ -2,7 +2,10 @@
 # tests/initscript.sh: the firmware's init script, rootfs-overlay/etc/init.d/ptpproxy, run by
 # `busybox sh` with busybox's applets first on PATH (start-stop-daemon included), as on a busybox
 # image, against the host build target/release/ptpproxy (DAEMON=...) in a network namespace with
-# veth pairs. Needs root, iproute2, util-linux (unshare), busybox, python3 (a syslog socket).
+# veth pairs; then `foreground`, the command of rootfs-overlay/etc/inittab.example's respawn line
+# (this shell stands in for busybox init); then busybox init itself, PID 1 of a pid namespace,
+# with inittab.example as /etc/inittab: start and respawn. Needs root, iproute2, util-linux
+# (unshare, nsenter), busybox, python3 (a syslog socket), overlayfs.
 #
 # The scenario runs inside the namespace and a private mount namespace with its own tmpfs on
 # /run, so the script's default pidfile /var/run/ptpproxy.pid and the status file are the real
@@ -51,7 +54,7 @@ with open(sys.argv[2], "ab", 0) as f:
     busybox --install -s "$bb"
     initd() { # the init script as a busybox system runs it
         env -i PATH="$bb:/usr/sbin:/usr/bin:/sbin:/bin" DAEMON="${DAEMON:-$daemon}" \
-            CONFIG="${CONFIG:-$config}" STOP_TIMEOUT=5 busybox sh "$INIT" "$@"
+            CONFIG="${CONFIG:-$config}" STOP_TIMEOUT=5 RESPAWN_DELAY=1 busybox sh "$INIT" "$@"
     }
     write_config() { # write_config DOWNSTREAM...
         local d list=""
@@ -80,6 +83,75 @@ EOF
     }
     status_ports() {
         python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(open(sys.argv[1]))["ports"]))' "$status" 2>/dev/null
+    }
+
+    # foreground: what the respawn line of rootfs-overlay/etc/inittab.example runs under busybox
+    # init (here this shell stands in for init: it starts the line's command once).
+    foreground_checks() {
+        local line fg fpid n t0 out rc=0
+        line=$(sed -n 's/^::respawn://p' "$ROOT/rootfs-overlay/etc/inittab.example")
+        check "inittab.example: one respawn line, this script's foreground: $line" \
+            [ "$line" = "/etc/init.d/ptpproxy foreground" ]
+        n=$(grep -c "reload: applied" "$log" || true)
+        initd foreground >"$tmp/fg.out" 2>&1 &
+        fg=$!
+        check "foreground: pidfile names a running ptpproxy" \
+            wait_for 5 eval 'fpid=$(cat "$pidfile" 2>/dev/null) && ours "$fpid"'
+        check "foreground: status 0 (the script's own status)" eval 'initd status >/dev/null'
+        reloads_over() { [ "$(grep -c "reload: applied" "$log")" -gt "$1" ]; }
+        # (after the start: a SIGHUP before ptpproxy's handler is in place would end it)
+        wait_for 5 grep -q "ptpproxy\[$fpid\]: started" "$log" || true
+        write_config d0
+        out=$(initd reload 2>&1) || true
+        check "foreground: reload applied to the same process: $out" \
+            eval 'wait_for 5 reloads_over "$n" && ours "$fpid"'
+        t0=$(date +%s%N)
+        kill -TERM "$fpid"
+        wait "$fg" || rc=$?
+        check "foreground: returns when ptpproxy ends (exit $rc), after RESPAWN_DELAY (1 s): $((($(date +%s%N) - t0) / 1000000)) ms, pidfile gone" \
+            eval '[ $((($(date +%s%N) - t0) / 1000000)) -ge 1000 ] && [ ! -e "$pidfile" ] && ! ours "$fpid"'
+        rc=0
+        t0=$(date +%s%N)
+        CONFIG=$bad initd foreground >"$tmp/fg.out" 2>&1 || rc=$?
+        check "foreground with an invalid config: exit $rc (6) after the delay, reason printed, nothing started" \
+            eval '[ "$rc" -eq 6 ] && [ $((($(date +%s%N) - t0) / 1000000)) -ge 1000 ] &&
+                grep -q "\"delay_resp\"" "$tmp/fg.out" && no_ptpproxy_here'
+    }
+
+    # busybox init itself, as PID 1 of a pid namespace, with rootfs-overlay/etc/inittab.example as
+    # /etc/inittab (an overlay on /etc in this mount namespace; /etc/default/ptpproxy there points
+    # the init script at the test build): it starts ptpproxy, and respawns it when it is killed.
+    ptpproxy_here() { # the pids of the daemon binary running in this network namespace
+        local p
+        for p in /proc/[0-9]*; do
+            [ "$(readlink "$p/exe" 2>/dev/null)" = "$(readlink -f "$daemon")" ] || continue
+            [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ] && echo "${p#/proc/}"
+        done
+        return 0
+    }
+    busybox_init_checks() {
+        local etc=$tmp/etc unshare_pid init_pid p1='' p2='' out rc
+        mkdir -p "$etc/up/init.d" "$etc/up/default" "$etc/work"
+        cp "$ROOT/rootfs-overlay/etc/inittab.example" "$etc/up/inittab"
+        cp "$INIT" "$etc/up/init.d/ptpproxy"
+        printf 'DAEMON=%s\nCONFIG=%s\nRESPAWN_DELAY=1\n' "$daemon" "$config" >"$etc/up/default/ptpproxy"
+        mount -t overlay ptpproxy-etc -o "lowerdir=/etc,upperdir=$etc/up,workdir=$etc/work" /etc
+        unshare --pid --fork --mount-proc busybox init </dev/null >"$tmp/init.out" 2>&1 &
+        unshare_pid=$!
+        check "busybox init with inittab.example as /etc/inittab starts ptpproxy" \
+            wait_for 5 eval 'p1=$(ptpproxy_here) && [ -n "$p1" ]'
+        init_pid=$(pgrep -P "$unshare_pid" -x busybox || true)
+        out=$(nsenter -t "$init_pid" -p -m /etc/init.d/ptpproxy status 2>&1) || true
+        check "busybox init: the init script's status sees it: $out" grep -q "is running" <<<"$out"
+        [ -n "$p1" ] && kill -TERM "$p1"
+        rc=0
+        wait_for 5 eval 'p2=$(ptpproxy_here) && [ -n "$p2" ] && [ "$p2" != "$p1" ]' || rc=1
+        check "busybox init: ptpproxy killed (pid ${p1:-none}) is respawned (pid ${p2:-none}) within 5 s" [ "$rc" -eq 0 ]
+        # Killing the namespace's PID 1 ends every process in it.
+        [ -n "$init_pid" ] && kill -KILL "$init_pid"
+        wait "$unshare_pid" 2>/dev/null || true
+        umount /etc
+        check "busybox init gone: no ptpproxy left" wait_for 5 eval '[ -z "$(ptpproxy_here)" ]'
     }
 
     local out rc pid pid2 up1 up2
@@ -176,6 +248,9 @@ EOF
     rc=0
     out=$(DAEMON=$tmp/nonexistent initd start 2>&1) || rc=$?
     check "start without the binary: exit 5 (not installed): $out" [ "$rc" -eq 5 ]
+
+    foreground_checks
+    busybox_init_checks
 
     echo "    syslog lines collected: $(wc -l <"$log")"
     sed -n '1,12s/^/    | /p' "$log"

@@ -31,7 +31,8 @@ esac
 # What the demo needs (and building ptpproxy); the whole suite needs these and the rest.
 DEMO_PACKAGES=(linuxptp tcpdump iproute2 python3 procps util-linux libpcap-dev pkg-config gcc libc6-dev)
 PACKAGES=("${DEMO_PACKAGES[@]}" tshark shellcheck busybox qemu-user-static qemu-system-arm flex bison
-	make file binutils python3-venv valgrind python3-prometheus-client nftables)
+	make file binutils python3-venv valgrind python3-prometheus-client nftables
+	systemd systemd-container)
 # Only to fetch rustup when no Rust toolchain is there.
 RUSTUP_PACKAGES=(curl ca-certificates)
 RUSTUP_INIT_URL=https://static.rust-lang.org/rustup/rustup-init.sh

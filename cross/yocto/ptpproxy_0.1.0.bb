@@ -4,19 +4,21 @@ grandmaster and downstream ports facing up to thousands of clients, steering eac
 to the port of the client that asked instead of flooding it."
 SECTION = "net"
 LICENSE = "MIT | Apache-2.0"
-LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302 \
-                    file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10"
+LIC_FILES_CHKSUM = "file://LICENSE-MIT;md5=73d471e384395ed5fe55a687852058e2 \
+                    file://LICENSE-APACHE;md5=22a53954e4e0ec258dfce4391e905dac"
 
-# Where the source comes from: set PTPPROXY_GIT_URI (and SRCREV) in your layer or local.conf, e.g.
+# The source: a pinned commit (cross/pin-source.sh rewrites SRCREV_ptpproxy and the license
+# checksums for a commit). Point PTPPROXY_GIT_URI at your repository or mirror in a layer or
+# local.conf, e.g.
 #   PTPPROXY_GIT_URI = "git://git.example.com/ptpproxy.git;protocol=https;branch=main"
-#   SRCREV:pn-ptpproxy = "<commit>"
-# or build a checkout in place:
+# For development, build a checkout in place instead (local.conf):
 #   INHERIT += "externalsrc"
 #   EXTERNALSRC:pn-ptpproxy = "/path/to/ptpproxy"
 # (externalsrc keeps the crate:// entries below, so the crates are still fetched and checked.)
-PTPPROXY_GIT_URI ??= "git://git.example.com/ptpproxy.git;protocol=https;branch=main"
+PTPPROXY_GIT_BRANCH ??= "main"
+PTPPROXY_GIT_URI ??= "git://git.example.com/ptpproxy.git;protocol=https;branch=${PTPPROXY_GIT_BRANCH}"
 SRC_URI = "${PTPPROXY_GIT_URI};name=ptpproxy;destsuffix=${BP}"
-SRCREV_ptpproxy ??= "${AUTOREV}"
+SRCREV_ptpproxy = "5a59794dd8628809e1531191d7dc661e8bba812a"
 SRCREV_FORMAT = "ptpproxy"
 
 # The crates of Cargo.lock with their sha256 (regenerate with cross/yocto/update-crates.sh, or
@@ -75,6 +77,12 @@ do_install:append() {
 	# Both are shipped; the systemd class drops the one the distro does not use.
 	install -d ${D}${systemd_system_unitdir}
 	install -m 0644 ${S}/cross/yocto/files/ptpproxy.service ${D}${systemd_system_unitdir}/ptpproxy.service
+
+	# ptpproxy's licenses, and libpcap's (linked dynamically here, its own package carries it too;
+	# shipped so that /usr/share/licenses/ptpproxy/ is the same in every build, static ones included).
+	install -d ${D}${datadir}/licenses/ptpproxy
+	install -m 0644 ${S}/LICENSE-MIT ${S}/LICENSE-APACHE ${D}${datadir}/licenses/ptpproxy/
+	install -m 0644 ${S}/cross/licenses/LICENSE-libpcap ${D}${datadir}/licenses/ptpproxy/LICENSE-libpcap
 }
 
 INITSCRIPT_NAME = "ptpproxy"
@@ -86,4 +94,4 @@ SYSTEMD_AUTO_ENABLE:${PN} = "enable"
 # Kept across upgrades (OE has no default for this).
 CONFFILES:${PN} = "${sysconfdir}/ptpproxy/config.json"
 
-FILES:${PN} += "${systemd_system_unitdir}/ptpproxy.service"
+FILES:${PN} += "${systemd_system_unitdir}/ptpproxy.service ${datadir}/licenses/ptpproxy"
