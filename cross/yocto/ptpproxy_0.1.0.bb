@@ -18,7 +18,7 @@ LIC_FILES_CHKSUM = "file://LICENSE-MIT;md5=73d471e384395ed5fe55a687852058e2 \
 PTPPROXY_GIT_BRANCH ??= "main"
 PTPPROXY_GIT_URI ??= "git://git.example.com/ptpproxy.git;protocol=https;branch=${PTPPROXY_GIT_BRANCH}"
 SRC_URI = "${PTPPROXY_GIT_URI};name=ptpproxy;destsuffix=${BP}"
-SRCREV_ptpproxy = "5a59794dd8628809e1531191d7dc661e8bba812a"
+SRCREV_ptpproxy = "716b1c36392d481e5f1ec191258a8c16791fb686"
 SRCREV_FORMAT = "ptpproxy"
 
 # The crates of Cargo.lock with their sha256 (regenerate with cross/yocto/update-crates.sh, or
