@@ -27,6 +27,7 @@
 
 pub mod detect;
 pub mod nft;
+pub mod tc;
 
 use super::privileges;
 use detect::{Bridging, Finding};
