@@ -441,6 +441,7 @@ mod tests {
             realtime_priority: 0,
             cpu_latency_us: None,
             bridge_ports: crate::config::BridgePorts::Filter,
+            bridge_filter: crate::config::BridgeFilter::Auto,
         }
     }
 

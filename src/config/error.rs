@@ -176,7 +176,7 @@ impl ConfigError {
                  correction, max_hold_us, max_residence_us, allow_downstream_masters, \
                  client_timeout_s, max_delay_req_rate, max_identities_per_mac, status_file, \
                  status_interval_s, metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, \
-                 bridge_ports"
+                 bridge_ports, bridge_filter"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -326,7 +326,9 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Key::Upstream => f.write_str("not an interface name in quotes"),
         Key::Downstream => f.write_str("not a list of interface names in quotes"),
         Key::Domains => write!(f, "not a list of domain numbers 0 to {DOMAIN_MAX}"),
-        Key::DelayResp | Key::Correction | Key::BridgePorts => f.write_str("not a mode in quotes"),
+        Key::DelayResp | Key::Correction | Key::BridgePorts | Key::BridgeFilter => {
+            f.write_str("not a mode in quotes")
+        }
         Key::AllowDownstreamMasters | Key::Promiscuous => f.write_str("not true or false"),
         Key::ClientTimeoutS => {
             write!(
@@ -389,6 +391,9 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::BridgePorts => {
             "use \"filter\" (ptpproxy stops the bridge forwarding PTP between relayed ports) \
              or \"leave\""
+        }
+        Key::BridgeFilter => {
+            "use \"auto\" (tc on switchdev ports, nftables otherwise), \"tc\" or \"nftables\""
         }
         Key::AllowDownstreamMasters | Key::Promiscuous => "write true or false, without quotes",
         Key::ClientTimeoutS => "write e.g. 60 (no quotes, no fraction)",
@@ -616,7 +621,7 @@ mod tests {
                           max_hold_us, max_residence_us, allow_downstream_masters, client_timeout_s, \
                           max_delay_req_rate, max_identities_per_mac, status_file, status_interval_s, \
                           metrics_file, promiscuous, user, realtime_priority, \
-                          cpu_latency_us, bridge_ports";
+                          cpu_latency_us, bridge_ports, bridge_filter";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

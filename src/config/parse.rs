@@ -58,6 +58,7 @@ pub(super) struct Raw<'a> {
     pub max_hold_us: Option<u32>,
     pub max_residence_us: Option<u32>,
     pub bridge_ports: Option<&'a str>,
+    pub bridge_filter: Option<&'a str>,
 }
 
 /// Read `json` (not empty, byte-order mark removed) into a [`Raw`].
@@ -235,6 +236,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::MaxHoldUs => raw.max_hold_us = Some(map.next_value()?),
         Key::MaxResidenceUs => raw.max_residence_us = Some(map.next_value()?),
         Key::BridgePorts => raw.bridge_ports = Some(map.next_value()?),
+        Key::BridgeFilter => raw.bridge_filter = Some(map.next_value()?),
     }
     Ok(())
 }

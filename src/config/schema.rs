@@ -41,6 +41,18 @@ pub enum BridgePorts {
     Leave,
 }
 
+/// How the bridge filter of `"bridge_ports": "filter"` is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeFilter {
+    /// tc trap filters on switchdev members (nftables if the kernel lacks them), nftables on a
+    /// software bridge (default).
+    Auto,
+    /// tc trap filters on every relayed member, switchdev or not.
+    Tc,
+    /// The nftables table, also on switchdev members (whose hardware forwarding it cannot stop).
+    Nftables,
+}
+
 /// Residence-time correction of relayed event messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Correction {
@@ -89,10 +101,12 @@ pub struct Config {
     pub cpu_latency_us: Option<u32>,
     /// Relayed ports that are members of one bridge: filter PTP out of its forwarding, or not.
     pub bridge_ports: BridgePorts,
+    /// Which mechanism filters the bridge.
+    pub bridge_filter: BridgeFilter,
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 21] = [
     "upstream",
     "downstream",
     "domains",
@@ -113,6 +127,7 @@ pub const KEYS: [&str; 20] = [
     "realtime_priority",
     "cpu_latency_us",
     "bridge_ports",
+    "bridge_filter",
 ];
 
 /// The keys, as an enum; the discriminant indexes [`KEYS`].
@@ -138,6 +153,7 @@ pub enum Key {
     RealtimePriority,
     CpuLatencyUs,
     BridgePorts,
+    BridgeFilter,
 }
 
 impl Key {
@@ -162,6 +178,7 @@ impl Key {
         Key::RealtimePriority,
         Key::CpuLatencyUs,
         Key::BridgePorts,
+        Key::BridgeFilter,
     ];
 
     /// The key as written in the file.
@@ -194,6 +211,7 @@ pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
 pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
 pub const DEFAULT_BRIDGE_PORTS: BridgePorts = BridgePorts::Filter;
+pub const DEFAULT_BRIDGE_FILTER: BridgeFilter = BridgeFilter::Auto;
 
 // Accepted ranges. The error texts print these constants, so check and message cannot drift.
 /// SCHED_FIFO priorities (0: the normal scheduler).

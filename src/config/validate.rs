@@ -94,6 +94,7 @@ impl<'a> Raw<'a> {
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
             bridge_ports: bridge_ports(self.bridge_ports)?,
+            bridge_filter: bridge_filter(self.bridge_filter)?,
         })
     }
 }
@@ -235,6 +236,16 @@ fn bridge_ports(mode: Option<&str>) -> Result<BridgePorts, ConfigRejection<'_>> 
         Some("filter") => Ok(BridgePorts::Filter),
         Some("leave") => Ok(BridgePorts::Leave),
         Some(other) => Err(quoting(ConfigError::UnknownMode(Key::BridgePorts), other)),
+    }
+}
+
+fn bridge_filter(mode: Option<&str>) -> Result<BridgeFilter, ConfigRejection<'_>> {
+    match mode {
+        None => Ok(DEFAULT_BRIDGE_FILTER),
+        Some("auto") => Ok(BridgeFilter::Auto),
+        Some("tc") => Ok(BridgeFilter::Tc),
+        Some("nftables") => Ok(BridgeFilter::Nftables),
+        Some(other) => Err(quoting(ConfigError::UnknownMode(Key::BridgeFilter), other)),
     }
 }
 
@@ -676,6 +687,35 @@ mod tests {
             .to_string();
         assert!(
             text.contains("\"filter\"") && text.contains("\"leave\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bridge_filter() {
+        let with =
+            |v: &str| Config::parse(minimal_with(&format!(r#""bridge_filter": {v}"#)).as_bytes());
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap().bridge_filter,
+            BridgeFilter::Auto
+        );
+        assert_eq!(with("\"auto\"").unwrap().bridge_filter, BridgeFilter::Auto);
+        assert_eq!(with("\"tc\"").unwrap().bridge_filter, BridgeFilter::Tc);
+        assert_eq!(
+            with("\"nftables\"").unwrap().bridge_filter,
+            BridgeFilter::Nftables
+        );
+        for bad in ["\"nft\"", "\"TC\"", "true", "0"] {
+            assert_rejected_as(
+                "bridge_filter",
+                &minimal_with(&format!(r#""bridge_filter": {bad}"#)),
+            );
+        }
+        let text = Config::parse_detailed(minimal_with(r#""bridge_filter": "nft""#).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"nftables\"") && text.contains("\"tc\""),
             "{text}"
         );
     }
