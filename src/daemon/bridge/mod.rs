@@ -62,7 +62,11 @@ pub fn detect_ports(config: &Config) -> Vec<(String, Bridging)> {
 /// The checks of [`detect::check`] on `config`'s ports as they are now.
 pub fn check_config(config: &Config) -> Vec<Finding> {
     let ports = detect_ports(config);
-    detect::check(&as_refs(&ports), config.bridge_ports == BridgePorts::Filter)
+    detect::check(
+        &as_refs(&ports),
+        config.bridge_ports == BridgePorts::Filter,
+        config.bridge_filter == BridgeFilter::Nftables,
+    )
 }
 
 fn as_refs(ports: &[(String, Bridging)]) -> Vec<(&str, Bridging)> {
