@@ -19,7 +19,6 @@ cd "$(dirname "$0")/../.."
 cache=${1:-target/qemu/cache}
 stamp=$cache/.complete
 
-
 # The virtio-net stack as modules, in insmod order (TOOLCHAIN.md: PACKET and VIRTIO are built in,
 # there is no modules.dep in the .deb). binfmt_misc is not needed: 32-bit ARM ELF runs via COMPAT.
 modules="failover net_failover virtio_net virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci"

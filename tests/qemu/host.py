@@ -23,6 +23,12 @@ Sync to 224.0.1.129:319) and check where ptpproxy relays them:
   Delay_Req arriving on upstream                  -> nowhere (dropped delay_req_from_upstream)
   Sync from a downstream port (rogue master)      -> nowhere (dropped rogue_master)
 
+Last, the bridge phase (BridgePhase; --no-bridge skips it): the guest puts eth0, lan1 and lan2 in
+a Linux bridge br0 and ptpproxy relays on the members, once with "bridge_ports": "leave" (the
+bridge forwards each PTP frame besides ptpproxy: two copies) and once with "bridge_filter": "tc"
+(tc flower trap filters on each member's ingress: one copy, ptpproxy's), then with ptpproxy
+stopped (the bridge forwards PTP again: the filters are gone).
+
 "Nowhere" is proven with a sentinel: each step is followed by a frame from the same ingress port
 that must be relayed (ptpproxy handles one port's frames in order), then a short grace period;
 every port must then have received exactly the frames expected, no more, no fewer.
@@ -917,8 +923,12 @@ class BridgePhase:
         self.r.check("bridge-tc: syslog: tc trap filters installed at start on eth0, lan1, lan2", bool(installed),
                      "; ".join(log[-8:]))
         self.r.check("bridge-tc: syslog: tc trap filters removed at exit", bool(removed), "; ".join(log[-8:]))
-        bad = [line for line in log if re.search(r"\.(err|warn|crit|alert|emerg) ", line)]
-        self.r.check("bridge-tc: syslog: no error or warning from ptpproxy", not bad, "; ".join(bad))
+        # The probes are a few frames, not a grandmaster's stream: the upstream health warning
+        # ("no Sync or Announce for 3 s") is expected; any other warning or error is not.
+        bad = [line for line in log if re.search(r"\.(err|warn|crit|alert|emerg) ", line)
+               and "no Sync or Announce" not in line]
+        self.r.check("bridge-tc: syslog: no error or warning from ptpproxy (but upstream health)",
+                     not bad, "; ".join(bad))
         # After exit: the bridge alone, forwarding PTP again.
         self.probe("bridge after ptpproxy exited (filters gone)", {
             "L2 Sync from eth0": [0, 1, 1],
