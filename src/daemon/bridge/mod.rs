@@ -178,7 +178,8 @@ pub struct Bridges {
     installed: Vec<String>,
     /// The mechanism of the installed filter.
     kind: Kind,
-    /// tc was refused as unsupported: `auto` uses nftables from then on.
+    /// tc was refused as unsupported: `auto` uses nftables from then on, `tc` is not tried
+    /// again before a reload or a re-created port.
     tc_unsupported: bool,
     /// Privileges were dropped: `nft` gets CAP_NET_ADMIN as an ambient capability, if it was
     /// kept (`net_admin`).
@@ -269,8 +270,14 @@ impl Bridges {
             BridgePorts::Leave => Vec::new(),
         };
         let mut kind = choose(config.bridge_filter, &self.ports, &wanted);
-        if kind == Kind::Tc && self.tc_unsupported && config.bridge_filter == BridgeFilter::Auto {
-            kind = Kind::Nftables;
+        if kind == Kind::Tc && self.tc_unsupported {
+            match config.bridge_filter {
+                BridgeFilter::Auto => kind = Kind::Nftables,
+                // Forced and refused (logged): the kernel will not grow the modules by itself;
+                // tried again after a reload or a re-created port only.
+                _ if !force => return None,
+                _ => {}
+            }
         }
         let changed =
             wanted != self.installed || (!wanted.is_empty() && (force || kind != self.kind));
@@ -330,7 +337,19 @@ impl Bridges {
                     Err(e) => Change::Failed(format!("{why}; then {e}")),
                 };
             }
-            Err(e) => return Change::Failed(e.to_string()),
+            Err(e) => {
+                if let FilterError::Tc(_, tc::TcError::Unsupported(..)) = e {
+                    self.tc_unsupported = true;
+                }
+                if kind == Kind::Tc {
+                    // This call's filters were rolled back; ports that had filters before may
+                    // still hold some: removed too, so that the list stays true (none).
+                    let before = self.installed.clone();
+                    let _ = self.uninstall(Kind::Tc, &before);
+                    self.installed.clear();
+                }
+                return Change::Failed(e.to_string());
+            }
         }
         self.installed_as(kind, wanted, None)
     }

@@ -127,6 +127,28 @@ fn unsupported_tc_falls_back_to_nftables_in_auto_only() {
         ["tc install lan1", "tc install lan2", "tc remove lan1"]
     );
     assert!(!b.installed());
+    assert!(b.tc_unsupported, "not retried every few seconds");
+    // Refused while filters of before were there: those go too, none is listed.
+    b.tc_unsupported = false;
+    REFUSE.with(|r| *r.borrow_mut() = None);
+    b.apply(&names(&["lan1", "lan3"]), Kind::Tc, false);
+    calls();
+    REFUSE.with(|r| *r.borrow_mut() = Some("lan2"));
+    assert!(matches!(
+        b.apply(&names(&["lan1", "lan2", "lan3"]), Kind::Tc, false),
+        Change::Failed(_)
+    ));
+    assert_eq!(
+        calls(),
+        [
+            "tc install lan1",
+            "tc install lan2",
+            "tc remove lan1",
+            "tc remove lan1",
+            "tc remove lan3"
+        ]
+    );
+    assert!(!b.installed());
     REFUSE.with(|r| *r.borrow_mut() = None);
 }
 
