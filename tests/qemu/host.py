@@ -819,6 +819,7 @@ class BridgePhase:
                     comes out once (ptpproxy's copy), a non-PTP multicast frame still goes
                     through the bridge once; `ptpproxy status` says "installed (tc)" for the
                     three ports, syslog names the filters installed and removed
+      reload        without lan2: lan2's filters go, eth0's and lan1's are replaced
       after exit    the bridge forwards PTP again: the filters are gone (a trap left behind
                     would let nothing through now that ptpproxy is stopped)
     """
@@ -863,9 +864,9 @@ class BridgePhase:
                     out[port] += got == frame
         return out
 
-    def probe(self, label, expected):
+    def probe(self, label, expected, frames=None):
         """Each probe frame must come out `expected[name]` times per NIC (eth0, lan1, lan2)."""
-        for name, ingress, frame in self.frames():
+        for name, ingress, frame in frames or self.frames():
             if time.time() > self.deadline:
                 self.r.check(f"{label}: {name}", False, "out of time")
                 return
@@ -912,10 +913,29 @@ class BridgePhase:
             "a non-PTP multicast frame from eth0": [0, 1, 1],
         }
         self.probe("bridge-tc", once)
+        # A reload without lan2: its filters go, those of eth0 and lan1 stay. lan2 is still in
+        # br0 but not relayed: what the trap on eth0 takes reaches it no more (the switch's
+        # behaviour too), while its own frames go through the bridge untrapped.
+        since = self.c.mark()
+        self.c.send("bridge-reload")
+        i, m = self.c.wait(r"^@@ptpq bridge-reloaded rc=(\d+)", since, timeout=30)
+        reloaded = self.r.check("bridge-tc: a reload without lan2 replaces the filters (eth0, lan1)",
+                                i is not None and m.group(1) == "0",
+                                self.c.lines[i] if i is not None else "no bridge-reloaded line")
+        if reloaded:
+            self.seq += 1
+            n = self.seq
+            self.probe("bridge-tc after the reload", {
+                "L2 Sync from eth0": [0, 1, 0],
+                "Delay_Req of client B on lan2 (no longer relayed)": [1, 1, 0],
+            }, [
+                ("L2 Sync from eth0", U, l2(GM_MAC, sync(n))),
+                ("Delay_Req of client B on lan2 (no longer relayed)", D2, l2(B_MAC, delay_req(n, B_MAC))),
+            ])
         lines = self.report("bridge-tc")
-        rows = [line for line in lines if re.match(r"^(eth0|lan1|lan2)\s+member of br0\s+installed \(tc\)$", line)]
-        self.r.check("bridge-tc: `ptpproxy status`: eth0, lan1, lan2 member of br0, PTP_FILTER installed (tc)",
-                     len(rows) == 3, "\n".join(line for line in lines if "br0" in line) or "no bridge rows")
+        rows = [line for line in lines if re.match(r"^(eth0|lan1)\s+member of br0\s+installed \(tc\)$", line)]
+        self.r.check("bridge-tc: `ptpproxy status` after the reload: eth0, lan1 member of br0, PTP_FILTER installed (tc)",
+                     len(rows) == 2, "\n".join(line for line in lines if "br0" in line) or "no bridge rows")
         log = [line for line in lines if "ptpproxy" in line and not line.startswith("@@ptpq")]
         installed = [line for line in log if "bridge filter: PTP no longer forwarded by the bridge between "
                      "eth0, lan1, lan2 (tc flower trap filters" in line]
