@@ -61,7 +61,7 @@ step "fuzz smoke (every target, 15 s each)" tests/fuzz.sh 15
 step "init script (busybox, namespaces)" tests/initscript.sh
 step "logging (busybox syslogd restarted, gone, stalled; private /dev/log)" tests/logging.sh
 step "static cross builds, every board" tests/cross.sh
-step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
+step "QEMU smoke test (aarch64 and armv7 in an arm64 guest; tc trap filters on a bridge)" tests/qemu/run.sh
 
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
