@@ -452,6 +452,7 @@ mod tests {
             cpu_latency_us: None,
             bridge_ports: crate::config::BridgePorts::Filter,
             dump: None,
+            bridge_filter: crate::config::BridgeFilter::Auto,
         }
     }
 

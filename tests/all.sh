@@ -67,7 +67,7 @@ step "systemd unit (exposure score <= 2.0; ptpproxy under it in a systemd-nspawn
 step "logging (busybox syslogd restarted, gone, stalled; private /dev/log)" tests/logging.sh
 step "packaging (licenses, LIC_FILES_CHKSUM, the pinned sources, cross/pin-source.sh)" tests/packaging.sh
 step "static cross builds, every board" tests/cross.sh
-step "QEMU smoke test (aarch64 and armv7 in an arm64 guest)" tests/qemu/run.sh
+step "QEMU smoke test (aarch64 and armv7 in an arm64 guest; tc trap filters on a bridge)" tests/qemu/run.sh
 
 echo
 [ ${#failures[@]} -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"

@@ -139,8 +139,8 @@ run_one() {
 		expect=(once "$mode" loop0)
 		check "$label: the bridge filter dropped PTP while ptpproxy ran ($(grep -c 'counter packets [1-9]' "$TOPO_RUN/nft.txt") rules counted drops)" \
 			grep -q 'counter packets [1-9]' "$TOPO_RUN/nft.txt"
-		check "$label: ptpproxy status shows up, dn1, dn2 as members of br0, filter installed" \
-			test "$(grep -cE '^(up|dn1|dn2) +member of br0 +installed$' "$TOPO_RUN/status.txt")" = 3
+		check "$label: ptpproxy status shows up, dn1, dn2 as members of br0, nftables filter installed" \
+			test "$(grep -cE '^(up|dn1|dn2) +member of br0 +installed \(nftables\)$' "$TOPO_RUN/status.txt")" = 3
 		check "$label: the bridge filter is gone after exit (bridge tables: $(bridge_tables | tr '\n' ' '))" \
 			no_table
 	elif [[ $shape == switch ]]; then
@@ -168,7 +168,7 @@ check_refused() {
 	topo_create ptpproxy
 	px_bridge_start
 	write_config br0 '["dn1"]' steer filter
-	out=$(netns_exec px timeout 10 "$PTPPROXY" -c "$TOPO_RUN/ptpproxy.json" -f 2>&1) || rc=$?
+	out=$(netns_exec px timeout 10 "$PTPPROXY" -c "$TOPO_RUN/ptpproxy.json" 2>&1) || rc=$?
 	if [[ $rc == 78 && $out == *"downstream dn1 is a member of upstream bridge br0"* ]]; then
 		pass "a bridge and its member as upstream and downstream: exit 78, both named ($out)"
 	else

@@ -186,7 +186,7 @@ impl ConfigError {
                  client_timeout_s, max_delay_req_rate, upstream_max_delay_req_rate, \
                  max_delay_req_hold_ms, max_identities_per_mac, status_file, status_interval_s, \
                  metrics_file, promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports, \
-                 dump"
+                 dump, bridge_filter"
             }
             ConfigError::SetTwice(_) => "keep only one of the two",
             ConfigError::Missing(key) => missing_fix(key),
@@ -352,7 +352,9 @@ fn wrong_type_problem(key: Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Key::Upstream => f.write_str("not an interface name in quotes"),
         Key::Downstream => f.write_str("not a list of interface names in quotes"),
         Key::Domains => write!(f, "not a list of domain numbers 0 to {DOMAIN_MAX}"),
-        Key::DelayResp | Key::Correction | Key::BridgePorts => f.write_str("not a mode in quotes"),
+        Key::DelayResp | Key::Correction | Key::BridgePorts | Key::BridgeFilter => {
+            f.write_str("not a mode in quotes")
+        }
         Key::AllowDownstreamMasters | Key::Promiscuous => f.write_str("not true or false"),
         Key::ClientTimeoutS => {
             write!(
@@ -426,6 +428,9 @@ fn wrong_type_fix(key: Key) -> &'static str {
         Key::BridgePorts => {
             "use \"filter\" (ptpproxy stops the bridge forwarding PTP between relayed ports) \
              or \"leave\""
+        }
+        Key::BridgeFilter => {
+            "use \"auto\" (tc on switchdev ports, nftables otherwise), \"tc\" or \"nftables\""
         }
         Key::AllowDownstreamMasters | Key::Promiscuous => "write true or false, without quotes",
         Key::ClientTimeoutS => "write e.g. 60 (no quotes, no fraction)",
@@ -659,7 +664,7 @@ mod tests {
                           max_delay_req_rate, upstream_max_delay_req_rate, max_delay_req_hold_ms, \
                           max_identities_per_mac, status_file, status_interval_s, metrics_file, \
                           promiscuous, user, realtime_priority, cpu_latency_us, bridge_ports, \
-                          dump";
+                          dump, bridge_filter";
         assert_eq!(
             text(&minimal_with(r#""colour": "red""#)),
             format!(

@@ -27,6 +27,7 @@ pub use error::{
     ConfigError, ConfigRejection, Context, FileError, InterfaceError, PathError, ValueError,
     FILE_FIELD, UNKNOWN_KEY_FIELD,
 };
+pub use schema::{BridgeFilter, DEFAULT_BRIDGE_FILTER};
 pub use schema::{
     BridgePorts, Config, Correction, DelayRespMode, IfName, Key, CLIENT_TIMEOUT_S_RANGE,
     CPU_LATENCY_US_RANGE, DEFAULT_ALLOW_DOWNSTREAM_MASTERS, DEFAULT_BRIDGE_PORTS,
@@ -99,6 +100,7 @@ mod tests {
             cpu_latency_us: None,
             bridge_ports: DEFAULT_BRIDGE_PORTS,
             dump: None,
+            bridge_filter: DEFAULT_BRIDGE_FILTER,
         }
     }
 
@@ -129,6 +131,7 @@ mod tests {
             cpu_latency_us: None,
             bridge_ports: DEFAULT_BRIDGE_PORTS,
             dump: None,
+            bridge_filter: DEFAULT_BRIDGE_FILTER,
         };
         assert_eq!(config, expected);
         // The example spells out exactly the defaults.

@@ -62,6 +62,7 @@ pub(super) struct Raw<'a> {
     pub max_residence_us: Option<u32>,
     pub bridge_ports: Option<&'a str>,
     pub dump: Option<RawDump<'a>>,
+    pub bridge_filter: Option<&'a str>,
 }
 
 /// Read `json` (not empty, byte-order mark removed) into a [`Raw`].
@@ -245,6 +246,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         Key::MaxResidenceUs => raw.max_residence_us = Some(map.next_value()?),
         Key::BridgePorts => raw.bridge_ports = Some(map.next_value()?),
         Key::Dump => raw.dump = Some(map.next_value_seed(dump::Reader { trace })?),
+        Key::BridgeFilter => raw.bridge_filter = Some(map.next_value()?),
     }
     Ok(())
 }

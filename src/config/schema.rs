@@ -41,6 +41,18 @@ pub enum BridgePorts {
     Leave,
 }
 
+/// How the bridge filter of `"bridge_ports": "filter"` is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeFilter {
+    /// tc trap filters on switchdev members (nftables if the kernel lacks them), nftables on a
+    /// software bridge (default).
+    Auto,
+    /// tc trap filters on every relayed member, switchdev or not.
+    Tc,
+    /// The nftables table, also on switchdev members (whose hardware forwarding it cannot stop).
+    Nftables,
+}
+
 /// Residence-time correction of relayed event messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Correction {
@@ -97,10 +109,12 @@ pub struct Config {
     pub bridge_ports: BridgePorts,
     /// A pcapng dump of the frames handled, with what was done with each; `None`: none.
     pub dump: Option<super::dump::DumpConfig>,
+    /// Which mechanism filters the bridge.
+    pub bridge_filter: BridgeFilter,
 }
 
 /// Every key a configuration file may contain, in the order of the documentation.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "upstream",
     "downstream",
     "domains",
@@ -124,6 +138,7 @@ pub const KEYS: [&str; 23] = [
     "cpu_latency_us",
     "bridge_ports",
     "dump",
+    "bridge_filter",
 ];
 
 /// The keys, as an enum; the discriminant indexes [`KEYS`].
@@ -152,6 +167,7 @@ pub enum Key {
     CpuLatencyUs,
     BridgePorts,
     Dump,
+    BridgeFilter,
 }
 
 impl Key {
@@ -179,6 +195,7 @@ impl Key {
         Key::CpuLatencyUs,
         Key::BridgePorts,
         Key::Dump,
+        Key::BridgeFilter,
     ];
 
     /// The key as written in the file.
@@ -215,6 +232,7 @@ pub const DEFAULT_STATUS_INTERVAL_S: u32 = 5;
 pub const DEFAULT_PROMISCUOUS: bool = false;
 pub const DEFAULT_REALTIME_PRIORITY: u32 = 0;
 pub const DEFAULT_BRIDGE_PORTS: BridgePorts = BridgePorts::Filter;
+pub const DEFAULT_BRIDGE_FILTER: BridgeFilter = BridgeFilter::Auto;
 
 // Accepted ranges. The error texts print these constants, so check and message cannot drift.
 /// SCHED_FIFO priorities (0: the normal scheduler).

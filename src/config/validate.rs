@@ -105,6 +105,7 @@ impl<'a> Raw<'a> {
                 .dump
                 .map(|d| super::dump::validate(d, path_checked))
                 .transpose()?,
+            bridge_filter: bridge_filter(self.bridge_filter)?,
         })
     }
 }
@@ -273,6 +274,16 @@ fn bridge_ports(mode: Option<&str>) -> Result<BridgePorts, ConfigRejection<'_>> 
         Some("filter") => Ok(BridgePorts::Filter),
         Some("leave") => Ok(BridgePorts::Leave),
         Some(other) => Err(quoting(ConfigError::UnknownMode(Key::BridgePorts), other)),
+    }
+}
+
+fn bridge_filter(mode: Option<&str>) -> Result<BridgeFilter, ConfigRejection<'_>> {
+    match mode {
+        None => Ok(DEFAULT_BRIDGE_FILTER),
+        Some("auto") => Ok(BridgeFilter::Auto),
+        Some("tc") => Ok(BridgeFilter::Tc),
+        Some("nftables") => Ok(BridgeFilter::Nftables),
+        Some(other) => Err(quoting(ConfigError::UnknownMode(Key::BridgeFilter), other)),
     }
 }
 
@@ -739,6 +750,35 @@ mod tests {
             .to_string();
         assert!(
             text.contains("\"filter\"") && text.contains("\"leave\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bridge_filter() {
+        let with =
+            |v: &str| Config::parse(minimal_with(&format!(r#""bridge_filter": {v}"#)).as_bytes());
+        assert_eq!(
+            Config::parse(MINIMAL.as_bytes()).unwrap().bridge_filter,
+            BridgeFilter::Auto
+        );
+        assert_eq!(with("\"auto\"").unwrap().bridge_filter, BridgeFilter::Auto);
+        assert_eq!(with("\"tc\"").unwrap().bridge_filter, BridgeFilter::Tc);
+        assert_eq!(
+            with("\"nftables\"").unwrap().bridge_filter,
+            BridgeFilter::Nftables
+        );
+        for bad in ["\"nft\"", "\"TC\"", "true", "0"] {
+            assert_rejected_as(
+                "bridge_filter",
+                &minimal_with(&format!(r#""bridge_filter": {bad}"#)),
+            );
+        }
+        let text = Config::parse_detailed(minimal_with(r#""bridge_filter": "nft""#).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("\"nftables\"") && text.contains("\"tc\""),
             "{text}"
         );
     }

@@ -10,8 +10,9 @@
 //! One exception, only when it is needed: with a bridge filter installed at start
 //! (`daemon::bridge`), CAP_NET_ADMIN stays in the permitted and bounding sets, never effective,
 //! so that the filter can be replaced (a reload, a re-created port) and removed at exit. The
-//! daemon itself never uses it: [`spawn_with_net_admin`] hands it to the `nft` child as an
-//! ambient capability for that child's life only.
+//! daemon uses it only for the length of a change: [`spawn_with_net_admin`] hands it to the
+//! `nft` child as an ambient capability for that child's life only, and [`with_net_admin`] makes
+//! it effective for the tc netlink requests of one change and lowers it again.
 
 use super::error::Error;
 use nix::unistd::{self, Gid, Uid, User};
@@ -204,6 +205,16 @@ pub fn spawn_with_net_admin(
     let _ = ambient(libc::PR_CAP_AMBIENT_LOWER);
     let _ = capset(1 << CAP_NET_RAW, permitted(true), 0);
     child
+}
+
+/// Run `f` (after [`drop_privileges`] kept CAP_NET_ADMIN) with CAP_NET_ADMIN effective: tc
+/// changes are netlink requests of this process, the kernel checks the capability when the
+/// socket is opened and on each request. Lowered again right after `f`, whatever it returned.
+pub fn with_net_admin<T>(f: impl FnOnce() -> T) -> std::io::Result<T> {
+    capset(1 << CAP_NET_RAW | 1 << CAP_NET_ADMIN, permitted(true), 0)?;
+    let out = f();
+    let _ = capset(1 << CAP_NET_RAW, permitted(true), 0);
+    Ok(out)
 }
 
 /// Run under SCHED_FIFO at `priority` with all memory locked, so that neither another task nor

@@ -19,14 +19,17 @@ cd "$(dirname "$0")/../.."
 cache=${1:-target/qemu/cache}
 stamp=$cache/.complete
 
-if [ -f "$stamp" ]; then
-    echo "fetch: cache $cache is complete ($(cat "$stamp"))"
-    exit 0
-fi
-
 # The virtio-net stack as modules, in insmod order (TOOLCHAIN.md: PACKET and VIRTIO are built in,
 # there is no modules.dep in the .deb). binfmt_misc is not needed: 32-bit ARM ELF runs via COMPAT.
 modules="failover net_failover virtio_net virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci"
+# The bridge phase: a Linux bridge and tc's clsact qdisc, flower classifier and gact (trap) action.
+modules="$modules llc stp bridge sch_ingress cls_flower act_gact"
+
+# A cache made for another module list is fetched again.
+if [ -f "$stamp" ] && grep -qxF "modules: $modules" "$stamp"; then
+    echo "fetch: cache $cache is complete ($(head -n1 "$stamp"))"
+    exit 0
+fi
 
 apt_dir=$PWD/target/qemu/apt
 work=$(mktemp -d)
@@ -98,5 +101,8 @@ for opt in PACKET DEVTMPFS BLK_DEV_INITRD RD_GZIP VIRTIO COMPAT COMPAT_BINFMT_EL
 done
 cp "$work/bb/bin/busybox" "$cache/busybox"
 echo "$kver" >"$cache/kernel-version"
-(cd "$work" && echo "$kpkg" ./*.deb) >"$stamp"
+{
+    (cd "$work" && echo "$kpkg" ./*.deb)
+    echo "modules: $modules"
+} >"$stamp"
 echo "fetch: cache $cache complete: kernel $kver, modules: $(tr '\n' ' ' <"$cache/modules/order")"

@@ -23,6 +23,12 @@ Sync to 224.0.1.129:319) and check where ptpproxy relays them:
   Delay_Req arriving on upstream                  -> nowhere (dropped delay_req_from_upstream)
   Sync from a downstream port (rogue master)      -> nowhere (dropped rogue_master)
 
+Last, the bridge phase (BridgePhase; --no-bridge skips it): the guest puts eth0, lan1 and lan2 in
+a Linux bridge br0 and ptpproxy relays on the members, once with "bridge_ports": "leave" (the
+bridge forwards each PTP frame besides ptpproxy: two copies) and once with "bridge_filter": "tc"
+(tc flower trap filters on each member's ingress: one copy, ptpproxy's), then with ptpproxy
+stopped (the bridge forwards PTP again: the filters are gone).
+
 "Nowhere" is proven with a sentinel: each step is followed by a frame from the same ingress port
 that must be relayed (ptpproxy handles one port's frames in order), then a short grace period;
 every port must then have received exactly the frames expected, no more, no fewer.
@@ -801,6 +807,157 @@ class Phase:
         self.r.check(f"{self.name}: syslog: no other error or warning from ptpproxy", not bad, "; ".join(bad))
 
 
+class BridgePhase:
+    """The switch shape: the guest bridges eth0, lan1 and lan2 in br0 and ptpproxy relays on the
+    members. Each frame is sent alone and every copy that comes out of any NIC in the next
+    1.5 s is counted, so a frame the bridge forwards besides ptpproxy shows as a second copy.
+
+      bridge-leave  "bridge_ports": "leave": the counts without a filter (the bridge forwards
+                    PTP too: two copies), checked so the "after" below means something
+      bridge-tc     "bridge_filter": "tc" forces the flower trap filters on these virtio NICs
+                    (not switchdev; TC_ACT_TRAP acts as STOLEN in software): each PTP frame
+                    comes out once (ptpproxy's copy), a non-PTP multicast frame still goes
+                    through the bridge once; `ptpproxy status` says "installed (tc)" for the
+                    three ports, syslog names the filters installed and removed
+      reload        without lan2: lan2's filters go, eth0's and lan1's are replaced
+      after exit    the bridge forwards PTP again: the filters are gone (a trap left behind
+                    would let nothing through now that ptpproxy is stopped)
+    """
+
+    WINDOW = 1.5
+    OTHER = bytes.fromhex("030000000042") + GM_MAC + b"\x88\xb5" + b"ptpq bridge sentinel".ljust(46, b".")
+
+    def __init__(self, console, net, results, deadline):
+        self.c = console
+        self.net = net
+        self.r = results
+        self.deadline = deadline
+        self.seq = 7000
+
+    def frames(self):
+        """(name, ingress, frame) of this phase's probes, with fresh sequence numbers."""
+        self.seq += 1
+        n = self.seq
+        return [
+            ("L2 Sync from eth0", U, l2(GM_MAC, sync(n))),
+            ("UDPv4 Sync from eth0", U, udp4(GM_MAC, [192, 0, 2, 1], sync(n))),
+            ("Delay_Req of client A on lan1", D1, l2(A_MAC, delay_req(n, A_MAC))),
+            ("a non-PTP multicast frame from eth0", U, self.OTHER),
+        ]
+
+    def copies(self, ingress, frame):
+        """Send `frame` into `ingress`; how many identical copies came out of each NIC."""
+        self.net.drain()
+        self.net.send(ingress, frame)
+        out = [0, 0, 0]
+        end = time.time() + self.WINDOW
+        while (left := end - time.time()) > 0:
+            ready, _, _ = select.select(self.net.socks, [], [], left)
+            for sock in ready:
+                port = self.net.socks.index(sock)
+                while True:
+                    try:
+                        got = sock.recv(65536)
+                    except BlockingIOError:
+                        break
+                    self.net.received[port] += 1
+                    out[port] += got == frame
+        return out
+
+    def probe(self, label, expected, frames=None):
+        """Each probe frame must come out `expected[name]` times per NIC (eth0, lan1, lan2)."""
+        for name, ingress, frame in frames or self.frames():
+            if time.time() > self.deadline:
+                self.r.check(f"{label}: {name}", False, "out of time")
+                return
+            got = self.copies(ingress, frame)
+            want = expected[name]
+            counts = ", ".join(f"{PORTS[p]} {got[p]}" for p in range(3))
+            self.r.check(f"{label}: {name}: copies {counts}", got == want,
+                         f"expected {', '.join(f'{PORTS[p]} {want[p]}' for p in range(3))}")
+
+    def start(self, mode):
+        since = self.c.mark()
+        self.c.send(f"bridge-start {mode}")
+        return wait_ready(self.c, self.r, f"bridge-{mode}", since, time.time()) is not None
+
+    def report(self, label):
+        """Status and syslog of the running phase; ptpproxy is stopped by it."""
+        since = self.c.mark()
+        self.c.send("bridge-report")
+        end, _ = self.c.wait(r"^@@ptpq bridge-syslog-end", since, timeout=60)
+        lines = self.c.lines[since:end] if end is not None else []
+        self.r.check(f"{label}: guest report", end is not None, "no '@@ptpq bridge-syslog-end'")
+        stop = [line for line in lines if line.startswith("@@ptpq bridge-stop")]
+        self.r.check(f"{label}: init script stop ends ptpproxy",
+                     bool(stop) and "running=no" in stop[0], stop[0] if stop else "no stop line")
+        return lines
+
+    def run(self):
+        # Before: the bridge forwards PTP besides ptpproxy.
+        if self.start("leave"):
+            self.probe("bridge-leave (before)", {
+                "L2 Sync from eth0": [0, 2, 2],
+                "UDPv4 Sync from eth0": [0, 2, 2],
+                "Delay_Req of client A on lan1": [2, 0, 1],
+                "a non-PTP multicast frame from eth0": [0, 1, 1],
+            })
+            self.report("bridge-leave")
+        # After: tc trap filters on the three members.
+        if not self.start("tc"):
+            return
+        once = {
+            "L2 Sync from eth0": [0, 1, 1],
+            "UDPv4 Sync from eth0": [0, 1, 1],
+            "Delay_Req of client A on lan1": [1, 0, 0],
+            "a non-PTP multicast frame from eth0": [0, 1, 1],
+        }
+        self.probe("bridge-tc", once)
+        # A reload without lan2: its filters go, those of eth0 and lan1 stay. lan2 is still in
+        # br0 but not relayed: what the trap on eth0 takes reaches it no more (the switch's
+        # behaviour too), while its own frames go through the bridge untrapped.
+        since = self.c.mark()
+        self.c.send("bridge-reload")
+        i, m = self.c.wait(r"^@@ptpq bridge-reloaded rc=(\d+)", since, timeout=30)
+        reloaded = self.r.check("bridge-tc: a reload without lan2 replaces the filters (eth0, lan1)",
+                                i is not None and m.group(1) == "0",
+                                self.c.lines[i] if i is not None else "no bridge-reloaded line")
+        if reloaded:
+            self.seq += 1
+            n = self.seq
+            self.probe("bridge-tc after the reload", {
+                "L2 Sync from eth0": [0, 1, 0],
+                "Delay_Req of client B on lan2 (no longer relayed)": [1, 1, 0],
+            }, [
+                ("L2 Sync from eth0", U, l2(GM_MAC, sync(n))),
+                ("Delay_Req of client B on lan2 (no longer relayed)", D2, l2(B_MAC, delay_req(n, B_MAC))),
+            ])
+        lines = self.report("bridge-tc")
+        rows = [line for line in lines if re.match(r"^(eth0|lan1)\s+member of br0\s+installed \(tc\)$", line)]
+        self.r.check("bridge-tc: `ptpproxy status` after the reload: eth0, lan1 member of br0, PTP_FILTER installed (tc)",
+                     len(rows) == 2, "\n".join(line for line in lines if "br0" in line) or "no bridge rows")
+        log = [line for line in lines if "ptpproxy" in line and not line.startswith("@@ptpq")]
+        installed = [line for line in log if "bridge filter: PTP no longer forwarded by the bridge between "
+                     "eth0, lan1, lan2 (tc flower trap filters" in line]
+        removed = [line for line in log if "bridge filter: removed (tc flower trap filters" in line]
+        self.r.check("bridge-tc: syslog: tc trap filters installed at start on eth0, lan1, lan2", bool(installed),
+                     "; ".join(log[-8:]))
+        self.r.check("bridge-tc: syslog: tc trap filters removed at exit", bool(removed), "; ".join(log[-8:]))
+        # The probes are a few frames, not a grandmaster's stream: the upstream health warning
+        # ("no Sync or Announce for 3 s") is expected; any other warning or error is not.
+        bad = [line for line in log if re.search(r"\.(err|warn|crit|alert|emerg) ", line)
+               and "no Sync or Announce" not in line]
+        self.r.check("bridge-tc: syslog: no error or warning from ptpproxy (but upstream health)",
+                     not bad, "; ".join(bad))
+        # After exit: the bridge alone, forwarding PTP again.
+        self.probe("bridge after ptpproxy exited (filters gone)", {
+            "L2 Sync from eth0": [0, 1, 1],
+            "UDPv4 Sync from eth0": [0, 1, 1],
+            "Delay_Req of client A on lan1": [1, 0, 1],
+            "a non-PTP multicast frame from eth0": [0, 1, 1],
+        })
+
+
 def wait_ready(console, results, phase, since, t0):
     i, m = console.wait(rf"^@@ptpq (ready|not-ready) phase={phase}\b(.*)$", since, timeout=180)
     if i is None or m.group(1) != "ready":
@@ -860,6 +1017,9 @@ def run(args):
                 phase.run_steps()
                 phase.report()
 
+    if ready and not args.no_bridge:
+        BridgePhase(console, net, results, args.deadline).run()
+
     since = console.mark()
     console.send("poweroff")
     i, _ = console.wait(r"^@@ptpq poweroff", since, timeout=30)
@@ -899,6 +1059,7 @@ def main():
     p.add_argument("--deadline", type=float, required=True, help="epoch time to give up")
     p.add_argument("--qemu-pid", type=int, help="stop waiting for the guest when this process is gone")
     p.add_argument("--armv7", action="store_true")
+    p.add_argument("--no-bridge", action="store_true", help="skip the bridge (tc trap) phase")
     p.add_argument("--results")
     return run(p.parse_args())
 

@@ -30,7 +30,8 @@
 #
 # Environment: PTPQ_BIN=FILE (aarch64 binary to test as is, no build), PTPQ_ARMV7=FILE (armv7
 # binary as is) or none (skip that phase), PTPQ_TIMEOUT=seconds, PTPQ_KEEP=1 (keep the run
-# directory target/qemu/run.*).
+# directory target/qemu/run.*), PTPQ_NO_BRIDGE=1 (skip the bridge phase: eth0, lan1, lan2 in a
+# Linux bridge, ptpproxy's tc trap filters forced on them; tests/qemu/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -156,6 +157,7 @@ host_args=(run --host-ports "$hu,$hd1,$hd2" --guest-ports "$gu,$gd1,$gd2"
     --console "$run/console.log" --console-in "$run/console.in"
     --t0 "$t0" --deadline "$deadline" --results "$run/results.json" --qemu-pid "$qemu_pid")
 [ "$armv7" = none ] || host_args+=(--armv7)
+[ "${PTPQ_NO_BRIDGE:-0}" != 1 ] || host_args+=(--no-bridge)
 host_rc=0
 timeout -k 5 "$limit" python3 tests/qemu/host.py "${host_args[@]}" || host_rc=$?
 

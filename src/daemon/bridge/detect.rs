@@ -114,8 +114,9 @@ pub fn doubly_forwarded<'a>(ports: &'a [(&'a str, Bridging)]) -> Vec<&'a str> {
 }
 
 /// Check the ports (upstream first) for combinations that cannot work. `filter`: whether
-/// `"bridge_ports"` is `"filter"`.
-pub fn check(ports: &[(&str, Bridging)], filter: bool) -> Vec<Finding> {
+/// `"bridge_ports"` is `"filter"`; `nftables`: whether `"bridge_filter"` forces nftables (then
+/// switchdev members are named: nftables cannot stop their hardware forwarding).
+pub fn check(ports: &[(&str, Bridging)], filter: bool, nftables: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let role = |i: usize| if i == 0 { "upstream" } else { "downstream" };
     for (i, (dev, b)) in ports.iter().enumerate() {
@@ -168,10 +169,11 @@ pub fn check(ports: &[(&str, Bridging)], filter: bool) -> Vec<Finding> {
         })
         .map(|(n, _)| *n)
         .collect();
-    if filter && !offloaded.is_empty() {
+    if filter && nftables && !offloaded.is_empty() {
         out.push(warning(format!(
             "switchdev ports {}: the nftables filter stops only the software bridge, not a \
-             switch that forwards PTP in hardware",
+             switch that forwards PTP in hardware; fix: \"bridge_filter\": \"auto\" (tc trap \
+             filters)",
             offloaded.join(", ")
         )));
     }
@@ -218,9 +220,9 @@ mod tests {
             ("lan2", member("br0")),
             ("lan3", member("br1")),
         ];
-        assert!(check(&ports, true).is_empty());
+        assert!(check(&ports, true, true).is_empty());
         assert_eq!(doubly_forwarded(&ports), ["wan", "lan1", "lan2"]);
-        let leave = check(&ports, false);
+        let leave = check(&ports, false, true);
         assert_eq!(leave.len(), 1);
         assert!(!leave[0].error);
         assert!(
@@ -238,13 +240,13 @@ mod tests {
             ("wan", Bridging::Standalone),
             ("br-lan", Bridging::Device { snooping: false }),
         ];
-        assert!(check(&quiet, true).is_empty());
+        assert!(check(&quiet, true, true).is_empty());
         assert!(doubly_forwarded(&quiet).is_empty());
         let snooping = [
             ("wan", Bridging::Standalone),
             ("br-lan", Bridging::Device { snooping: true }),
         ];
-        let found = check(&snooping, true);
+        let found = check(&snooping, true, true);
         assert_eq!(found.len(), 1);
         assert!(!found[0].error && found[0].text.contains("br-lan"));
         assert!(found[0]
@@ -258,7 +260,7 @@ mod tests {
             ("br0", Bridging::Device { snooping: false }),
             ("lan1", member("br0")),
         ];
-        let found = check(&upstream_bridge, true);
+        let found = check(&upstream_bridge, true, true);
         assert_eq!(found.len(), 1);
         assert!(found[0].error);
         assert!(
@@ -272,7 +274,7 @@ mod tests {
             ("wan", member("br-lan")),
             ("br-lan", Bridging::Device { snooping: false }),
         ];
-        let found = check(&reverse, true);
+        let found = check(&reverse, true, true);
         assert!(found[0].error);
         assert!(found[0]
             .text
@@ -282,7 +284,7 @@ mod tests {
             ("br-lan", Bridging::Device { snooping: false }),
             ("lan2", member("br-lan")),
         ];
-        let found = check(&both_down, true);
+        let found = check(&both_down, true, true);
         assert!(found[0].error);
         assert!(found[0]
             .text
@@ -293,7 +295,7 @@ mod tests {
             ("br-lan", Bridging::Device { snooping: false }),
             ("lan2", member("br-guest")),
         ];
-        assert!(check(&other, true).is_empty());
+        assert!(check(&other, true, true).is_empty());
     }
 
     #[test]
@@ -308,8 +310,10 @@ mod tests {
             ),
             ("lan1", member("br0")),
         ];
-        let found = check(&ports, true);
+        let found = check(&ports, true, true);
         assert_eq!(found.len(), 1);
         assert!(found[0].text.starts_with("switchdev ports wan: "));
+        // With tc trap filters (auto, tc) the hardware is covered: nothing to say.
+        assert!(check(&ports, true, false).is_empty());
     }
 }

@@ -124,6 +124,7 @@ fn port_row<'a>(s: &'a Snapshot<'_>, i: usize, bridge: &'a str) -> PortRow<'a> {
         opens: p.opens,
         bridge,
         ptp_filter: s.bridges.filtered(&p.name),
+        ptp_filter_kind: s.bridges.filter_kind(&p.name),
         dropped: Counters(dropped),
     }
 }
@@ -363,6 +364,7 @@ mod tests {
                 ),
             ],
             &["lan1", "lan2"],
+            crate::daemon::bridge::Kind::Nftables,
         );
         let snap = Snapshot {
             config: &config,
@@ -444,8 +446,8 @@ mod tests {
         assert!(
             table.contains(
                 "PORT             BRIDGE                                   PTP_FILTER\n\
-                 lan1             member of br0                            installed\n\
-                 lan2             member of br0                            installed\n"
+                 lan1             member of br0                            installed (nftables)\n\
+                 lan2             member of br0                            installed (nftables)\n"
             ),
             "{table}"
         );
@@ -470,7 +472,9 @@ mod tests {
             ]
         );
         assert!(
-            out.contains(r#""bridge":"member of br0","ptp_filter":true"#),
+            out.contains(
+                r#""bridge":"member of br0","ptp_filter":true,"ptp_filter_kind":"nftables""#
+            ),
             "{out}"
         );
         assert!(format_table(b"{\"version\":1}").is_err());

@@ -55,6 +55,10 @@ pub struct PortRow<'a> {
     /// names this port.
     #[serde(default)]
     pub ptp_filter: bool,
+    /// How: "tc" (trap filters on the port's ingress), "nftables" (the bridge's forward hook),
+    /// "" without a filter. Absent in files of older versions.
+    #[serde(default)]
+    pub ptp_filter_kind: &'a str,
     /// Only the reasons this port saw.
     #[serde(borrow)]
     pub dropped: Counters<'a>,

@@ -26,7 +26,11 @@ fn bridging(out: &mut String, l: &Lists<'_>) {
     }
     let _ = writeln!(out, "\n{:<16} {:<40} PTP_FILTER", "PORT", "BRIDGE");
     for p in bridged {
-        let filter = if p.ptp_filter { "installed" } else { "none" };
+        let filter = match (p.ptp_filter, p.ptp_filter_kind) {
+            (false, _) => "none".to_owned(),
+            (true, "") => "installed".to_owned(),
+            (true, kind) => format!("installed ({kind})"),
+        };
         let _ = writeln!(out, "{:<16} {:<40} {filter}", p.name, p.bridge);
     }
 }
