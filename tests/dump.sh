@@ -158,17 +158,7 @@ scenario_bound_and_reload() {
 main() {
 	local t_start
 	t_start=$(date +%s)
-	if ! build_release "== building ptpproxy and ptpload (cargo build --release)"; then
-		fail "ptpproxy and ptpload build"
-		check_summary
-		exit 1
-	fi
-	local missing
-	if missing=$(missing_binary); then
-		fail "binary exists: $missing"
-		check_summary
-		exit 1
-	fi
+	require_binaries
 	command -v tshark >/dev/null || {
 		fail "tshark installed (tests/install-deps.sh)"
 		check_summary

@@ -367,17 +367,7 @@ scenario_privileges() {
 main() {
 	local t_start
 	t_start=$(date +%s)
-	if ! build_release "== building ptpproxy and ptpload (cargo build --release)"; then
-		fail "ptpproxy and ptpload build"
-		check_summary
-		exit 1
-	fi
-	local missing
-	if missing=$(missing_binary); then
-		fail "binary exists: $missing"
-		check_summary
-		exit 1
-	fi
+	require_binaries
 	hz_init "$(mktemp -d /tmp/ptpproxy-hardening.XXXXXX)"
 	echo "== run directory $HZ_RUN; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	hz_topo_create

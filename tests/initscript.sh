@@ -257,18 +257,6 @@ EOF
     echo "$PASSED $FAILED" >"$tmp/result"
 }
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s.
-wait_for() {
-    local n=$(($1 * 10))
-    shift
-    while [ "$n" -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.1
-        n=$((n - 1))
-    done
-    return 1
-}
-
 if [ "${1:-}" = --inner ]; then
     inner "$2" "$3"
     exit 0

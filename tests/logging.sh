@@ -30,18 +30,6 @@ ROOT=$PWD
 # shellcheck source=lib/check.sh source-path=SCRIPTDIR disable=SC1091
 source tests/lib/check.sh
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s.
-wait_for() {
-    local n=$(($1 * 10))
-    shift
-    while [ "$n" -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.1
-        n=$((n - 1))
-    done
-    return 1
-}
-
 # ------------------------------------------------------------------ inside the namespaces
 
 syslogd=''   # the running busybox syslogd

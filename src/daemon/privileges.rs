@@ -69,17 +69,9 @@ pub fn drop_thread_capabilities() -> std::io::Result<()> {
     capset(0, 0, 0)
 }
 
-fn prctl(option: libc::c_int, arg: libc::c_ulong) -> std::io::Result<()> {
+fn prctl(option: libc::c_int, arg: libc::c_ulong, arg3: libc::c_ulong) -> std::io::Result<()> {
     // SAFETY: prctl options used here (PR_CAPBSET_DROP, PR_CAP_AMBIENT) take plain integers.
-    let rc = unsafe {
-        libc::prctl(
-            option,
-            arg,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
+    let rc = unsafe { libc::prctl(option, arg, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     if rc == 0 {
         Ok(())
     } else {
@@ -89,21 +81,11 @@ fn prctl(option: libc::c_int, arg: libc::c_ulong) -> std::io::Result<()> {
 
 /// Raise or lower CAP_NET_ADMIN in the ambient set.
 fn ambient(op: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: PR_CAP_AMBIENT takes plain integers: the operation and a capability number.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            op as libc::c_ulong,
-            CAP_NET_ADMIN as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        op as libc::c_ulong,
+        libc::c_ulong::from(CAP_NET_ADMIN),
+    )
 }
 
 fn last_cap() -> u32 {
@@ -157,7 +139,7 @@ pub fn drop_privileges(
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes last.
     let mut bounding_set_cleared = true;
     for cap in 0..=last_cap() {
-        if !kept(cap) && prctl(libc::PR_CAPBSET_DROP, cap.into()).is_err() {
+        if !kept(cap) && prctl(libc::PR_CAPBSET_DROP, cap.into(), 0).is_err() {
             bounding_set_cleared = false;
         }
     }
@@ -165,6 +147,7 @@ pub fn drop_privileges(
     let _ = prctl(
         libc::PR_CAP_AMBIENT,
         libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0,
     );
 
     if let Some(u) = &target {

@@ -69,6 +69,33 @@ missing_binary() {
 	return 1
 }
 
+# wait_for SECONDS CMD...: poll CMD every 0.1 s; false if it never succeeded.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while ((n-- > 0)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# require_binaries: $PTPPROXY and $PTPLOAD, built here first when unset (build_release); fails the
+# run (summary, exit 1) when they do not build or one is not executable.
+require_binaries() {
+	local missing
+	if ! build_release "== building ptpproxy and ptpload (cargo build --release)"; then
+		fail "ptpproxy and ptpload build"
+		check_summary
+		exit 1
+	fi
+	if missing=$(missing_binary); then
+		fail "binary exists: $missing"
+		check_summary
+		exit 1
+	fi
+}
+
 # require_ptpproxy [CARGO ARGS...]: $PTPPROXY, or target/release/ptpproxy built here first (`cargo
 # build --release` with CARGO ARGS, its last line shown); fails the run (summary, exit 1) when it
 # does not build or is not executable.
