@@ -61,9 +61,11 @@ MEASURE_ONLY=0
 KEEP=0
 WARMUP=15
 # The clients' offset error and path-delay std are judged within this of the quiet phase (two
-# quiet phases of one run differ by up to ~2 us here: software time stamps on a shared VM); the
-# 1 us product target is reported beside it.
-CLIENT_TOLERANCE_NS=3000
+# quiet phases of one run differ by up to ~2 us here: software time stamps on a shared VM, and a
+# CI run on a busy VM saw the paced std 4.4 us above the quiet one, 1.3-2.0 us in other runs); the
+# 1 us product target is reported beside it. A wait the correction missed would move them by the
+# wait itself: up to 250 ms here.
+CLIENT_TOLERANCE_NS=5000
 arg_value --seconds PHASE_SECONDS "--seconds needs a value"
 arg_value --rate PACE_RATE "--rate needs a value"
 arg_value --clients LOAD_CLIENTS "--clients needs a value"
