@@ -15,21 +15,37 @@
 //! the ports it went to; [`LoopGuard::check`] runs on every frame received, before anything else
 //! is decided about it (a looped Delay_Req must not move its client to the port it came back on).
 //!
-//! The table is direct-mapped: [`SLOTS`] slots, one per fingerprint's top bits, each holding the
-//! last fingerprint recorded there, the port it came in on, the ports it went to and when. O(1)
-//! and no allocation per frame; a slot taken over by another frame only loses the older entry (a
-//! loop is then caught one round later), and a frame is only ever dropped for a 64-bit
-//! fingerprint that equals one recorded within the entry's lifetime.
+//! The table is set-associative: [`BUCKETS`] buckets of [`WAYS`] entries, a fingerprint's top
+//! bits choosing the bucket, each entry holding a fingerprint, the port its frame came in on,
+//! the ports it went to and when. O(1) (one cache line of fingerprints per check) and no
+//! allocation per frame. A full bucket gives its oldest entry to a new frame; a frame is only
+//! ever dropped for a 64-bit fingerprint that equals one recorded within the entry's lifetime.
+//!
+//! Why more than one entry per bucket: frames travel a loop together. A Sync and its Follow_Up
+//! whose fingerprints share a bucket would, in a table of one entry per bucket, take it from each
+//! other on every round: the Sync is recorded, the Follow_Up overwrites it, the Sync comes back
+//! unrecognised, is relayed and recorded again, overwriting the Follow_Up, which then comes back
+//! unrecognised too, and so on for as long as the loop stands (one pair in 4096 on average; a
+//! field run of 160 pairs met it one time in ~25, and relayed ~420 extra Syncs and Follow_Ups a
+//! second). With [`WAYS`] entries, such a cycle needs more than [`WAYS`] frames in the loop at
+//! once in the one bucket.
 
 use crate::port::{PortId, PortSet};
 use crate::time::{Duration, Instant};
 use crate::wire::PtpFrame;
 
-/// Slots of the table (a power of two): 24 bytes each, 96 KiB in all. A looped frame comes back
-/// within a few holds (ms); at 256k relayed frames per second (1000 clients x 128 Delay_Req/s
-/// each way) some 1000–1500 frames are recorded meanwhile, so most entries are still there when
-/// their frame returns, and the few that are not are caught on the next round.
-pub const SLOTS: usize = 4096;
+/// Entries of the table (a power of two): 24 bytes each, 96 KiB in all. A looped frame comes
+/// back within a few holds (ms); at 256k relayed frames per second (1000 clients x 128
+/// Delay_Req/s each way) some 1000–1500 frames are recorded meanwhile, and a full bucket gives up
+/// its oldest entry first, so most entries are still there when their frame returns, and the few
+/// that are not are caught on the next round.
+pub const SLOTS: usize = BUCKETS * WAYS;
+
+/// Entries per bucket: the fingerprints of one bucket fill 32 bytes, half a cache line.
+pub const WAYS: usize = 4;
+
+/// Buckets of the table (a power of two).
+pub const BUCKETS: usize = 1024;
 
 /// The shortest lifetime of an entry: far longer than a frame takes to come back through a loop
 /// (a batch hold plus the wire, a few ms), far shorter than it takes a sender to reuse a
@@ -48,15 +64,33 @@ pub fn lifetime(max_hold_us: u32) -> Duration {
     }
 }
 
+/// [`WAYS`] entries, field by field, so that a check reads the fingerprints alone (0: empty).
 #[derive(Clone, Copy, Default)]
-struct Slot {
-    fingerprint: u64,
-    /// When it was sent (the core's clock).
-    sent: Instant,
-    /// Where the frame was sent.
-    sent_on: PortSet,
-    /// Where it came in.
-    received_on: PortId,
+#[repr(C, align(32))]
+struct Bucket {
+    fingerprint: [u64; WAYS],
+    /// When each was sent (the core's clock).
+    sent: [Instant; WAYS],
+    /// Where each frame was sent.
+    sent_on: [PortSet; WAYS],
+    /// Where each came in.
+    received_on: [PortId; WAYS],
+}
+
+/// What [`LoopGuard::probe`] found for a fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Sent within the lifetime: the port it had come in on, the ports it went to.
+    Seen(PortId, PortSet),
+    /// Not: the entry [`LoopGuard::record`] should take if it is sent.
+    New(Entry),
+}
+
+/// An entry of the table: a bucket and one of its ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    bucket: usize,
+    way: usize,
 }
 
 /// A frame's identity under the guard's key, from [`LoopGuard::fingerprint`].
@@ -65,7 +99,7 @@ pub struct Fingerprint(u64);
 
 pub struct LoopGuard {
     /// A fixed-size array, so that a fingerprint's top bits index it without a bounds check.
-    slots: Box<[Slot; SLOTS]>,
+    buckets: Box<[Bucket; BUCKETS]>,
     lifetime: Duration,
     key: [u64; 3],
 }
@@ -87,12 +121,12 @@ impl LoopGuard {
             fold_mul(s ^ 0xA076_1D64_78BD_642F, s ^ 0xE703_7ED1_A0B4_28DB) | 1
         };
         // Built on the heap (96 KiB would be a large stack frame on a small board).
-        let slots: Box<[Slot]> = vec![Slot::default(); SLOTS].into_boxed_slice();
-        let Ok(slots) = slots.try_into() else {
-            unreachable!("a boxed slice of SLOTS slots")
+        let buckets: Box<[Bucket]> = vec![Bucket::default(); BUCKETS].into_boxed_slice();
+        let Ok(buckets) = buckets.try_into() else {
+            unreachable!("a boxed slice of BUCKETS buckets")
         };
         LoopGuard {
-            slots,
+            buckets,
             lifetime,
             key: [next(), next(), next()],
         }
@@ -100,7 +134,7 @@ impl LoopGuard {
 
     /// Forget every entry (a reload renumbers the ports they name) and take a new lifetime.
     pub fn reset(&mut self, lifetime: Duration) {
-        self.slots.fill(Slot::default());
+        self.buckets.fill(Bucket::default());
         self.lifetime = lifetime;
     }
 
@@ -147,38 +181,72 @@ impl LoopGuard {
         Fingerprint(fold_mul(h ^ requesting, kind_domain ^ self.key[2]))
     }
 
-    /// The slot of `f`: its top bits (below SLOTS, so indexing cannot fail).
+    /// The bucket of `f`: its top bits (below BUCKETS, so indexing cannot fail).
     #[inline]
-    fn slot(f: Fingerprint) -> usize {
-        (f.0 >> (64 - SLOTS.trailing_zeros())) as usize % SLOTS
+    fn bucket(f: Fingerprint) -> usize {
+        (f.0 >> (64 - BUCKETS.trailing_zeros())) as usize % BUCKETS
+    }
+
+    /// If a frame of this fingerprint was sent within the lifetime: [`Probe::Seen`], with the
+    /// port it had come in on and the ports it was sent on; else where to record it: its own
+    /// (expired) entry, or the bucket's oldest (an empty or expired one is older than any live
+    /// one). One pass over the bucket serves both.
+    #[inline]
+    pub fn probe(&self, now: Instant, f: Fingerprint) -> Probe {
+        let bucket = Self::bucket(f);
+        let b = &self.buckets[bucket];
+        let mut way = 0;
+        for w in 0..WAYS {
+            if b.fingerprint[w] == f.0 {
+                if now.saturating_since(b.sent[w]) < self.lifetime {
+                    return Probe::Seen(b.received_on[w], b.sent_on[w]);
+                }
+                way = w;
+                break;
+            }
+            if b.sent[w] < b.sent[way] {
+                way = w;
+            }
+        }
+        Probe::New(Entry { bucket, way })
     }
 
     /// If a frame of this fingerprint was sent within the lifetime: the port it had come in on
     /// and the ports it was sent on.
-    #[inline]
     pub fn check(&self, now: Instant, f: Fingerprint) -> Option<(PortId, PortSet)> {
-        let s = &self.slots[Self::slot(f)];
-        (s.fingerprint == f.0 && now.saturating_since(s.sent) < self.lifetime)
-            .then_some((s.received_on, s.sent_on))
+        match self.probe(now, f) {
+            Probe::Seen(from, to) => Some((from, to)),
+            Probe::New(_) => None,
+        }
     }
 
-    /// Note that the frame of fingerprint `f`, received on `from`, is being sent on `to` at
-    /// `now`.
+    /// Note in `entry` (from [`LoopGuard::probe`] of `f`) that the frame of fingerprint `f`,
+    /// received on `from`, is being sent on `to` at `now`.
     #[inline]
-    pub fn record(&mut self, now: Instant, f: Fingerprint, from: PortId, to: PortSet) {
-        self.slots[Self::slot(f)] = Slot {
-            fingerprint: f.0,
-            sent: now,
-            sent_on: to,
-            received_on: from,
+    pub fn record(
+        &mut self,
+        entry: Entry,
+        now: Instant,
+        f: Fingerprint,
+        from: PortId,
+        to: PortSet,
+    ) {
+        let Some(b) = self.buckets.get_mut(entry.bucket) else {
+            return;
         };
+        let w = entry.way % WAYS;
+        b.fingerprint[w] = f.0;
+        b.sent[w] = now;
+        b.sent_on[w] = to;
+        b.received_on[w] = from;
     }
 
     /// Entries that have not expired at `now` (a scan: for tests and diagnosis, not per frame).
     pub fn live(&self, now: Instant) -> usize {
-        self.slots
+        self.buckets
             .iter()
-            .filter(|s| s.fingerprint != 0 && now.saturating_since(s.sent) < self.lifetime)
+            .flat_map(|b| b.fingerprint.iter().zip(&b.sent))
+            .filter(|&(&p, &sent)| p != 0 && now.saturating_since(sent) < self.lifetime)
             .count()
     }
 }
@@ -217,6 +285,14 @@ mod tests {
         f
     }
 
+    /// Probe `f` and record it, as the relay does with a frame it sends.
+    fn note(g: &mut LoopGuard, now: Instant, f: Fingerprint, from: PortId, to: PortSet) {
+        let Probe::New(e) = g.probe(now, f) else {
+            panic!("{f:?} is recorded and live");
+        };
+        g.record(e, now, f, from, to);
+    }
+
     fn fp(g: &LoopGuard, f: &[u8]) -> Fingerprint {
         g.fingerprint(&PtpFrame::parse(f).unwrap(), f)
     }
@@ -253,7 +329,7 @@ mod tests {
         let f = fp(&g, &frame(0x0, id(1), 1, None));
         let to = PortSet::range(1, 2);
         assert_eq!(g.check(T0, f), None);
-        g.record(T0, f, PortId(0), to);
+        note(&mut g, T0, f, PortId(0), to);
         assert_eq!(g.check(T0, f), Some((PortId(0), to)));
         assert_eq!(
             g.check(T0 + Duration(LIFETIME_MIN.0 - 1), f),
@@ -261,9 +337,10 @@ mod tests {
         );
         assert_eq!(g.check(T0 + LIFETIME_MIN, f), None);
         assert_eq!(g.live(T0 + LIFETIME_MIN), 0);
-        g.record(T0, f, PortId(0), to);
+        note(&mut g, T0 + LIFETIME_MIN, f, PortId(0), to);
+        assert!(g.check(T0 + LIFETIME_MIN, f).is_some());
         g.reset(LIFETIME_MIN);
-        assert_eq!(g.check(T0, f), None);
+        assert_eq!(g.check(T0 + LIFETIME_MIN, f), None);
     }
 
     #[test]
@@ -287,18 +364,29 @@ mod tests {
                 )
             })
             .collect();
-        for &f in &prints {
-            g.record(T0, f, PortId(2), to);
+        for (i, &f) in prints.iter().enumerate() {
+            note(&mut g, T0 + Duration(i as u64), f, PortId(2), to);
         }
-        assert!(g.live(T0) <= SLOTS);
-        let kept = prints.iter().filter(|&&f| g.check(T0, f).is_some()).count();
-        // The last SLOTS recorded are mostly still there.
-        let recent = prints[prints.len() - SLOTS..]
+        let now = T0 + Duration(u64::from(n));
+        assert!(g.live(now) <= SLOTS);
+        let kept = prints
             .iter()
-            .filter(|&&f| g.check(T0, f).is_some())
+            .filter(|&&f| g.check(now, f).is_some())
             .count();
-        assert!(recent > SLOTS / 2, "{recent}");
-        assert_eq!(kept, g.live(T0));
+        // The last SLOTS recorded are mostly still there, the last BUCKETS nearly all.
+        let kept_of = |last: usize| {
+            prints[prints.len() - last..]
+                .iter()
+                .filter(|&&f| g.check(now, f).is_some())
+                .count()
+        };
+        assert!(kept_of(SLOTS) > SLOTS / 2, "{}", kept_of(SLOTS));
+        assert!(
+            kept_of(BUCKETS) > BUCKETS * 95 / 100,
+            "{}",
+            kept_of(BUCKETS)
+        );
+        assert_eq!(kept, g.live(now));
         // Frames never recorded never match.
         let unseen = (0..n)
             .filter(|i| {
@@ -307,5 +395,82 @@ mod tests {
             })
             .count();
         assert_eq!(unseen, 0);
+    }
+
+    /// Sync fingerprints of source `id(1)` whose bucket is that of the first: `n` of them.
+    fn same_bucket(g: &LoopGuard, n: usize) -> Vec<Fingerprint> {
+        let first = fp(g, &frame(0x0, id(1), 0, None));
+        let mut prints = vec![first];
+        for seq in 1..=u16::MAX {
+            if prints.len() == n {
+                break;
+            }
+            let f = fp(g, &frame(0x0, id(1), seq, None));
+            if LoopGuard::bucket(f) == LoopGuard::bucket(first) {
+                prints.push(f);
+            }
+        }
+        assert_eq!(prints.len(), n, "not enough sequenceIds share a bucket");
+        prints
+    }
+
+    /// Frames that go around a loop together, as a Sync and its Follow_Up do, and share a
+    /// bucket: each is recorded as it is relayed, the next one's record must not make the
+    /// relay forget it, or each would come back unrecognised on every round, for ever.
+    #[test]
+    fn frames_looping_together_in_one_bucket_are_all_caught() {
+        let mut g = LoopGuard::new(LIFETIME_MIN, 11);
+        let to = PortSet::single(PortId(1));
+        let prints = same_bucket(&g, WAYS);
+        let mut t = T0;
+        // Round one: each relayed (recorded) in turn; round two: each comes back.
+        for &f in &prints {
+            assert_eq!(g.check(t, f), None);
+            note(&mut g, t, f, PortId(0), to);
+            t = t + Duration(100_000);
+        }
+        for &f in &prints {
+            assert_eq!(g.check(t, f), Some((PortId(0), to)));
+            t = t + Duration(100_000);
+        }
+    }
+
+    #[test]
+    fn a_full_bucket_gives_its_oldest_entry_to_a_new_frame() {
+        let mut g = LoopGuard::new(LIFETIME_MIN, 12);
+        let to = PortSet::single(PortId(1));
+        let prints = same_bucket(&g, WAYS + 1);
+        // Recorded newest first: the last of them is the oldest.
+        for (i, &f) in prints[..WAYS].iter().enumerate() {
+            note(&mut g, T0 + Duration(10 - i as u64), f, PortId(0), to);
+        }
+        assert_eq!(g.live(T0 + Duration(20)), WAYS);
+        note(&mut g, T0 + Duration(21), prints[WAYS], PortId(0), to);
+        let now = T0 + Duration(22);
+        for (i, &f) in prints.iter().enumerate() {
+            assert_eq!(g.check(now, f).is_some(), i != WAYS - 1, "entry {i}");
+        }
+        // A frame whose own entry expired takes it again, not the bucket's oldest.
+        let mut g = LoopGuard::new(LIFETIME_MIN, 12);
+        for (i, &f) in prints[..WAYS].iter().enumerate() {
+            note(&mut g, T0 + Duration(i as u64), f, PortId(0), to);
+        }
+        let own = g.buckets[LoopGuard::bucket(prints[1])]
+            .fingerprint
+            .iter()
+            .position(|&p| p == prints[1].0);
+        let Probe::New(e) = g.probe(T0 + LIFETIME_MIN + Duration(1), prints[1]) else {
+            panic!("expired, yet seen");
+        };
+        assert_eq!(Some(e.way), own);
+        // An expired entry goes before any live one, however recent the others.
+        let mut g = LoopGuard::new(LIFETIME_MIN, 12);
+        note(&mut g, T0, prints[0], PortId(0), to);
+        let later = T0 + LIFETIME_MIN + Duration(1);
+        for &f in &prints[1..WAYS] {
+            note(&mut g, later, f, PortId(0), to);
+        }
+        note(&mut g, later, prints[WAYS], PortId(0), to);
+        assert!(prints[1..].iter().all(|&f| g.check(later, f).is_some()));
     }
 }

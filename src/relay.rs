@@ -15,7 +15,7 @@ use crate::board;
 use crate::clients::{ClientIp, ClientTable, Learned, Limits};
 use crate::config::{Config, DelayRespMode};
 use crate::gcra::Gcra;
-use crate::loop_guard::{self, LoopGuard};
+use crate::loop_guard::{self, LoopGuard, Probe};
 use crate::port::{PortId, PortMap, PortSet};
 use crate::stats::{DropReason, Forwarded, LoopSeen, Stats};
 use crate::time::{Duration, Instant};
@@ -184,21 +184,24 @@ impl Relay {
         scratch: &'a mut [u8],
     ) -> Result<(PortSet, &'a [u8]), DropReason> {
         let print = self.guard.fingerprint(parsed, frame);
-        if let Some((received_on, sent_on)) = self.guard.check(now, print) {
-            self.stats.last_loop = Some(LoopSeen {
-                received_on,
-                sent_on,
-                returned_on: from,
-            });
-            return Err(self.drop(from, DropReason::Loop));
-        }
+        let entry = match self.guard.probe(now, print) {
+            Probe::New(entry) => entry,
+            Probe::Seen(received_on, sent_on) => {
+                self.stats.last_loop = Some(LoopSeen {
+                    received_on,
+                    sent_on,
+                    returned_on: from,
+                });
+                return Err(self.drop(from, DropReason::Loop));
+            }
+        };
         let verdict = match self.decide(now, from, parsed, frame) {
             Ok(v) if v.to.is_empty() => Err(DropReason::NoEgress),
             v => v,
         }
         .map_err(|reason| self.drop(from, reason))?;
         let to = verdict.to;
-        self.guard.record(now, print, from, to);
+        self.guard.record(entry, now, print, from, to);
         let complete_checksum = parsed.udp_checksum_is_partial(frame);
         if verdict.dst.is_none() && !complete_checksum {
             return Ok((to, frame));
