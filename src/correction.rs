@@ -216,8 +216,12 @@ pub struct CorrectionStats {
     pub delay_resp: u64,
     /// Follow_Up sent unchanged: no residence of their Sync was found.
     pub follow_up_unmatched: u64,
-    /// Delay_Resp sent unchanged: no residence of their Delay_Req was found.
+    /// Delay_Resp without a residence of their Delay_Req: sent unchanged, or, with
+    /// [`Corrector::set_unmatched_delay_resp_sent`] false, not sent (also counted below).
     pub delay_resp_unmatched: u64,
+    /// Of those, the ones not sent: their Delay_Req may have waited in the upstream pacing,
+    /// up to `max_delay_req_hold_ms`, which the client would have taken for path delay.
+    pub delay_resp_unmatched_dropped: u64,
     /// Remembered residences replaced before their general message came (table too small).
     pub evicted: u64,
     /// Residences below zero or above the ceiling (a stalled loop, a clock step not seen):
@@ -249,7 +253,7 @@ impl CorrectionStats {
     }
 
     /// Every counter and figure with its name, as the log and the status file show them.
-    pub fn named(&self) -> [(&'static str, u64); 14] {
+    pub fn named(&self) -> [(&'static str, u64); 15] {
         [
             ("residence_mean_ns", self.residence_mean_ns()),
             ("residence_max_ns", self.residence_max_ns),
@@ -259,6 +263,10 @@ impl CorrectionStats {
             ("delay_resp", self.delay_resp),
             ("follow_up_unmatched", self.follow_up_unmatched),
             ("delay_resp_unmatched", self.delay_resp_unmatched),
+            (
+                "delay_resp_unmatched_dropped",
+                self.delay_resp_unmatched_dropped,
+            ),
             ("evicted", self.evicted),
             ("out_of_range", self.out_of_range),
             ("clock_step", self.clock_step),
@@ -322,6 +330,8 @@ pub struct Corrector {
     max_residence_ns: i64,
     /// False while the capture timestamps of the frames being handled cannot be trusted.
     captures_timed: bool,
+    /// Whether a Delay_Resp whose Delay_Req's residence is unknown still leaves (unchanged).
+    unmatched_delay_resp_sent: bool,
 }
 
 impl Corrector {
@@ -374,6 +384,7 @@ impl Corrector {
             stats: CorrectionStats::default(),
             max_residence_ns: MAX_RESIDENCE_NS,
             captures_timed: true,
+            unmatched_delay_resp_sent: true,
         }
     }
 
@@ -381,6 +392,15 @@ impl Corrector {
     /// the event frame is not sent). At most [`MAX_RESIDENCE_NS`].
     pub fn set_max_residence(&mut self, ns: i64) {
         self.max_residence_ns = ns.clamp(0, MAX_RESIDENCE_NS);
+    }
+
+    /// Whether a Delay_Resp whose Delay_Req's residence is unknown (its entry evicted from a
+    /// full table, or too old) is sent unchanged (true, the default: without pacing the
+    /// residence is at most a batch hold) or not sent (with upstream pacing, where the
+    /// request may have waited up to `max_delay_req_hold_ms`: a lost sample costs the client
+    /// less than one that is wrong by that much).
+    pub fn set_unmatched_delay_resp_sent(&mut self, sent: bool) {
+        self.unmatched_delay_resp_sent = sent;
     }
 
     /// Whether the capture timestamps of the frames handled from now on measure their arrival on
@@ -482,6 +502,10 @@ impl Corrector {
                     (Event::DelayReq, false) => &mut self.stats.delay_resp_unmatched,
                 };
                 *counter += 1;
+                if key.event == Event::DelayReq && !applied && !self.unmatched_delay_resp_sent {
+                    self.stats.delay_resp_unmatched_dropped += 1;
+                    return false;
+                }
             }
         }
         true
@@ -752,6 +776,38 @@ mod tests {
         c.handle_egress(&t, D1, Timestamp(40_000), &mut resp);
         assert_eq!(c.stats().delay_resp, 1);
         assert_eq!(correction(&resp[14..]), 20_000 << 16);
+    }
+
+    #[test]
+    fn an_unmatched_delay_resp_is_not_sent_where_the_request_may_have_been_paced() {
+        let mut c = Corrector::with_capacity(16, 1);
+        // Sent unchanged by default (its request waited a batch hold at most).
+        let mut m = message(0);
+        assert!(c.handle_egress(&apply(Event::DelayReq, 1), D1, Timestamp(9_000), &mut m));
+        c.set_unmatched_delay_resp_sent(false);
+        assert!(!c.handle_egress(&apply(Event::DelayReq, 2), D1, Timestamp(9_000), &mut m));
+        // A matched one still leaves, with its residence; so does an unmatched Follow_Up.
+        c.handle_egress(
+            &remember(Event::DelayReq, 3, 0),
+            UP,
+            Timestamp(200_000_000),
+            &mut m,
+        );
+        let mut resp = message(0);
+        let answered = Timestamp(300_000_000);
+        assert!(c.handle_egress(&apply(Event::DelayReq, 3), D1, answered, &mut resp));
+        assert_eq!(correction(&resp), 200_000_000 << 16);
+        assert!(c.handle_egress(&apply(Event::Sync, 4), D1, Timestamp(9_000), &mut m));
+        let s = c.stats();
+        assert_eq!(
+            (
+                s.delay_resp,
+                s.delay_resp_unmatched,
+                s.delay_resp_unmatched_dropped
+            ),
+            (1, 2, 1)
+        );
+        assert_eq!(s.follow_up_unmatched, 1);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Proxy {
     /// `seed` keys the hashes of the client and pending tables: draw it at random at start.
     pub fn new(config: &Config, now: Instant, seed: u64) -> Proxy {
         let mut corrector = Corrector::for_mode(config.correction, mix(seed));
-        corrector.set_max_residence(max_residence_ns(config));
+        limit_correction(&mut corrector, config);
         Proxy {
             relay: Relay::new(config, now, seed),
             corrector,
@@ -72,7 +72,7 @@ impl Proxy {
     ) -> Proxy {
         let mut corrector =
             Corrector::for_mode_with_capacity(config.correction, capacity, mix(seed));
-        corrector.set_max_residence(max_residence_ns(config));
+        limit_correction(&mut corrector, config);
         Proxy {
             relay: Relay::new(config, now, seed),
             corrector,
@@ -219,7 +219,7 @@ impl Proxy {
         let map = PortMap::between(old, new);
         self.relay.reconfigure(&map, new);
         self.corrector.reconfigure(new.correction, &map);
-        self.corrector.set_max_residence(max_residence_ns(new));
+        limit_correction(&mut self.corrector, new);
         self.repace(new, &map);
         map
     }
@@ -275,6 +275,13 @@ fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// What `config` allows the correction: its residence ceiling, and, with upstream pacing, no
+/// Delay_Resp whose request's wait is unknown.
+fn limit_correction(corrector: &mut Corrector, config: &Config) {
+    corrector.set_max_residence(max_residence_ns(config));
+    corrector.set_unmatched_delay_resp_sent(config.upstream_max_delay_req_rate.is_none());
+}
+
 /// The ceiling on residences (`max_residence_us`: by default the batching hold plus a loop
 /// turn's margin); with pacing, at least the longest a paced Delay_Req may wait plus that margin.
 fn max_residence_ns(config: &Config) -> i64 {
@@ -302,7 +309,8 @@ fn hold_of(config: &Config) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::samples::L2_SYNC;
+    use crate::wire::samples::{L2_DELAY_RESP, L2_SYNC};
+    use crate::wire::PtpFrame;
 
     fn config(extra: &str) -> Config {
         let json = format!(r#"{{"upstream": "eth0", "downstream": ["lan1"]{extra}}}"#);
@@ -341,5 +349,26 @@ mod tests {
         assert!(proxy.handle_egress(&timing, PortId(1), Timestamp(4_000_000), &mut copy));
         assert!(!proxy.handle_egress(&timing, PortId(1), Timestamp(52_000_001), &mut copy));
         assert_eq!(proxy.correction_stats().out_of_range, 2);
+    }
+
+    #[test]
+    fn with_pacing_a_delay_resp_without_its_requests_residence_is_not_sent() {
+        let paced = config(r#", "upstream_max_delay_req_rate": 4000"#);
+        let unpaced = config("");
+        let parsed = PtpFrame::parse(&L2_DELAY_RESP).unwrap();
+        let timing = Timing::of(&parsed, &L2_DELAY_RESP, Timestamp(0));
+        let mut copy = L2_DELAY_RESP;
+        // Nothing remembered for its Delay_Req (as after an eviction).
+        let mut proxy = Proxy::new(&paced, Instant(0), 7);
+        assert!(!proxy.handle_egress(&timing, PortId(1), Timestamp(1_000), &mut copy));
+        proxy.reconfigure(&paced, &unpaced);
+        assert!(proxy.handle_egress(&timing, PortId(1), Timestamp(1_000), &mut copy));
+        proxy.reconfigure(&unpaced, &paced);
+        assert!(!proxy.handle_egress(&timing, PortId(1), Timestamp(1_000), &mut copy));
+        let s = proxy.correction_stats();
+        assert_eq!(
+            (s.delay_resp_unmatched, s.delay_resp_unmatched_dropped),
+            (3, 2)
+        );
     }
 }
