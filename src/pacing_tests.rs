@@ -450,5 +450,13 @@ mod through_the_proxy {
         assert_eq!(s.dropped(DropReason::UpstreamRateExpired), 7);
         assert_eq!(s.dropped_on(1, DropReason::UpstreamRateExpired), 7);
         assert_eq!(s.forwarded(Forwarded::DelayReq), 3);
+        // At a stop, the two waiting are dropped the same way, and nothing is left to release.
+        proxy.drop_paced();
+        let s = proxy.stats();
+        assert_eq!(s.dropped(DropReason::UpstreamRateExpired), 9);
+        assert_eq!(s.forwarded(Forwarded::DelayReq), 1);
+        assert_eq!(proxy.pacing_stats().unwrap().depth, 0);
+        let later = t0 + crate::time::Duration(300 * MS);
+        assert_eq!(proxy.release_paced(later, usize::MAX, |_, _| {}), 0);
     }
 }

@@ -234,14 +234,24 @@ impl Proxy {
                 p.set_rate(rate, hold_of(new));
                 p.renumber(map, |port| relay.count_paced_drop(port, expired));
             }
-            (Some(p), None) => {
-                let gone = PortMap([None; crate::board::MAX_PORTS]);
-                p.renumber(&gone, |port| relay.count_paced_drop(port, expired));
+            (Some(_), None) => {
+                self.drop_paced();
                 self.pacer = None;
             }
             (None, Some(_)) => self.pacer = pacer_for(new),
             (None, None) => {}
         }
+    }
+
+    /// Drop every Delay_Req the pacing holds (a reload that ends the pacing, a stop: their
+    /// answers would find no correction), counted as expired.
+    pub fn drop_paced(&mut self) {
+        let (Some(p), relay) = (self.pacer.as_mut(), &mut self.relay) else {
+            return;
+        };
+        let expired = crate::stats::DropReason::UpstreamRateExpired;
+        let gone = PortMap([None; crate::board::MAX_PORTS]);
+        p.renumber(&gone, |port| relay.count_paced_drop(port, expired));
     }
 
     pub fn stats(&self) -> &Stats {

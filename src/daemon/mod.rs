@@ -222,6 +222,7 @@ impl Daemon {
     /// SIGTERM/SIGINT: the counters and a last status file.
     pub fn stop(&mut self) {
         self.log.notice("stopping");
+        self.send_held();
         self.stop_bridges();
         self.dump.shutdown(StdDuration::from_secs(1));
         self.log_counters();
@@ -366,8 +367,28 @@ impl Daemon {
         }
     }
 
+    /// At a stop: the Follow_Up and Delay_Resp held for their event's transmit timestamp leave
+    /// (their events did: a client would otherwise be left with a Sync or a Delay_Req answered
+    /// by nothing), given the time they would have had; the Delay_Req the pacing holds are
+    /// dropped, counted (their answers would come back to nobody).
+    fn send_held(&mut self) {
+        self.proxy.drop_paced();
+        let until = monotonic() + sender::TX_TIMESTAMP_WAIT;
+        while self.holds_frames() && monotonic() < until {
+            std::thread::sleep(StdDuration::from_millis(1));
+            self.flush();
+        }
+        self.flush_holding(None);
+    }
+
     /// Send what every port has queued, and log send errors (rate-limited).
     pub fn flush(&mut self) {
+        let hold = self.tx_hold();
+        self.flush_holding(hold);
+    }
+
+    /// [`Daemon::flush`], holding back what `hold` lets wait for transmit timestamps.
+    fn flush_holding(&mut self, hold: Option<Hold>) {
         let batched = self.hold().is_some();
         // Transmit timestamps a Follow_Up or Delay_Resp about to leave still waits for: read
         // once more (still missing, the frame waits for a later flush, up to
@@ -384,7 +405,6 @@ impl Daemon {
                 s.collect_tx_timestamps(p, &mut self.proxy, &self.clock);
             }
         }
-        let hold = self.tx_hold();
         for (j, s) in self.senders.iter_mut().enumerate() {
             s.flush(PortId(j as u8), &mut self.proxy, batched, &self.clock, hold);
         }
