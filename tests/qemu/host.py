@@ -157,6 +157,11 @@ def l2(src_mac, msg):
     return frame + b"\0" * max(0, 60 - len(frame))
 
 
+def tagged(frame, vid):
+    """`frame` under one 802.1Q tag (priority 0, VLAN `vid`), as a trunk port carries it."""
+    return frame[:12] + b"\x81\x00" + vid.to_bytes(2, "big") + frame[12:]
+
+
 def udp4(src_mac, src_ip, msg, dport=319):
     """PTP over UDPv4 to 224.0.1.129 (IEEE 1588 Annex C), with a valid IPv4 header checksum."""
     udp = (dport).to_bytes(2, "big") + dport.to_bytes(2, "big") + (8 + len(msg)).to_bytes(2, "big")
@@ -815,8 +820,9 @@ class BridgePhase:
       bridge-leave  "bridge_ports": "leave": the counts without a filter (the bridge forwards
                     PTP too: two copies), checked so the "after" below means something
       bridge-tc     "bridge_filter": "tc" forces the flower trap filters on these virtio NICs
-                    (not switchdev; TC_ACT_TRAP acts as STOLEN in software): each PTP frame
-                    comes out once (ptpproxy's copy), a non-PTP multicast frame still goes
+                    (not switchdev; TC_ACT_TRAP acts as STOLEN in software): each PTP frame,
+                    untagged or under an 802.1Q tag (L2 and UDPv4: the filters match under the
+                    tag too), comes out once (ptpproxy's copy), a non-PTP multicast frame still goes
                     through the bridge once; `ptpproxy status` says "installed (tc)" for the
                     three ports, syslog names the filters installed and removed
       reload        without lan2: lan2's filters go, eth0's and lan1's are replaced
@@ -841,6 +847,8 @@ class BridgePhase:
         return [
             ("L2 Sync from eth0", U, l2(GM_MAC, sync(n))),
             ("UDPv4 Sync from eth0", U, udp4(GM_MAC, [192, 0, 2, 1], sync(n))),
+            ("L2 Sync from eth0, VLAN 10", U, tagged(l2(GM_MAC, sync(n)), 10)),
+            ("UDPv4 Sync from eth0, VLAN 10", U, tagged(udp4(GM_MAC, [192, 0, 2, 1], sync(n)), 10)),
             ("Delay_Req of client A on lan1", D1, l2(A_MAC, delay_req(n, A_MAC))),
             ("a non-PTP multicast frame from eth0", U, self.OTHER),
         ]
@@ -899,6 +907,8 @@ class BridgePhase:
             self.probe("bridge-leave (before)", {
                 "L2 Sync from eth0": [0, 2, 2],
                 "UDPv4 Sync from eth0": [0, 2, 2],
+                "L2 Sync from eth0, VLAN 10": [0, 2, 2],
+                "UDPv4 Sync from eth0, VLAN 10": [0, 2, 2],
                 "Delay_Req of client A on lan1": [2, 0, 1],
                 "a non-PTP multicast frame from eth0": [0, 1, 1],
             })
@@ -909,6 +919,8 @@ class BridgePhase:
         once = {
             "L2 Sync from eth0": [0, 1, 1],
             "UDPv4 Sync from eth0": [0, 1, 1],
+            "L2 Sync from eth0, VLAN 10": [0, 1, 1],
+            "UDPv4 Sync from eth0, VLAN 10": [0, 1, 1],
             "Delay_Req of client A on lan1": [1, 0, 0],
             "a non-PTP multicast frame from eth0": [0, 1, 1],
         }
@@ -953,6 +965,8 @@ class BridgePhase:
         self.probe("bridge after ptpproxy exited (filters gone)", {
             "L2 Sync from eth0": [0, 1, 1],
             "UDPv4 Sync from eth0": [0, 1, 1],
+            "L2 Sync from eth0, VLAN 10": [0, 1, 1],
+            "UDPv4 Sync from eth0, VLAN 10": [0, 1, 1],
             "Delay_Req of client A on lan1": [1, 0, 1],
             "a non-PTP multicast frame from eth0": [0, 1, 1],
         })

@@ -80,13 +80,18 @@ pub enum Match {
     EtherType,
     /// PTP over Ethernet under one 802.1Q tag.
     Vlan,
-    /// UDPv4 to `group`, destination port `port`.
-    V4 { group: [u8; 4], port: u16 },
-    /// UDPv6 to `group` under `mask`, destination port `port`.
+    /// UDPv4 to `group`, destination port `port`; under one 802.1Q tag if `tagged`.
+    V4 {
+        group: [u8; 4],
+        port: u16,
+        tagged: bool,
+    },
+    /// UDPv6 to `group` under `mask`, destination port `port`; under one 802.1Q tag if `tagged`.
     V6 {
         group: [u8; 16],
         mask: [u8; 16],
         port: u16,
+        tagged: bool,
     },
 }
 
@@ -99,48 +104,54 @@ const V6_PRIMARY_MASK: [u8; 16] = [
 const V6_PDELAY: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x6b];
 const FULL_V6: [u8; 16] = [0xff; 16];
 
-/// Every filter, in priority order ([`PRIO_BASE`] + index). Flower matches one UDP port per
-/// filter in hardware (port ranges are not offloaded by every driver), hence one per port.
-pub const MATCHES: [Match; 10] = [
-    Match::EtherType,
-    Match::Vlan,
-    Match::V4 {
-        group: [224, 0, 1, 129],
-        port: 319,
-    },
-    Match::V4 {
-        group: [224, 0, 1, 129],
-        port: 320,
-    },
-    Match::V4 {
-        group: [224, 0, 0, 107],
-        port: 319,
-    },
-    Match::V4 {
-        group: [224, 0, 0, 107],
-        port: 320,
-    },
-    Match::V6 {
-        group: V6_PRIMARY,
-        mask: V6_PRIMARY_MASK,
-        port: 319,
-    },
-    Match::V6 {
-        group: V6_PRIMARY,
-        mask: V6_PRIMARY_MASK,
-        port: 320,
-    },
-    Match::V6 {
-        group: V6_PDELAY,
-        mask: FULL_V6,
-        port: 319,
-    },
-    Match::V6 {
-        group: V6_PDELAY,
-        mask: FULL_V6,
-        port: 320,
-    },
-];
+/// The UDP filters, untagged or under one 802.1Q tag: both PTP groups of each family, event
+/// (319) and general (320) port.
+const fn udp(tagged: bool) -> [Match; 8] {
+    const fn v4(group: [u8; 4], port: u16, tagged: bool) -> Match {
+        Match::V4 {
+            group,
+            port,
+            tagged,
+        }
+    }
+    const fn v6(group: [u8; 16], mask: [u8; 16], port: u16, tagged: bool) -> Match {
+        Match::V6 {
+            group,
+            mask,
+            port,
+            tagged,
+        }
+    }
+    const V4_PRIMARY: [u8; 4] = [224, 0, 1, 129];
+    const V4_PDELAY: [u8; 4] = [224, 0, 0, 107];
+    [
+        v4(V4_PRIMARY, 319, tagged),
+        v4(V4_PRIMARY, 320, tagged),
+        v4(V4_PDELAY, 319, tagged),
+        v4(V4_PDELAY, 320, tagged),
+        v6(V6_PRIMARY, V6_PRIMARY_MASK, 319, tagged),
+        v6(V6_PRIMARY, V6_PRIMARY_MASK, 320, tagged),
+        v6(V6_PDELAY, FULL_V6, 319, tagged),
+        v6(V6_PDELAY, FULL_V6, 320, tagged),
+    ]
+}
+
+/// Every filter, in priority order ([`PRIO_BASE`] + index): PTP over Ethernet untagged and
+/// tagged, then UDP untagged, then UDP tagged (a VLAN-aware bridge's trunk ports carry PTP
+/// tagged). Flower matches one UDP port per filter in hardware (port ranges are not offloaded
+/// by every driver), hence one per port.
+pub const MATCHES: [Match; 18] = {
+    let (untagged, tagged) = (udp(false), udp(true));
+    let mut all = [Match::EtherType; 18];
+    all[1] = Match::Vlan;
+    let mut i = 0;
+    while i < 8 {
+        all[2 + i] = untagged[i];
+        all[10 + i] = tagged[i];
+        i += 1;
+    }
+    all
+};
 
 /// Which request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,11 +288,14 @@ pub fn qdisc_request(ifindex: u32) -> Request {
 /// as iproute2's `tc filter add ... flower ... action trap`.
 pub fn filter_request(ifindex: u32, index: usize) -> Request {
     let m = MATCHES[index];
-    let protocol = match m {
-        Match::EtherType => ETH_P_1588,
-        Match::Vlan => ETH_P_8021Q,
-        Match::V4 { .. } => ETH_P_IP,
-        Match::V6 { .. } => ETH_P_IPV6,
+    // The outer EtherType, and under a tag the inner one.
+    let (protocol, inner) = match m {
+        Match::EtherType => (ETH_P_1588, None),
+        Match::Vlan => (ETH_P_8021Q, Some(ETH_P_1588)),
+        Match::V4 { tagged: false, .. } => (ETH_P_IP, None),
+        Match::V4 { tagged: true, .. } => (ETH_P_8021Q, Some(ETH_P_IP)),
+        Match::V6 { tagged: false, .. } => (ETH_P_IPV6, None),
+        Match::V6 { tagged: true, .. } => (ETH_P_8021Q, Some(ETH_P_IPV6)),
     };
     let prio = PRIO_BASE + index as u16;
     let mut r = Request::new(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL).tcmsg(
@@ -293,16 +307,20 @@ pub fn filter_request(ifindex: u32, index: usize) -> Request {
     r.attr(TCA_CHAIN, &0u32.to_ne_bytes());
     r.attr(TCA_KIND, b"flower\0");
     let options = r.begin(TCA_OPTIONS);
+    if let Some(inner) = inner {
+        r.attr(TCA_FLOWER_KEY_VLAN_ETH_TYPE, &inner.to_be_bytes());
+    }
     match m {
-        Match::EtherType => {}
-        Match::Vlan => r.attr(TCA_FLOWER_KEY_VLAN_ETH_TYPE, &ETH_P_1588.to_be_bytes()),
-        Match::V4 { group, port } => {
+        Match::EtherType | Match::Vlan => {}
+        Match::V4 { group, port, .. } => {
             r.attr(TCA_FLOWER_KEY_IP_PROTO, &[IPPROTO_UDP]);
             r.attr(TCA_FLOWER_KEY_IPV4_DST, &group);
             r.attr(TCA_FLOWER_KEY_IPV4_DST_MASK, &[0xff; 4]);
             r.attr(TCA_FLOWER_KEY_UDP_DST, &port.to_be_bytes());
         }
-        Match::V6 { group, mask, port } => {
+        Match::V6 {
+            group, mask, port, ..
+        } => {
             r.attr(TCA_FLOWER_KEY_IP_PROTO, &[IPPROTO_UDP]);
             r.attr(TCA_FLOWER_KEY_IPV6_DST, &group);
             r.attr(TCA_FLOWER_KEY_IPV6_DST_MASK, &mask);

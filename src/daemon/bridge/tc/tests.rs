@@ -79,6 +79,57 @@ fn the_udpv4_filter_is_iproute2s() {
     assert_eq!(filter_request(1, 2).bytes(7), &expected[..]);
 }
 
+#[cfg(target_endian = "little")]
+#[test]
+fn the_tagged_udpv4_filter_is_iproute2s() {
+    // `protocol 802.1Q flower vlan_ethtype ipv4 ip_proto udp dst_ip 224.0.1.129 dst_port 319`,
+    // at our priority 0xC0E8 (tcm_info 3236429953 = 0xC0E8_8100).
+    let mut expected = head(164, 44, CREATE, 0, 0xFFFF_FFF2, 3_236_429_953);
+    expected.extend(hex("08000b00 00000000 0b000100 666c6f77 65720000 6c000200"));
+    expected.extend(hex(
+        "06001900 08000000 05000900 11000000 08000c00 e0000181 08000d00 ffffffff
+         06001500 013f0000",
+    ));
+    expected.extend(hex(TRAP));
+    expected.extend(hex("08001600 00000000 06000800 81000000"));
+    assert_eq!(filter_request(1, 10).bytes(7), &expected[..]);
+}
+
+#[test]
+fn every_udp_filter_has_a_tagged_twin() {
+    let untagged: Vec<Match> = MATCHES[2..10].to_vec();
+    let tagged: Vec<Match> = MATCHES[10..]
+        .iter()
+        .map(|m| match *m {
+            Match::V4 { group, port, .. } => Match::V4 {
+                group,
+                port,
+                tagged: false,
+            },
+            Match::V6 {
+                group, mask, port, ..
+            } => Match::V6 {
+                group,
+                mask,
+                port,
+                tagged: false,
+            },
+            other => other,
+        })
+        .collect();
+    assert_eq!(untagged, tagged);
+    assert!(MATCHES[10..].iter().all(|m| matches!(
+        m,
+        Match::V4 { tagged: true, .. } | Match::V6 { tagged: true, .. }
+    )));
+    // A tagged IPv6 filter: outer 802.1Q, inner IPv6 first among the keys.
+    let mut r = filter_request(3, 14);
+    let b = r.bytes(1).to_vec();
+    assert_eq!(&b[b.len() - 8..], &[6, 0, 8, 0, 0x81, 0, 0, 0]);
+    let keys = 16 + 20 + 8 + 12 + 4;
+    assert_eq!(&b[keys..keys + 8], &[6, 0, 25, 0, 0x86, 0xdd, 0, 0]);
+}
+
 #[test]
 fn the_udpv6_filters_mask_only_the_scope() {
     let mut r = filter_request(3, 6);
