@@ -135,7 +135,7 @@ scenario_moved() {
 	stop moved
 	cat >"$TOPO_RUN/times.json" <<-EOF
 		{"mover": "c12", "old_port": "dn1", "new_port": "dn2", "old_segment": ["c11"],
-		 "move_at": $t0, "end": $t1}
+		 "new_segment": ["c21", "c22"], "move_at": $t0, "end": $t1}
 	EOF
 	judge moved
 	topo_destroy

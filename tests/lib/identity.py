@@ -116,8 +116,20 @@ def moved(run, t):
     c, tm = t["mover"], t["move_at"]
     cid = identity(c)
     own = read_pcap(run / f"{c}.pcap")
-    reqs = [f[0] for f in own if f[0] >= tm and f[2] == DELAY_REQ and f[1] == mac(c)]
-    resps = [f[0] for f in own if f[0] >= tm and f[2] == DELAY_RESP and f[4] == cid]
+    # The move takes effect some time after move_at (the ip commands run after it is taken): a
+    # request sent in between still goes through the old segment and is answered there. The
+    # client is on its new port from the first of its frames the new segment sees.
+    seen_new = [
+        f[0] for n in t["new_segment"] for f in read_pcap(run / f"{n}.pcap")
+        if f[0] >= tm and f[1] == mac(c)
+    ]
+    if not seen_new:
+        verdict(False, f"{c}'s frames reach its new segment after the move")
+        return
+    arrived = min(seen_new)
+    print(f"INFO {c}'s first frame on its new segment {arrived - tm:.3f} s after the move was started")
+    reqs = [f[0] for f in own if f[0] >= arrived - 0.001 and f[2] == DELAY_REQ and f[1] == mac(c)]
+    resps = [f[0] for f in own if f[0] >= arrived - 0.001 and f[2] == DELAY_RESP and f[4] == cid]
     if not reqs or not resps:
         verdict(False, f"{c} is served after the move (Delay_Req after it: {len(reqs)}, Delay_Resp: {len(resps)})")
         return
@@ -125,9 +137,9 @@ def moved(run, t):
     after = [x for x in resps if x >= first_resp]
     span = max(t["end"] - first_resp, 1e-9)
     print(
-        f"INFO {c} moved from {t['old_port']} to {t['new_port']}: its first Delay_Req "
-        f"{first_req - tm:.2f} s after the move, its first Delay_Resp {first_resp - tm:.2f} s after "
-        f"the move ({first_resp - first_req:.2f} s after that request); then {len(after)} Delay_Resp "
+        f"INFO {c} moved from {t['old_port']} to {t['new_port']}: its first Delay_Req there "
+        f"{max(0.0, first_req - arrived):.2f} s after it arrived, its first Delay_Resp there {first_resp - arrived:.2f} s "
+        f"after it arrived ({first_resp - first_req:.2f} s after that request); then {len(after)} Delay_Resp "
         f"in {span:.1f} s"
     )
     old_segment = [
