@@ -20,6 +20,10 @@ and per ptp4l client, averaged over the clients: the offset error from its captu
 namespaces share one clock: (mean Sync path delay - mean Delay_Req path delay) / 2, with Sync path
 delay = t2 - t1 - correction(Follow_Up), Delay_Req path delay = t4 - t3 - correction(Delay_Resp))
 and ptp4l's own path delays ("delay filtered F raw R" lines in the phase: mean and std of R).
+Also printed (INFO), per client: the grandmaster's receive time minus the client's send time
+minus the correction, for its requests corrected by < 1 ms and by >= 1 ms: the transit outside
+ptpproxy's correction, which on a VM differs between the two (it moves the figures above when
+pacing makes more requests wait).
 
 Prints "PASS text" / "FAIL text" / "INFO text" lines (tests/lib/check.sh's `verdicts`). Judged
 against the quiet phase (no burst): the paced burst phase must meet the targets in phases.json;
@@ -151,6 +155,32 @@ def offset_error(run, node, phase):
     return (statistics.mean(sync) - statistics.mean(req)) / 2
 
 
+def uncorrected_by_wait(run, node, phase, split_ns=1_000_000):
+    """NODE's Delay_Req in the phase, by the correction its Delay_Resp carried (below / at least
+    `split_ns`): how many, and the mean of (grandmaster's receive time - NODE's send time -
+    correction), ns: the transit outside ptpproxy's correction. None per group without data."""
+    me = bytes([2, 0, 0, 0xFF, 0xFE, 0, int(node[1]), int(node[2]), 0, 1])
+    sent, answered, at_gm = {}, {}, {}
+    for t, f in frames(f"{run}/{node}.pcap"):
+        if not in_phase(t, phase) or len(f) < 14 + 44 or f[12:14] != b"\x88\xf7":
+            continue
+        m = f[14:]
+        kind, seq = m[0] & 0x0F, struct.unpack(">H", m[30:32])[0]
+        if kind == 1 and bytes(m[20:30]) == me:
+            sent.setdefault(seq, t)
+        elif kind == 9 and len(m) >= 54 and bytes(m[44:54]) == me:
+            answered.setdefault(seq, correction(m))
+    for t, f in frames(f"{run}/gm.pcap"):
+        if len(f) >= 14 + 44 and f[12:14] == b"\x88\xf7" and f[14] & 0x0F == 1 and bytes(f[34:44]) == me:
+            at_gm.setdefault(struct.unpack(">H", f[44:46])[0], t)
+    groups = ([], [])
+    for seq, t3 in sent.items():
+        if seq in answered and seq in at_gm:
+            c = answered[seq]
+            groups[c >= split_ns].append(at_gm[seq] - t3 - c)
+    return [(len(g), statistics.mean(g) if g else None) for g in groups]
+
+
 def client_figures(run, phase, nodes):
     """Mean over the clients of (offset error, mean path delay, std path delay), ns; and the
     path-delay samples of each client."""
@@ -206,6 +236,15 @@ def main():
             keys = ("offset_error_ns", "path_delay_mean_ns", "path_delay_std_ns")
             r.update({k: round(v, 1) for k, v in zip(keys, figures)})
         results.append(r)
+        # Where the clients' figures move: the transit outside the correction, for requests that
+        # went at once and for those that waited (a batch hold or the pacing), per client.
+        split = []
+        for node in nodes:
+            (n0, u0), (n1, u1) = uncorrected_by_wait(run, node, ph)
+            us = lambda v: "-" if v is None else f"{v / 1000:.1f}"
+            split.append(f"{node} {us(u0)} us ({n0}) / {us(u1)} us ({n1})")
+        print(f"INFO {ph['name']}: grandmaster receive - client send - correction, requests corrected "
+              f"< 1 ms / >= 1 ms: {'; '.join(split)}")
         share = lambda v: "-" if v is None else f"{100 * v:.2f}%"
         print(
             f"INFO {r['name']}: {sent} emulated Delay_Req sent, {share(r['at_gm_share'])} at the "
