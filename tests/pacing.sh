@@ -34,9 +34,11 @@
 # the offset error from its captures (one clock for all: (Sync path delay - Delay_Req path
 # delay) / 2, corrections applied) and ptp4l's own path delays (mean, std). It judges the paced
 # phase: >= 99% of the burst reaches the grandmaster, <= 60 in any 10 ms there, >= 98% answered;
-# each ptp4l client keeps >= 80% of its quiet-phase Delay_Resp; the clients' offset error and
-# path-delay std within CLIENT_TOLERANCE_NS (3 us) of the quiet phase, and it reports whether they
-# stay within the 1 us target.
+# each ptp4l client keeps >= 60% of its quiet-phase Delay_Resp; the ptp4l requests that waited
+# >= 10 ms in the pacing queue crossed the rest of the path, outside the correction, in tens of us
+# (the wait is in the correction); the clients' offset error and path-delay std within
+# CLIENT_TOLERANCE_NS (10 us) of the quiet phase, and it reports whether they stay within the
+# 1 us target.
 #
 #   --seconds N     length of each phase (20; --check: 10)
 #   --rate R        upstream_max_delay_req_rate of the paced phase (4000)
@@ -60,12 +62,14 @@ CHECK=0
 MEASURE_ONLY=0
 KEEP=0
 WARMUP=15
-# The clients' offset error and path-delay std are judged within this of the quiet phase (two
-# quiet phases of one run differ by up to ~2 us here: software time stamps on a shared VM, and a
-# CI run on a busy VM saw the paced std 4.4 us above the quiet one, 1.3-2.0 us in other runs); the
-# 1 us product target is reported beside it. A wait the correction missed would move them by the
-# wait itself: up to 250 ms here.
-CLIENT_TOLERANCE_NS=5000
+# The clients' offset error and path-delay std are judged within this of the quiet phase. On this
+# VM a request sent at once crosses the virtual wires outside ptpproxy's correction in ~37 us, one
+# that waited (a batch hold, the pacing) in ~19 us (pacing.py prints both per client), and pacing
+# makes more of them wait: the new mix moves the figures by up to half that difference (offset
+# error 0.7-3.5 us, path-delay std 1.3-4.4 us from the quiet phase in runs so far). The 1 us
+# product target is reported beside it. A wait the correction missed would move them by the wait
+# itself, up to 250 ms, and is judged directly on the requests that waited.
+CLIENT_TOLERANCE_NS=10000
 arg_value --seconds PHASE_SECONDS "--seconds needs a value"
 arg_value --rate PACE_RATE "--rate needs a value"
 arg_value --clients LOAD_CLIENTS "--clients needs a value"

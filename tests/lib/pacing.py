@@ -36,6 +36,8 @@ import struct
 import sys
 
 WINDOW_NS = 10_000_000
+# A request corrected by this much waited in the pacing queue (a batch hold is at most a few ms).
+PACED_WAIT_NS = 10_000_000
 RAW_DELAY = re.compile(r"delay\s+filtered\s+-?\d+\s+raw\s+(-?\d+)")
 
 
@@ -155,10 +157,10 @@ def offset_error(run, node, phase):
     return (statistics.mean(sync) - statistics.mean(req)) / 2
 
 
-def uncorrected_by_wait(run, node, phase, split_ns=1_000_000):
-    """NODE's Delay_Req in the phase, by the correction its Delay_Resp carried (below / at least
-    `split_ns`): how many, and the mean of (grandmaster's receive time - NODE's send time -
-    correction), ns: the transit outside ptpproxy's correction. None per group without data."""
+def uncorrected(run, node, phase):
+    """(correction, grandmaster's receive time - NODE's send time - correction), ns, of each of
+    NODE's Delay_Req in the phase that reached the grandmaster and was answered: the transit
+    outside ptpproxy's correction."""
     me = bytes([2, 0, 0, 0xFF, 0xFE, 0, int(node[1]), int(node[2]), 0, 1])
     sent, answered, at_gm = {}, {}, {}
     for t, f in frames(f"{run}/{node}.pcap"):
@@ -173,12 +175,7 @@ def uncorrected_by_wait(run, node, phase, split_ns=1_000_000):
     for t, f in frames(f"{run}/gm.pcap"):
         if len(f) >= 14 + 44 and f[12:14] == b"\x88\xf7" and f[14] & 0x0F == 1 and bytes(f[34:44]) == me:
             at_gm.setdefault(struct.unpack(">H", f[44:46])[0], t)
-    groups = ([], [])
-    for seq, t3 in sent.items():
-        if seq in answered and seq in at_gm:
-            c = answered[seq]
-            groups[c >= split_ns].append(at_gm[seq] - t3 - c)
-    return [(len(g), statistics.mean(g) if g else None) for g in groups]
+    return [(answered[s], at_gm[s] - t3 - answered[s]) for s, t3 in sent.items() if s in answered and s in at_gm]
 
 
 def client_figures(run, phase, nodes):
@@ -239,10 +236,14 @@ def main():
         # Where the clients' figures move: the transit outside the correction, for requests that
         # went at once and for those that waited (a batch hold or the pacing), per client.
         split = []
+        waited = []
         for node in nodes:
-            (n0, u0), (n1, u1) = uncorrected_by_wait(run, node, ph)
-            us = lambda v: "-" if v is None else f"{v / 1000:.1f}"
-            split.append(f"{node} {us(u0)} us ({n0}) / {us(u1)} us ({n1})")
+            rows = uncorrected(run, node, ph)
+            groups = [[u for c, u in rows if c < 1_000_000], [u for c, u in rows if c >= 1_000_000]]
+            us = lambda g: f"{statistics.mean(g) / 1000:.1f}" if g else "-"
+            split.append(f"{node} {us(groups[0])} us ({len(groups[0])}) / {us(groups[1])} us ({len(groups[1])})")
+            waited += [u for c, u in rows if c >= PACED_WAIT_NS]
+        r["paced_wait_uncorrected_ns"] = sorted(round(u) for u in waited)
         print(f"INFO {ph['name']}: grandmaster receive - client send - correction, requests corrected "
               f"< 1 ms / >= 1 ms: {'; '.join(split)}")
         share = lambda v: "-" if v is None else f"{100 * v:.2f}%"
@@ -288,6 +289,20 @@ def judge(results, targets):
     # themselves spread 57-75). 60% still tells a served client from a starved one.
     for node, q, p in zip(quiet["clients"], quiet["client_samples_each"], paced["client_samples_each"]):
         verdict(p >= 0.6 * q, f"ptp4l {node}: {p} path delays in the paced phase, {q} in the quiet one (>= 60%)")
+    # The wait itself is in the correction: each ptp4l client's request that waited in the
+    # pacing queue (corrected by >= 10 ms) crossed the rest of the path in what the others take
+    # (tens of us here); a wait the correction missed, or counted twice, would be >= 10 ms off.
+    waited = paced["paced_wait_uncorrected_ns"]
+    if waited:
+        median = waited[len(waited) // 2]
+        verdict(
+            len(waited) >= 5 and -50_000 <= waited[0] and waited[-1] <= 5_000_000 and 0 <= median <= 200_000,
+            f"the {len(waited)} ptp4l requests that waited >= 10 ms in the pacing queue: their transit outside "
+            f"the correction {waited[0] / 1000:.1f} .. {waited[-1] / 1000:.1f} us, median {median / 1000:.1f} us "
+            f"(at least 5; each within -50 us .. 5 ms, the median within 0 .. 200 us)",
+        )
+    else:
+        verdict(False, "ptp4l requests waited >= 10 ms in the pacing queue (none seen)")
     tol, target = targets["client_tolerance_ns"], targets["client_target_ns"]
     for key, what in (("offset_error_ns", "offset error"), ("path_delay_std_ns", "path delay std")):
         if key not in quiet or key not in paced:
