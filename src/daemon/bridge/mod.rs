@@ -487,7 +487,7 @@ fn what(kind: Kind) -> String {
         Kind::Tc => format!(
             "tc flower trap filters, ingress chain 0 prio {:#x}..{:#x}",
             tc::PRIO_BASE,
-            tc::PRIO_BASE as usize + tc::MATCHES.len() - 1
+            tc::PRIO_LAST
         ),
     }
 }
@@ -542,7 +542,7 @@ impl super::Daemon {
                     Kind::Tc => format!(
                         "tc filter del dev PORT ingress prio N, N = {} to {}",
                         tc::PRIO_BASE,
-                        tc::PRIO_BASE as usize + tc::MATCHES.len() - 1
+                        tc::PRIO_LAST
                     ),
                 }
             )),

@@ -70,6 +70,9 @@ const IPPROTO_UDP: u8 = 17;
 /// The first of ptpproxy's priorities on chain 0 of a port's ingress.
 pub const PRIO_BASE: u16 = 0xC0DE;
 
+/// The last of them: one priority per [`MATCHES`] entry.
+pub const PRIO_LAST: u16 = PRIO_BASE + MATCHES.len() as u16 - 1;
+
 /// How long the kernel may take to answer one request.
 const ANSWER_TIMEOUT_MS: i64 = 2000;
 
