@@ -10,6 +10,7 @@
 use super::error::{ConfigError, ConfigRejection, Context, PathError};
 use super::parse::Trace;
 use super::schema::PATH_MAX;
+use super::validate::{path_checked, quoting};
 use core::fmt;
 use core::ops::RangeInclusive;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
@@ -196,16 +197,10 @@ impl<'de> Visitor<'de> for Reader<'_, 'de> {
 }
 
 /// The rules: `file` required and a usable path, `frames` a mode, `max_bytes` in range.
-pub(super) fn validate<'a>(
-    raw: RawDump<'a>,
-    path: fn(&str) -> Result<heapless::String<PATH_MAX>, PathError>,
-) -> Result<DumpConfig, ConfigRejection<'a>> {
-    let quoting = |e: DumpError, value: &'a str| ConfigRejection {
-        error: ConfigError::Dump(e),
-        context: Context::Value(value),
-    };
+pub(super) fn validate(raw: RawDump<'_>) -> Result<DumpConfig, ConfigRejection<'_>> {
+    let quoting = |e: DumpError, value| quoting(ConfigError::Dump(e), value);
     let file = raw.file.ok_or(ConfigError::Dump(DumpError::MissingFile))?;
-    let file = path(file).map_err(|e| quoting(DumpError::File(e), file))?;
+    let file = path_checked(file).map_err(|e| quoting(DumpError::File(e), file))?;
     let frames = match raw.frames {
         None => DEFAULT_DUMP_FRAMES,
         Some("dropped") => DumpFrames::Dropped,

@@ -101,10 +101,7 @@ impl<'a> Raw<'a> {
                 .map(|us| number(Key::CpuLatencyUs, us, CPU_LATENCY_US_RANGE))
                 .transpose()?,
             bridge_ports: bridge_ports(self.bridge_ports)?,
-            dump: self
-                .dump
-                .map(|d| super::dump::validate(d, path_checked))
-                .transpose()?,
+            dump: self.dump.map(super::dump::validate).transpose()?,
             bridge_filter: bridge_filter(self.bridge_filter)?,
         })
     }
@@ -150,7 +147,7 @@ fn pacing(
 }
 
 /// `error`, shown with `value` as the file wrote it.
-fn quoting(error: ConfigError, value: &str) -> ConfigRejection<'_> {
+pub(super) fn quoting(error: ConfigError, value: &str) -> ConfigRejection<'_> {
     ConfigRejection {
         error,
         context: Context::Value(value),

@@ -386,13 +386,9 @@ mod tests {
     /// The comment of an Enhanced Packet Block's body (its only option).
     fn comment_of(body: &[u8]) -> String {
         let caplen = u32::from_le_bytes(body[12..16].try_into().unwrap()) as usize;
-        let at = 20 + pcapng_pad(caplen);
+        let at = 20 + ptpproxy::wire::pcapng::pad4(caplen);
         let len = u16::from_le_bytes(body[at + 2..at + 4].try_into().unwrap()) as usize;
         String::from_utf8(body[at + 4..at + 4 + len].to_vec()).unwrap()
-    }
-
-    fn pcapng_pad(n: usize) -> usize {
-        ptpproxy::wire::pcapng::pad4(n)
     }
 
     fn config(dir: &std::path::Path, dump: &str) -> Config {

@@ -289,7 +289,7 @@ mod tests {
                 None
             );
             assert_eq!(
-                interface_description(&mut buf[..short.min(35)], "ds1", 9),
+                interface_description(&mut buf[..short.min(39)], "ds1", 9),
                 None
             );
         }

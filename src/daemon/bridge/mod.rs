@@ -307,14 +307,19 @@ impl Bridges {
     /// Replace the installed filter by one of `kind` covering `wanted` (none if empty); a tc
     /// refusal falls back to nftables if `fallback`.
     fn apply(&mut self, wanted: &[String], kind: Kind, fallback: bool) -> Change {
-        // What the other mechanism (or ports no longer wanted) had goes first.
+        // What the other mechanism (or, for tc, ports no longer wanted) had goes first. The
+        // nftables table is replaced whole by one transaction: removing it first would leave the
+        // bridge forwarding PTP between the two `nft` runs.
         let stale: Vec<String> = if kind == self.kind && !wanted.is_empty() {
-            let keep = |p: &String| wanted.contains(p);
-            self.installed
-                .iter()
-                .filter(|p| !keep(p))
-                .cloned()
-                .collect()
+            match kind {
+                Kind::Nftables => Vec::new(),
+                Kind::Tc => self
+                    .installed
+                    .iter()
+                    .filter(|p| !wanted.contains(p))
+                    .cloned()
+                    .collect(),
+            }
         } else {
             self.installed.clone()
         };
@@ -355,6 +360,10 @@ impl Bridges {
     }
 
     fn installed_as(&mut self, kind: Kind, ports: &[String], fell_back: Option<String>) -> Change {
+        if kind == Kind::Tc {
+            // tc works now (a reload's retry): membership changes are followed again.
+            self.tc_unsupported = false;
+        }
         self.kind = kind;
         self.installed = ports.to_vec();
         match fell_back {

@@ -25,7 +25,6 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 
 /// rtnetlink.h / netlink.h
 const RTM_NEWQDISC: u16 = 36;
@@ -430,15 +429,9 @@ pub fn ack(buf: &[u8], seq: u32) -> Option<Result<(), Errno>> {
     None
 }
 
-/// The port's ifindex, from sysfs.
+/// The port's ifindex (the capture finds it the same way).
 fn ifindex(port: &str) -> Result<u32, TcError> {
-    let path = Path::new(super::detect::SYSFS_NET)
-        .join(port)
-        .join("ifindex");
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or(TcError::NoPort)
+    nix::net::if_::if_nametoindex(port).map_err(|_| TcError::NoPort)
 }
 
 fn classify(step: Step, e: Errno) -> TcError {

@@ -167,3 +167,36 @@ fn switching_mechanism_removes_the_other_first() {
     assert!(matches!(change, Change::Removed(Kind::Tc)));
     assert_eq!(calls(), ["tc remove lan1", "tc remove lan2"]);
 }
+
+#[test]
+fn the_nftables_table_shrinks_in_one_transaction() {
+    calls();
+    let mut b = Bridges::with_ops(FAKE);
+    b.apply(&names(&["lan1", "lan2", "lan3"]), Kind::Nftables, true);
+    calls();
+    // lan1 no longer relayed: the table is replaced, never removed first (that would leave the
+    // bridge forwarding PTP between the two runs).
+    b.apply(&names(&["lan2", "lan3"]), Kind::Nftables, true);
+    assert_eq!(calls(), ["nft install elements = { \"lan2\", \"lan3\" }"]);
+    assert_eq!(b.filter_kind("lan1"), "");
+    assert_eq!(b.filter_kind("lan2"), "nftables");
+}
+
+#[test]
+fn tc_that_works_again_is_followed_again() {
+    calls();
+    REFUSE.with(|r| *r.borrow_mut() = Some("lan2"));
+    let mut b = Bridges::with_ops(FAKE);
+    assert!(matches!(
+        b.apply(&names(&["lan1", "lan2"]), Kind::Tc, false),
+        Change::Failed(_)
+    ));
+    assert!(b.tc_unsupported);
+    // A reload retries, and tc takes it now: membership changes count again.
+    REFUSE.with(|r| *r.borrow_mut() = None);
+    assert!(matches!(
+        b.apply(&names(&["lan1", "lan2"]), Kind::Tc, false),
+        Change::Installed(Kind::Tc, _)
+    ));
+    assert!(!b.tc_unsupported);
+}

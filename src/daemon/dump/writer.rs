@@ -11,7 +11,7 @@
 
 use super::{Control, Correction, Fate, Record, Shared};
 use ptpproxy::board;
-use ptpproxy::config::DumpConfig;
+use ptpproxy::config::{DumpConfig, IFNAME_MAX};
 use ptpproxy::wire::pcapng;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 pub const TICK: Duration = Duration::from_millis(20);
 /// How long after a failed write or open the writer tries a new file.
 const RETRY: Duration = Duration::from_secs(10);
-/// Longest comment: "forwarded to " and every port name, then the correction.
-pub const COMMENT_MAX: usize = 256;
+/// Longest comment: "forwarded to " and every port name (the longest Linux allows, each after a
+/// comma), then the longest correction text (under 80 bytes), so none is ever cut.
+pub const COMMENT_MAX: usize = 13 + board::MAX_PORTS * (IFNAME_MAX + 1) + 80;
 /// The write buffer: a few dozen frames per system call.
 const BUFFER: usize = 64 * 1024;
 /// The thread's stack: it holds a record and a comment at most (blocks and the write buffer
@@ -332,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_comment_is_cut_not_lost() {
+    fn the_longest_comment_fits_whole() {
         let long: Vec<String> = (0..board::MAX_PORTS)
             .map(|i| format!("port{i:011}"))
             .collect();
@@ -348,5 +349,9 @@ mod tests {
         );
         assert!(c.starts_with("forwarded to port00000000000,"), "{c}");
         assert!(c.len() <= COMMENT_MAX);
+        // Every port, then the correction: nothing was cut.
+        assert!(c.ends_with("Follow_Up or Delay_Resp"), "{c}");
+        let ports = c.split(';').next().unwrap_or_default();
+        assert_eq!(ports.matches(',').count(), board::MAX_PORTS - 1, "{c}");
     }
 }
